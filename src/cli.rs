@@ -1,9 +1,36 @@
 //! Command-line interface (clap). Exit codes are part of the contract (see README).
-use clap::{Parser, Subcommand};
+use crate::run::{Outcome, Overrides, RunError};
+use crate::scenario::Scenario;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+const AFTER_HELP: &str = "\
+EXIT CODES:
+  0    every expectation held
+  1    the run completed and found problems (findings over their limits)
+  2    bad usage or an invalid scenario file
+  3    the target could not be reached, started or restarted
+  130  interrupted by Ctrl-C / SIGTERM (the report is still written)
+
+EXAMPLES:
+  sesscheck run scenarios/multiworker.toml           # spawns the built-in demo target
+  sesscheck run scenarios/restart.toml --users 50    # restart mid-run, more users
+  sesscheck run my-app.toml --url http://127.0.0.1:8000 --quiet
+  sesscheck validate my-app.toml
+  sesscheck target --workers 4 --store memory        # a demo app with the classic bug";
+
 #[derive(Parser)]
-#[command(name = "sesscheck", version, about = "Find session bugs across workers and restarts")]
+#[command(
+    name = "sesscheck",
+    version,
+    about = "Find session bugs across workers and restarts",
+    long_about = "sesscheck logs in many virtual users (each with its own cookie jar), sends cookie-carrying \
+requests across the target's worker processes, asks the app's debug endpoint which worker answered and whether \
+the user is still authenticated, restarts the target mid-run if asked, and reports every logout, \
+SessionInterrupted error and infinite load.",
+    after_help = AFTER_HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -11,19 +38,154 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Run the built-in demo target: a multi-process web app with real logins and sessions.
+    /// Run a scenario against its target and report what broke.
+    #[command(after_help = AFTER_HELP)]
+    Run(RunArgs),
+    /// Parse and check a scenario file without running it (exit 0 or 2).
+    Validate {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+    },
+    /// Re-render a saved JSON report.
+    Report {
+        /// A JSON report written by `sesscheck run`.
+        report: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Run the built-in demo target: a multi-process web app with real logins and sessions,
+    /// whose session faults can be switched on and off.
     Target(crate::target::TargetArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The scenario file (TOML); see scenarios/ for commented examples.
+    pub scenario: PathBuf,
+    /// Use this base URL instead of [target] url (e.g. http://127.0.0.1:8000).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Where to write the reports.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Override [load] users.
+    #[arg(long)]
+    pub users: Option<usize>,
+    /// Override [load] duration (e.g. 30s, 2m).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Print only the verdict line: no progress, no tables.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also show what a spawned target prints.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::scenario::parse_duration(s)
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let outcome = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Validate { scenario } => validate(&scenario),
+        Command::Report { report, format } => rerender(&report, format),
         Command::Target(args) => match crate::target::run(args) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => Outcome::Pass,
             Err(e) => {
                 eprintln!("error: {e:#}");
-                ExitCode::from(3)
+                Outcome::Unreachable
             }
         },
+    };
+    ExitCode::from(outcome as u8)
+}
+
+fn load(path: &std::path::Path) -> Result<Scenario, Outcome> {
+    Scenario::load(path).map_err(|e| {
+        eprintln!("error: invalid scenario: {e}");
+        Outcome::Invalid
+    })
+}
+
+fn validate(path: &std::path::Path) -> Outcome {
+    match load(path) {
+        Ok(s) => {
+            println!(
+                "{}: ok (scenario {:?}, {} users × {} tabs)",
+                path.display(),
+                s.name,
+                s.load.users,
+                s.load.tabs
+            );
+            if let Some(d) = &s.description {
+                println!("  {}", d.trim());
+            }
+            Outcome::Pass
+        }
+        Err(o) => o,
+    }
+}
+
+fn run(args: RunArgs) -> Outcome {
+    let scenario = match load(&args.scenario) {
+        Ok(s) => s,
+        Err(o) => return o,
+    };
+    let overrides = Overrides {
+        url: args.url,
+        users: args.users,
+        duration: args.duration,
+        report_dir: args.report_dir,
+        quiet: args.quiet,
+        verbose: args.verbose,
+    };
+    let scenario = crate::run::apply(scenario, &overrides);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Outcome::Unreachable;
+        }
+    };
+    match runtime.block_on(crate::run::run(scenario, overrides)) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let outcome = e
+                .downcast_ref::<RunError>()
+                .map(|r| r.outcome)
+                .unwrap_or(Outcome::Unreachable);
+            eprintln!("error: {e:#}");
+            outcome
+        }
+    }
+}
+
+fn rerender(path: &std::path::Path, format: Format) -> Outcome {
+    match crate::report::load(path) {
+        Ok(r) => {
+            match format {
+                Format::Table => print!("{}", crate::report::table::render(&r)),
+                Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default())
+                }
+            }
+            Outcome::Pass
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Outcome::Invalid
+        }
     }
 }

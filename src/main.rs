@@ -1,9 +1,18 @@
 //! sesscheck: a diagnostic and load-testing harness for web-application sessions.
 //!
-//! The binary is a thin shell: `cli` parses arguments, and each subcommand hands
-//! over to the module that owns the concept (scenario, engine, report, target).
+//! The binary is a thin shell: `cli` parses arguments, and each subcommand hands over to the
+//! module that owns the concept. Data flows scenario → supervisor → engine (observations) →
+//! detect (findings) → report.
 
 mod cli;
+mod client;
+mod detect;
+mod engine;
+mod observe;
+mod report;
+mod run;
+mod scenario;
+mod supervisor;
 mod target;
 
 use std::process::ExitCode;

@@ -1,0 +1,389 @@
+//! HTTP for virtual users: one shared connection pool, one cookie jar per user.
+//!
+//! reqwest's own cookie and redirect handling is off. The engine follows redirects itself so
+//! that every hop's `Set-Cookie` lands in the user's jar (as in a browser), so that it can see
+//! a hop to the login page, and so that it can recognise a redirect loop.
+
+use crate::observe::Failure;
+use crate::scenario::{ConnectionPolicy, Scenario};
+use anyhow::{Context, Result};
+use cookie_store::{CookieStore, RawCookie};
+use regex::Regex;
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, LOCATION, SET_COOKIE,
+};
+use reqwest::Method;
+use std::collections::{BTreeMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use url::Url;
+
+/// A user's cookies plus what the engine must remember about its login.
+#[derive(Default)]
+pub struct Jar {
+    pub store: CookieStore,
+    /// Cookies (name → value) that this user's last login set: its session cookie(s).
+    pub login_cookies: BTreeMap<String, String>,
+    /// Bumped at every login and logout, so observations can tell they raced one.
+    pub epoch: u32,
+    pub logged_in: bool,
+}
+
+/// Tabs of one user share its jar; users never share one.
+pub type SharedJar = Arc<Mutex<Jar>>;
+
+/// Lock a jar. A poisoned lock only means another tab panicked mid-update; the cookies are
+/// still the best information we have, so keep going.
+pub fn lock(jar: &SharedJar) -> std::sync::MutexGuard<'_, Jar> {
+    jar.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a request body is.
+pub enum Body {
+    Form(Vec<(String, String)>),
+    Json(serde_json::Value),
+}
+
+/// What came back after the redirects were followed.
+pub struct Reply {
+    pub status: u16,
+    pub first_status: u16,
+    /// `Location` of the first response, if it was a redirect.
+    pub first_location: Option<String>,
+    pub to_login: bool,
+    pub redirects: u8,
+    /// The final body, cut at `max_body_bytes`.
+    pub body: Vec<u8>,
+    pub pattern_match: bool,
+    /// Name of a login cookie that a (non-login) response replaced.
+    pub replaced_login_cookie: Option<String>,
+    /// Names of cookies set by any hop (used to learn the session cookie at login).
+    pub set_cookies: Vec<(String, String)>,
+}
+
+pub struct Http {
+    /// One client per source address (just one when none are configured).
+    clients: Vec<reqwest::Client>,
+    base: Url,
+    timeout: Duration,
+    max_redirects: usize,
+    max_body: usize,
+    login_path: String,
+    pattern: Regex,
+}
+
+impl Http {
+    pub fn new(scenario: &Scenario, base: &Url) -> Result<Http> {
+        let mut headers = HeaderMap::new();
+        for (k, v) in &scenario.target.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .with_context(|| format!("target.headers: invalid header name {k:?}"))?;
+            let value = HeaderValue::from_str(v)
+                .with_context(|| format!("target.headers.{k}: invalid header value"))?;
+            headers.insert(name, value);
+        }
+        let load = &scenario.load;
+        if load.connection == ConnectionPolicy::New {
+            // Ask the server to close too, so no side keeps the connection (and its worker) around.
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        let addresses: Vec<Option<IpAddr>> = match &scenario.login {
+            Some(l) if !l.source_addresses.is_empty() => {
+                l.source_addresses.iter().map(|a| a.parse().ok()).collect()
+            }
+            _ => vec![None],
+        };
+        let mut clients = Vec::new();
+        for addr in addresses {
+            let mut b = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .default_headers(headers.clone())
+                .user_agent(concat!("sesscheck/", env!("CARGO_PKG_VERSION")))
+                .danger_accept_invalid_certs(scenario.target.insecure_tls)
+                .connect_timeout(load.loading_timeout.0)
+                .tcp_nodelay(true)
+                .no_proxy();
+            if load.connection == ConnectionPolicy::New {
+                b = b.pool_max_idle_per_host(0);
+            }
+            if let Some(a) = addr {
+                b = b.local_address(a);
+            }
+            clients.push(b.build().context("building the HTTP client")?);
+        }
+        Ok(Http {
+            clients,
+            base: base.clone(),
+            timeout: load.loading_timeout.0,
+            max_redirects: load.max_redirects,
+            max_body: load.max_body_bytes,
+            login_path: scenario.login_path().to_string(),
+            pattern: Regex::new(&scenario.detect.interrupted_pattern)
+                .context("detect.interrupted_pattern")?,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(path)
+            .with_context(|| format!("invalid path {path:?}"))
+    }
+
+    /// Send one request with the user's jar, following redirects (GET) when `follow` is set.
+    /// The whole chain must finish within `loading_timeout`.
+    pub async fn send(
+        &self,
+        vu: usize,
+        jar: &SharedJar,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+        follow: bool,
+        is_login: bool,
+    ) -> std::result::Result<Reply, Failure> {
+        let chain = self.chain(vu, jar, method, path, body, follow, is_login);
+        match tokio::time::timeout(self.timeout, chain).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Timeout),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn chain(
+        &self,
+        vu: usize,
+        jar: &SharedJar,
+        mut method: Method,
+        path: &str,
+        mut body: Option<Body>,
+        follow: bool,
+        is_login: bool,
+    ) -> std::result::Result<Reply, Failure> {
+        let client = &self.clients[vu % self.clients.len()];
+        let mut url = self
+            .url(path)
+            .map_err(|e| Failure::Transport(format!("{e:#}")))?;
+        let mut visited: HashSet<(String, String)> = HashSet::new();
+        let mut chain_urls: Vec<String> = Vec::new();
+        let mut reply = Reply {
+            status: 0,
+            first_status: 0,
+            first_location: None,
+            to_login: false,
+            redirects: 0,
+            body: Vec::new(),
+            pattern_match: false,
+            replaced_login_cookie: None,
+            set_cookies: Vec::new(),
+        };
+        loop {
+            let cookie_header = cookie_header(jar, &url);
+            // A loop is the same URL asked for with the same cookies: nothing can change.
+            if !visited.insert((url.to_string(), cookie_header.clone())) {
+                chain_urls.push(url.path().to_string());
+                return Err(Failure::RedirectLoop(chain_urls));
+            }
+            chain_urls.push(url.path().to_string());
+            let mut req = client.request(method.clone(), url.clone());
+            if !cookie_header.is_empty() {
+                req = req.header(COOKIE, cookie_header);
+            }
+            req = match body.take() {
+                Some(Body::Form(fields)) => req
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form_encode(&fields)),
+                Some(Body::Json(v)) => req
+                    .header("content-type", "application/json")
+                    .body(v.to_string()),
+                None => req,
+            };
+            let mut resp = req.send().await.map_err(transport_failure)?;
+            let status = resp.status().as_u16();
+            if reply.first_status == 0 {
+                reply.first_status = status;
+            }
+            self.absorb_cookies(jar, &url, resp.headers(), is_login, &mut reply);
+            if resp
+                .headers()
+                .iter()
+                .any(|(_, v)| v.to_str().is_ok_and(|s| self.pattern.is_match(s)))
+            {
+                reply.pattern_match = true;
+            }
+            let location = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            if (300..400).contains(&status) {
+                if let Some(loc) = &location {
+                    if reply.redirects == 0 {
+                        reply.first_location = Some(loc.clone());
+                    }
+                    let next = url
+                        .join(loc)
+                        .map_err(|e| Failure::Transport(format!("bad Location {loc:?}: {e}")))?;
+                    if next.path().starts_with(&self.login_path) {
+                        reply.to_login = true;
+                    }
+                    if follow {
+                        if usize::from(reply.redirects) >= self.max_redirects {
+                            return Err(Failure::TooManyRedirects);
+                        }
+                        reply.redirects = reply.redirects.saturating_add(1);
+                        url = next;
+                        if status != 307 && status != 308 {
+                            method = Method::GET;
+                        }
+                        continue;
+                    }
+                }
+            }
+            reply.status = status;
+            reply.body = read_capped(&mut resp, self.max_body).await?;
+            if !reply.pattern_match && self.pattern.is_match(&String::from_utf8_lossy(&reply.body))
+            {
+                reply.pattern_match = true;
+            }
+            return Ok(reply);
+        }
+    }
+
+    /// Put every Set-Cookie of a response into the jar, noting a replaced login cookie.
+    fn absorb_cookies(
+        &self,
+        jar: &SharedJar,
+        url: &Url,
+        headers: &HeaderMap,
+        is_login: bool,
+        reply: &mut Reply,
+    ) {
+        let mut jar = lock(jar);
+        for value in headers.get_all(SET_COOKIE) {
+            let Ok(text) = value.to_str() else { continue };
+            let Ok(raw) = RawCookie::parse(text.to_string()) else {
+                continue;
+            };
+            let (name, val) = (raw.name().to_string(), raw.value().to_string());
+            if !is_login {
+                if let Some(own) = jar.login_cookies.get(&name) {
+                    if *own != val {
+                        reply.replaced_login_cookie = Some(name.clone());
+                    }
+                }
+            }
+            // A cookie the jar refuses (bad domain, malformed) is what a browser would drop too.
+            let _ = jar.store.insert_raw(&raw, url);
+            reply.set_cookies.push((name, val));
+        }
+    }
+}
+
+fn cookie_header(jar: &SharedJar, url: &Url) -> String {
+    let jar = lock(jar);
+    let mut out = String::new();
+    for (name, value) in jar.store.get_request_values(url) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(value);
+    }
+    out
+}
+
+fn form_encode(fields: &[(String, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// Read at most `cap` bytes of the body; the rest is dropped with the connection.
+async fn read_capped(
+    resp: &mut reqwest::Response,
+    cap: usize,
+) -> std::result::Result<Vec<u8>, Failure> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(transport_failure)? {
+        let room = cap.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= cap {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+fn transport_failure(e: reqwest::Error) -> Failure {
+    if e.is_timeout() {
+        return Failure::Timeout;
+    }
+    // The innermost cause is what a person recognises ("Connection refused (os error 111)").
+    let mut cause: &dyn std::error::Error = &e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if e.is_connect() {
+        Failure::Connect(cause.to_string())
+    } else {
+        Failure::Transport(cause.to_string())
+    }
+}
+
+/// Find `<input ... name="FIELD" ... value="...">` in an HTML page (either attribute order).
+pub fn extract_hidden_field(html: &str, field: &str) -> Option<String> {
+    let re = Regex::new(r#"(?is)<input\b[^>]*>"#).ok()?;
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let re = Regex::new(&format!(
+            r#"(?is)\b{}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#,
+            regex::escape(name)
+        ))
+        .ok()?;
+        let c = re.captures(tag)?;
+        c.get(1)
+            .or(c.get(2))
+            .or(c.get(3))
+            .map(|m| m.as_str().to_string())
+    };
+    let tag = re
+        .find_iter(html)
+        .map(|m| m.as_str())
+        .find(|tag| attr(tag, "name").as_deref() == Some(field))?;
+    let value = attr(tag, "value")?;
+    Some(
+        value
+            .replace("&amp;", "&")
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&#39;", "'"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_field_in_either_order() {
+        let django =
+            r#"<form><input type="hidden" name="csrfmiddlewaretoken" value="abc123"></form>"#;
+        assert_eq!(
+            extract_hidden_field(django, "csrfmiddlewaretoken").as_deref(),
+            Some("abc123")
+        );
+        let flask = r#"<input id="csrf_token" value='t&amp;k' type=hidden name=csrf_token>"#;
+        assert_eq!(
+            extract_hidden_field(flask, "csrf_token").as_deref(),
+            Some("t&k")
+        );
+        assert_eq!(extract_hidden_field(flask, "other"), None);
+    }
+
+    #[test]
+    fn form_encoding_escapes() {
+        let f = vec![("a b".to_string(), "x&y=z".to_string())];
+        assert_eq!(form_encode(&f), "a+b=x%26y%3Dz");
+    }
+}

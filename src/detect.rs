@@ -1,0 +1,775 @@
+//! Detectors: pure functions from observations to findings, one function per finding kind.
+//!
+//! Nothing here does I/O, so each detector is unit-tested on hand-made observations with the
+//! fault present and with it absent.
+
+use crate::observe::{Failure, Observation, Phase, RestartWindow, Step};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One kind of problem, with how often it happened and an example.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable identifier: logout, restart_logout, worker_coverage, session_interrupted, ...
+    pub kind: String,
+    pub severity: Severity,
+    pub count: u64,
+    pub first_at_s: f64,
+    pub message: String,
+    pub example: serde_json::Value,
+}
+
+/// What detectors need from the scenario, in plain numbers.
+#[derive(Debug, Clone)]
+pub struct DetectConfig {
+    pub interrupted_statuses: Vec<u16>,
+    pub interrupted_window_us: u64,
+    pub recovery_timeout_us: u64,
+    pub min_distinct_pids: Option<usize>,
+    /// When the load ended (run time), so "no recovery" is only judged where there was time.
+    pub run_end_us: u64,
+}
+
+/// Everything detectors look at.
+pub struct Evidence<'a> {
+    pub obs: &'a [Observation],
+    pub restarts: &'a [RestartWindow],
+    pub cfg: &'a DetectConfig,
+    /// Server log lines that matched the interrupted pattern.
+    pub server_log_matches: u64,
+}
+
+/// Run every detector; findings come back in a stable order, empty ones left out.
+pub fn detect_all(ev: &Evidence) -> Vec<Finding> {
+    let interrupted = interrupted_indices(ev);
+    let mut out = Vec::new();
+    out.extend(login_failed(ev));
+    out.extend(logouts(ev, &interrupted));
+    out.extend(worker_coverage(ev));
+    out.extend(session_interrupted(ev, &interrupted));
+    out.extend(infinite_loading(ev));
+    out.extend(http_error(ev, &interrupted));
+    out
+}
+
+fn secs(us: u64) -> f64 {
+    (us as f64 / 1e6 * 1000.0).round() / 1000.0
+}
+
+fn is_traffic(o: &Observation) -> bool {
+    matches!(o.step, Step::Request | Step::Probe)
+}
+
+/// Inside a restart window (from its start until it answered ready), the target is expected to be down.
+fn during_restart(t_us: u64, restarts: &[RestartWindow]) -> bool {
+    Phase::at(t_us, restarts) == Phase::DuringRestart
+}
+
+/// Within `recovery_timeout` after a restart came back: connection errors are still forgiven.
+fn recovering(t_us: u64, ev: &Evidence) -> bool {
+    ev.restarts.iter().any(|r| {
+        r.ready_us
+            .is_some_and(|ready| t_us >= ready && t_us < ready + ev.cfg.recovery_timeout_us)
+    })
+}
+
+fn describe(o: &Observation) -> serde_json::Value {
+    json!({
+        "vu": o.vu, "tab": o.tab, "step": o.step, "path": o.path,
+        "status": o.status, "pid": o.pid, "authenticated": o.authenticated,
+        "started_at_s": secs(o.start_us), "latency_ms": (o.latency_us() as f64 / 1000.0),
+        "failure": o.failure,
+    })
+}
+
+/// `login_failed`: a login that did not work (not counting refused connections while the target restarts).
+pub fn login_failed(ev: &Evidence) -> Option<Finding> {
+    let failed: Vec<&Observation> = ev
+        .obs
+        .iter()
+        .filter(|o| o.step == Step::Login && o.authenticated == Some(false))
+        .filter(|o| {
+            !(matches!(o.failure, Some(Failure::Connect(_)))
+                && (during_restart(o.start_us, ev.restarts) || recovering(o.start_us, ev)))
+        })
+        .collect();
+    let first = failed.iter().min_by_key(|o| o.start_us)?;
+    let attempts = ev.obs.iter().filter(|o| o.step == Step::Login).count();
+    let why = match &first.failure {
+        Some(f) => format!("{f:?}"),
+        None => format!(
+            "HTTP {} (check [login] fields and success)",
+            first.status.unwrap_or(0)
+        ),
+    };
+    Some(Finding {
+        kind: "login_failed".into(),
+        severity: Severity::Error,
+        count: failed.len() as u64,
+        first_at_s: secs(first.start_us),
+        message: format!("{} of {attempts} logins failed; first: {why}", failed.len()),
+        example: describe(first),
+    })
+}
+
+/// An anonymous answer that nothing the user did explains: it was logged in when the request
+/// started and neither logged in nor out while it was in flight.
+fn unexplained_anonymous(o: &Observation) -> bool {
+    is_traffic(o) && o.anonymous() && o.logged_in && o.epoch_start == o.epoch_end
+}
+
+/// `logout` and `restart_logout`: a logged-in user seen anonymous. When a restart happened
+/// between the user's last login and the anonymous answer, the restart is to blame.
+pub fn logouts(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Vec<Finding> {
+    // Each user's successful logins, in time order, to find "the last login before t".
+    let mut logins: HashMap<u32, Vec<u64>> = HashMap::new();
+    for o in ev
+        .obs
+        .iter()
+        .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
+    {
+        logins.entry(o.vu).or_default().push(o.end_us);
+    }
+    for v in logins.values_mut() {
+        v.sort_unstable();
+    }
+    let mut plain: Vec<&Observation> = Vec::new();
+    let mut after_restart: Vec<&Observation> = Vec::new();
+    for (i, o) in ev.obs.iter().enumerate() {
+        if !unexplained_anonymous(o) || interrupted.contains(&i) {
+            continue;
+        }
+        let last_login = logins
+            .get(&o.vu)
+            .and_then(|v| v.iter().rev().find(|&&t| t <= o.start_us).copied())
+            .unwrap_or(0);
+        let restart_between = ev
+            .restarts
+            .iter()
+            .any(|r| r.start_us >= last_login && r.start_us <= o.start_us);
+        if restart_between {
+            after_restart.push(o);
+        } else {
+            plain.push(o);
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(f) = logout_finding(ev, &plain) {
+        out.push(f);
+    }
+    if let Some(first) = after_restart.iter().min_by_key(|o| o.start_us) {
+        let users: BTreeSet<u32> = after_restart.iter().map(|o| o.vu).collect();
+        let active: BTreeSet<u32> = ev
+            .obs
+            .iter()
+            .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
+            .map(|o| o.vu)
+            .collect();
+        out.push(Finding {
+            kind: "restart_logout".into(),
+            severity: Severity::Error,
+            count: users.len() as u64,
+            first_at_s: secs(first.start_us),
+            message: format!(
+                "{} of {} logged-in users were anonymous after a restart with the same cookies (no login in between): sessions did not survive the restart",
+                users.len(),
+                active.len()
+            ),
+            example: describe(first),
+        });
+    }
+    out
+}
+
+fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
+    let first = plain.iter().min_by_key(|o| o.start_us)?;
+    let users: BTreeSet<u32> = plain.iter().map(|o| o.vu).collect();
+    let seen = ev
+        .obs
+        .iter()
+        .filter(|o| is_traffic(o) && o.logged_in && o.authenticated.is_some())
+        .count();
+    let pids: BTreeSet<u64> = plain.iter().filter_map(|o| o.pid).collect();
+    let mut message = format!(
+        "{} of {seen} requests by logged-in users came back anonymous ({} users affected)",
+        plain.len(),
+        users.len()
+    );
+    if !pids.is_empty() {
+        message.push_str(&format!(
+            "; anonymous on worker PIDs {pids:?}: sessions are not shared between workers"
+        ));
+    }
+    let mut example = describe(first);
+    // The cookie-replacement symptom: an earlier response of the same user overwrote the
+    // session cookie its own login had set, and the user is anonymous since.
+    if let Some((culprit, victim)) = replaced_cookie_culprit(ev.obs, plain) {
+        message.push_str(&format!(
+            "; the session cookie `{}` was replaced by the response to {} {} (started {:.3}s, finished {:.3}s), not by a login, and the user was anonymous at {:.3}s",
+            culprit.replaced_login_cookie.as_deref().unwrap_or("?"),
+            if culprit.step == Step::Logout { "POST" } else { "GET" },
+            culprit.path,
+            secs(culprit.start_us),
+            secs(culprit.end_us),
+            secs(victim.start_us)
+        ));
+        example = json!({ "anonymous": describe(victim), "replaced_by": describe(culprit) });
+    }
+    Some(Finding {
+        kind: "logout".into(),
+        severity: Severity::Error,
+        count: plain.len() as u64,
+        first_at_s: secs(first.start_us),
+        message,
+        example,
+    })
+}
+
+/// The first anonymous answer preceded (for that user, since its last login) by a response
+/// that replaced its login cookie.
+fn replaced_cookie_culprit<'a>(
+    all: &'a [Observation],
+    anonymous: &[&'a Observation],
+) -> Option<(&'a Observation, &'a Observation)> {
+    let mut victims: Vec<&&Observation> = anonymous.iter().collect();
+    victims.sort_by_key(|o| o.start_us);
+    for v in victims {
+        let culprit = all
+            .iter()
+            .filter(|o| {
+                o.vu == v.vu
+                    && o.replaced_login_cookie.is_some()
+                    && o.end_us <= v.start_us
+                    && o.epoch_end == v.epoch_start
+            })
+            .max_by_key(|o| o.end_us);
+        if let Some(c) = culprit {
+            return Some((c, v));
+        }
+    }
+    None
+}
+
+/// `worker_coverage`: fewer distinct worker PIDs than expected.
+pub fn worker_coverage(ev: &Evidence) -> Option<Finding> {
+    let want = ev.cfg.min_distinct_pids?;
+    let pids: BTreeSet<u64> = ev.obs.iter().filter_map(|o| o.pid).collect();
+    if pids.len() >= want {
+        return None;
+    }
+    let probes = ev.obs.iter().filter(|o| o.step == Step::Probe).count();
+    Some(Finding {
+        kind: "worker_coverage".into(),
+        severity: Severity::Error,
+        count: pids.len() as u64,
+        first_at_s: 0.0,
+        message: format!(
+            "{probes} probes reached {} distinct worker PIDs {pids:?}, expected at least {want}; \
+             with keep-alive connections a user can stick to one worker (try [load] connection = \"new\")",
+            pids.len()
+        ),
+        example: json!({ "pids": pids }),
+    })
+}
+
+/// Indices of observations that a concurrent logout of the same jar explains as
+/// SessionInterrupted: a pattern match (any status), or an interrupted status on a path that
+/// had worked before, in flight while that user logged out (or within the window after).
+fn interrupted_indices(ev: &Evidence) -> BTreeSet<usize> {
+    let mut logouts: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
+    for o in ev.obs.iter().filter(|o| o.step == Step::Logout) {
+        logouts
+            .entry(o.vu)
+            .or_default()
+            .push((o.start_us, o.end_us));
+    }
+    // When each path first worked, to keep a path that always fails out of this.
+    let mut first_ok: HashMap<&str, u64> = HashMap::new();
+    for o in ev.obs.iter().filter(|o| o.ok()) {
+        let e = first_ok.entry(o.path.as_str()).or_insert(o.end_us);
+        *e = (*e).min(o.end_us);
+    }
+    let window = ev.cfg.interrupted_window_us;
+    let mut out = BTreeSet::new();
+    for (i, o) in ev.obs.iter().enumerate() {
+        if o.step == Step::Login || o.step == Step::Logout {
+            continue;
+        }
+        if o.pattern_match {
+            out.insert(i);
+            continue;
+        }
+        let Some(status) = o.status else { continue };
+        if !ev.cfg.interrupted_statuses.contains(&status) {
+            continue;
+        }
+        let worked_before = first_ok
+            .get(o.path.as_str())
+            .is_some_and(|&t| t < o.start_us);
+        let raced = logouts.get(&o.vu).is_some_and(|l| {
+            l.iter()
+                .any(|&(ls, le)| ls <= o.end_us && o.start_us <= le + window)
+        });
+        if worked_before && raced {
+            out.insert(i);
+        }
+    }
+    out
+}
+
+/// `session_interrupted`: requests that failed because a concurrent request deleted their session.
+pub fn session_interrupted(ev: &Evidence, idx: &BTreeSet<usize>) -> Option<Finding> {
+    let hits: Vec<&Observation> = idx.iter().map(|&i| &ev.obs[i]).collect();
+    let first = hits.iter().min_by_key(|o| o.start_us)?;
+    let logouts: Vec<&Observation> = ev.obs.iter().filter(|o| o.step == Step::Logout).collect();
+    let by_text = hits.iter().filter(|o| o.pattern_match).count();
+    let statuses: BTreeMap<u16, usize> =
+        hits.iter()
+            .filter_map(|o| o.status)
+            .fold(BTreeMap::new(), |mut m, s| {
+                *m.entry(s).or_default() += 1;
+                m
+            });
+    let per_logout = if logouts.is_empty() {
+        None
+    } else {
+        Some(hits.len() as f64 / logouts.len() as f64)
+    };
+    let mut message = format!(
+        "{} requests were interrupted by a concurrent logout of the same session (statuses {statuses:?}; {by_text} named it in the response)",
+        hits.len()
+    );
+    if let Some(r) = per_logout {
+        message.push_str(&format!(
+            ", {r:.2} per logout over {} logouts",
+            logouts.len()
+        ));
+    }
+    if ev.server_log_matches > 0 {
+        message.push_str(&format!(
+            "; the server log has {} matching lines",
+            ev.server_log_matches
+        ));
+    }
+    let logout = logouts
+        .iter()
+        .filter(|l| l.vu == first.vu && l.start_us <= first.end_us + ev.cfg.interrupted_window_us)
+        .max_by_key(|l| l.start_us);
+    Some(Finding {
+        kind: "session_interrupted".into(),
+        severity: Severity::Error,
+        count: hits.len() as u64,
+        first_at_s: secs(first.start_us),
+        message,
+        example: json!({
+            "request": describe(first),
+            "logout": logout.map(|l| describe(l)),
+            "per_logout": per_logout,
+        }),
+    })
+}
+
+/// `infinite_loading`: timeouts, redirect loops, and users who never got an authenticated
+/// page back within `recovery_timeout` after a restart.
+pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
+    let stuck: Vec<&Observation> = ev
+        .obs
+        .iter()
+        .filter(|o| o.failure.as_ref().is_some_and(Failure::is_loading))
+        .collect();
+    let timeouts = stuck
+        .iter()
+        .filter(|o| o.failure == Some(Failure::Timeout))
+        .count();
+    let loops = stuck.len() - timeouts;
+    let unrecovered = unrecovered_users(ev);
+    let never_ready = ev.restarts.iter().filter(|r| r.ready_us.is_none()).count();
+    let count = (stuck.len() + unrecovered.len() + never_ready) as u64;
+    if count == 0 {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if timeouts > 0 {
+        parts.push(format!(
+            "{timeouts} requests got no answer within loading_timeout"
+        ));
+    }
+    if loops > 0 {
+        parts.push(format!(
+            "{loops} requests ended in a redirect loop or too many redirects"
+        ));
+    }
+    if !unrecovered.is_empty() {
+        parts.push(format!(
+            "{} users got no authenticated page within recovery_timeout after a restart",
+            unrecovered.len()
+        ));
+    }
+    if never_ready > 0 {
+        parts.push(format!("{never_ready} restarts never came back ready"));
+    }
+    let first = stuck.iter().min_by_key(|o| o.start_us);
+    let first_at = first
+        .map(|o| o.start_us)
+        .or_else(|| ev.restarts.first().map(|r| r.start_us))
+        .unwrap_or(0);
+    Some(Finding {
+        kind: "infinite_loading".into(),
+        severity: Severity::Error,
+        count,
+        first_at_s: secs(first_at),
+        message: parts.join("; "),
+        example: first
+            .map(|o| describe(o))
+            .unwrap_or_else(|| json!({ "users": unrecovered })),
+    })
+}
+
+/// Users active after a restart that got no authenticated answer within the recovery time.
+fn unrecovered_users(ev: &Evidence) -> Vec<u32> {
+    let mut out = BTreeSet::new();
+    for r in ev.restarts {
+        let Some(ready) = r.ready_us else { continue };
+        let until = ready + ev.cfg.recovery_timeout_us;
+        if until > ev.cfg.run_end_us {
+            continue; // the run ended before the user had the whole recovery time
+        }
+        let active: BTreeSet<u32> = ev
+            .obs
+            .iter()
+            .filter(|o| is_traffic(o) && o.start_us >= ready)
+            .map(|o| o.vu)
+            .collect();
+        for vu in active {
+            let recovered = ev.obs.iter().any(|o| {
+                o.vu == vu
+                    && is_traffic(o)
+                    && o.authenticated == Some(true)
+                    && o.end_us >= ready
+                    && o.end_us <= until
+            });
+            if !recovered {
+                out.insert(vu);
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// `http_error`: error statuses and transport failures not explained by a restart or a logout.
+pub fn http_error(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Option<Finding> {
+    let mut hits: Vec<&Observation> = Vec::new();
+    for (i, o) in ev.obs.iter().enumerate() {
+        if !is_traffic(o) || interrupted.contains(&i) {
+            continue;
+        }
+        let bad = match (&o.failure, o.status) {
+            (Some(f), _) if f.is_loading() => false, // infinite_loading's
+            (Some(Failure::Connect(_)) | Some(Failure::Transport(_)), _) => {
+                !(during_restart(o.start_us, ev.restarts)
+                    || during_restart(o.end_us, ev.restarts)
+                    || recovering(o.start_us, ev))
+            }
+            (Some(_), _) => true,
+            (None, Some(401 | 403)) => false, // anonymity, judged by the logout detectors
+            (None, Some(s)) => s >= 400 && !(s >= 500 && during_restart(o.start_us, ev.restarts)),
+            (None, None) => false,
+        };
+        if bad {
+            hits.push(o);
+        }
+    }
+    let first = hits.iter().min_by_key(|o| o.start_us)?;
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for o in &hits {
+        let k = match (&o.failure, o.status) {
+            (Some(Failure::BadProbe(_)), _) => "bad probe answer".to_string(),
+            (Some(Failure::Connect(_)), _) => "connection failed".to_string(),
+            (Some(_), _) => "transport error".to_string(),
+            (None, Some(s)) => format!("HTTP {s}"),
+            (None, None) => "?".into(),
+        };
+        *kinds.entry(k).or_default() += 1;
+    }
+    let total = ev.obs.iter().filter(|o| is_traffic(o)).count();
+    let summary: Vec<String> = kinds.iter().map(|(k, n)| format!("{n}× {k}")).collect();
+    Some(Finding {
+        kind: "http_error".into(),
+        severity: Severity::Error,
+        count: hits.len() as u64,
+        first_at_s: secs(first.start_us),
+        message: format!(
+            "{} of {total} requests failed: {}",
+            hits.len(),
+            summary.join(", ")
+        ),
+        example: describe(first),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> DetectConfig {
+        DetectConfig {
+            interrupted_statuses: vec![400, 500],
+            interrupted_window_us: 250_000,
+            recovery_timeout_us: 2_000_000,
+            min_distinct_pids: Some(2),
+            run_end_us: 20_000_000,
+        }
+    }
+
+    /// A request observation; `auth` is what the answer said.
+    fn obs(
+        vu: u32,
+        step: Step,
+        start: u64,
+        end: u64,
+        status: u16,
+        auth: Option<bool>,
+    ) -> Observation {
+        Observation {
+            vu,
+            tab: 0,
+            step,
+            path: if step == Step::Probe {
+                "/debug/session".into()
+            } else {
+                "/dashboard".into()
+            },
+            start_us: start,
+            end_us: end,
+            status: Some(status),
+            first_status: Some(status),
+            to_login: auth == Some(false),
+            redirects: 0,
+            pid: if step == Step::Probe {
+                Some(100 + (start / 1000) % 3)
+            } else {
+                None
+            },
+            authenticated: auth,
+            pattern_match: false,
+            replaced_login_cookie: None,
+            epoch_start: 1,
+            epoch_end: 1,
+            logged_in: true,
+            failure: None,
+        }
+    }
+
+    fn login(vu: u32, end: u64) -> Observation {
+        let mut o = obs(vu, Step::Login, end - 10, end, 302, Some(true));
+        o.logged_in = false;
+        o.epoch_start = 0;
+        o
+    }
+
+    fn run(obs: &[Observation], restarts: &[RestartWindow]) -> Vec<Finding> {
+        let c = cfg();
+        detect_all(&Evidence {
+            obs,
+            restarts,
+            cfg: &c,
+            server_log_matches: 0,
+        })
+    }
+
+    fn kinds(f: &[Finding]) -> Vec<&str> {
+        f.iter().map(|f| f.kind.as_str()).collect()
+    }
+
+    fn healthy() -> Vec<Observation> {
+        let mut v = vec![login(1, 100)];
+        for i in 0..6 {
+            v.push(obs(
+                1,
+                Step::Probe,
+                1000 + i * 1000,
+                1500 + i * 1000,
+                200,
+                Some(true),
+            ));
+            v.push(obs(
+                1,
+                Step::Request,
+                1600 + i * 1000,
+                1900 + i * 1000,
+                200,
+                Some(true),
+            ));
+        }
+        v
+    }
+
+    #[test]
+    fn healthy_run_has_no_findings() {
+        assert!(
+            run(&healthy(), &[]).is_empty(),
+            "{:?}",
+            run(&healthy(), &[])
+        );
+    }
+
+    #[test]
+    fn anonymous_probe_after_login_is_a_logout() {
+        let mut v = healthy();
+        v.push(obs(1, Step::Probe, 9000, 9100, 200, Some(false)));
+        let f = run(&v, &[]);
+        assert_eq!(kinds(&f), vec!["logout"]);
+        assert_eq!(f[0].count, 1);
+    }
+
+    #[test]
+    fn anonymity_explained_by_own_logout_is_not_a_logout() {
+        let mut v = healthy();
+        let mut racing = obs(1, Step::Request, 9000, 9500, 302, Some(false));
+        racing.epoch_end = 2; // the user logged out while this was in flight
+        let mut after = obs(1, Step::Probe, 9600, 9700, 200, Some(false));
+        after.logged_in = false; // the user had logged out
+        v.extend([racing, after]);
+        assert!(run(&v, &[]).is_empty());
+    }
+
+    #[test]
+    fn logout_after_restart_is_a_restart_logout() {
+        let r = vec![RestartWindow {
+            start_us: 10_000,
+            ready_us: Some(11_000),
+            method: "supervisor".into(),
+        }];
+        let mut v = healthy();
+        v.push(obs(1, Step::Probe, 12_000, 12_100, 200, Some(false)));
+        // The user logs in again and is served (it recovered, so no infinite_loading).
+        v.push(login(1, 12_500));
+        v.push(obs(1, Step::Probe, 12_600, 12_700, 200, Some(true)));
+        let f = run(&v, &r);
+        assert_eq!(kinds(&f), vec!["restart_logout"]);
+        // An anonymous answer after that fresh login is a plain logout, not the restart's.
+        v.push(obs(1, Step::Probe, 13_000, 13_100, 200, Some(false)));
+        assert_eq!(kinds(&run(&v, &r)), vec!["logout", "restart_logout"]);
+    }
+
+    #[test]
+    fn worker_coverage_needs_distinct_pids() {
+        let mut v = healthy();
+        for o in v.iter_mut() {
+            if o.pid.is_some() {
+                o.pid = Some(7);
+            }
+        }
+        assert_eq!(kinds(&run(&v, &[])), vec!["worker_coverage"]);
+    }
+
+    #[test]
+    fn status_400_during_own_logout_is_interrupted_and_without_logout_is_http_error() {
+        let mut v = healthy();
+        let bad = obs(1, Step::Request, 10_000, 10_400, 400, None);
+        v.push(bad.clone());
+        // No logout: a 400 is an ordinary HTTP error.
+        assert_eq!(kinds(&run(&v, &[])), vec!["http_error"]);
+        // A logout of the same jar while it was in flight: SessionInterrupted.
+        let mut lo = obs(1, Step::Logout, 10_100, 10_200, 302, None);
+        lo.path = "/logout".into();
+        v.push(lo.clone());
+        let f = run(&v, &[]);
+        assert_eq!(kinds(&f), vec!["session_interrupted"]);
+        assert!(f[0].message.contains("1.00 per logout"), "{}", f[0].message);
+        // A logout of ANOTHER user does not explain it.
+        let mut v2 = healthy();
+        v2.push(bad);
+        lo.vu = 2;
+        v2.push(lo);
+        assert_eq!(kinds(&run(&v2, &[])), vec!["http_error"]);
+    }
+
+    #[test]
+    fn pattern_match_is_interrupted_at_any_status() {
+        let mut v = healthy();
+        let mut o = obs(1, Step::Request, 10_000, 10_400, 500, None);
+        o.pattern_match = true;
+        v.push(o);
+        assert_eq!(kinds(&run(&v, &[])), vec!["session_interrupted"]);
+    }
+
+    #[test]
+    fn timeouts_and_loops_are_infinite_loading() {
+        let mut v = healthy();
+        let mut t = obs(1, Step::Request, 10_000, 20_000, 0, None);
+        t.status = None;
+        t.failure = Some(Failure::Timeout);
+        v.push(t);
+        let f = run(&v, &[]);
+        assert_eq!(kinds(&f), vec!["infinite_loading"]);
+    }
+
+    #[test]
+    fn connection_errors_while_restarting_are_expected() {
+        let mut v = healthy();
+        let mut c = obs(1, Step::Request, 10_500, 10_600, 0, None);
+        c.status = None;
+        c.failure = Some(Failure::Connect("refused".into()));
+        v.push(c.clone());
+        let r = vec![RestartWindow {
+            start_us: 10_000,
+            ready_us: Some(11_000),
+            method: "supervisor".into(),
+        }];
+        v.push(obs(1, Step::Probe, 11_500, 11_600, 200, Some(true)));
+        assert!(run(&v, &r).is_empty(), "{:?}", run(&v, &r));
+        // The same error with no restart going on is an http_error.
+        assert_eq!(kinds(&run(&v, &[])), vec!["http_error"]);
+    }
+
+    #[test]
+    fn no_recovery_after_restart_is_infinite_loading() {
+        let mut v = healthy();
+        let r = vec![RestartWindow {
+            start_us: 10_000,
+            ready_us: Some(11_000),
+            method: "supervisor".into(),
+        }];
+        let mut c = obs(1, Step::Request, 12_000, 12_100, 0, None);
+        c.status = None;
+        c.failure = Some(Failure::Connect("refused".into()));
+        v.push(c);
+        let f = run(&v, &r);
+        assert!(kinds(&f).contains(&"infinite_loading"), "{f:?}");
+    }
+
+    #[test]
+    fn replaced_cookie_is_named_in_logout() {
+        let mut v = healthy();
+        let mut stale = obs(1, Step::Request, 8000, 8500, 200, None);
+        stale.replaced_login_cookie = Some("sessionid".into());
+        v.push(stale);
+        v.push(obs(1, Step::Probe, 9000, 9100, 200, Some(false)));
+        let f = run(&v, &[]);
+        assert_eq!(kinds(&f), vec!["logout"]);
+        assert!(
+            f[0].message
+                .contains("`sessionid` was replaced by the response to GET /dashboard"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn failed_login_is_reported() {
+        let mut v = healthy();
+        let mut l = login(2, 500);
+        l.authenticated = Some(false);
+        v.push(l);
+        assert_eq!(kinds(&run(&v, &[])), vec!["login_failed"]);
+    }
+}

@@ -1,0 +1,623 @@
+//! The engine: virtual users as tokio tasks, each with its own cookie jar and K tabs.
+//!
+//! A user logs in, then each of its tabs loops over the scenario's pages, probing the debug
+//! endpoint between them. Every request becomes an `Observation`. The engine knows nothing
+//! about detectors or report formats: it only records what happened.
+
+use crate::client::{self, Body, Http, Jar, SharedJar};
+use crate::observe::{Failure, Observation, Step};
+use crate::scenario::{BodyKind, Login, Scenario};
+use reqwest::Method;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Live counters for the progress line, and the request count that `after_requests`
+/// restarts and `total_requests` watch.
+#[derive(Default)]
+pub struct Progress {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub anonymous: AtomicU64,
+    pub logins: AtomicU64,
+    pub pids: Mutex<std::collections::BTreeSet<u64>>,
+}
+
+/// Everything the users share.
+pub struct Ctx {
+    pub scenario: Scenario,
+    pub http: Http,
+    pub clock: Instant,
+    pub stop: CancellationToken,
+    pub progress: Arc<Progress>,
+    /// When the load ends (run start + duration, capped by max_duration).
+    pub deadline: Instant,
+    login_pacer: tokio::sync::Mutex<Instant>,
+}
+
+impl Ctx {
+    pub fn new(
+        scenario: Scenario,
+        http: Http,
+        clock: Instant,
+        stop: CancellationToken,
+        progress: Arc<Progress>,
+    ) -> Ctx {
+        let load = &scenario.load;
+        let duration = load
+            .duration
+            .map(|d| d.0)
+            .unwrap_or(load.max_duration.0)
+            .min(load.max_duration.0);
+        Ctx {
+            deadline: clock + duration,
+            login_pacer: tokio::sync::Mutex::new(clock),
+            scenario,
+            http,
+            clock,
+            stop,
+            progress,
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        self.clock.elapsed().as_micros() as u64
+    }
+
+    /// True once the run must end: stopped, past the deadline, or out of requests.
+    fn done(&self) -> bool {
+        if self.stop.is_cancelled() || Instant::now() >= self.deadline {
+            return true;
+        }
+        match self.scenario.load.total_requests {
+            Some(total) => self.progress.requests.load(Ordering::Relaxed) >= total,
+            None => false,
+        }
+    }
+}
+
+/// Run all users to the end; returns every observation, in no particular order.
+pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
+    let mut users = JoinSet::new();
+    for vu in 0..ctx.scenario.load.users {
+        users.spawn(user(ctx.clone(), vu));
+    }
+    let mut all = Vec::new();
+    while let Some(done) = users.join_next().await {
+        // A panicking user task is a bug in sesscheck; keep the others' observations.
+        if let Ok(obs) = done {
+            all.extend(obs);
+        }
+    }
+    all
+}
+
+async fn user(ctx: Arc<Ctx>, vu: usize) -> Vec<Observation> {
+    let jar: SharedJar = Arc::new(Mutex::new(Jar::default()));
+    let mut obs = Vec::new();
+    if ctx.scenario.login.is_some() {
+        let ok = login(&ctx, vu, 0, &jar, &mut obs).await;
+        if !ok {
+            return obs;
+        }
+    }
+    let mut tabs = JoinSet::new();
+    for tab in 0..ctx.scenario.load.tabs {
+        tabs.spawn(tab_loop(ctx.clone(), vu, tab, jar.clone()));
+    }
+    while let Some(done) = tabs.join_next().await {
+        if let Ok(tab_obs) = done {
+            obs.extend(tab_obs);
+        }
+    }
+    obs
+}
+
+/// One tab: pages and probes in turn; tab 0 also does the periodic logout when configured.
+async fn tab_loop(ctx: Arc<Ctx>, vu: usize, tab: usize, jar: SharedJar) -> Vec<Observation> {
+    let load = &ctx.scenario.load;
+    let mut obs = Vec::new();
+    // Tabs start at different pages so that K tabs do not march in lock-step.
+    let mut i = tab;
+    let logout_every = if tab == 0 {
+        load.logout_every.map(|d| d.0)
+    } else {
+        None
+    };
+    let mut next_logout = logout_every.map(|d| Instant::now() + d);
+    while !ctx.done() {
+        if let (Some(at), Some(every)) = (next_logout, logout_every) {
+            if Instant::now() >= at {
+                logout(&ctx, vu, tab, &jar, &mut obs).await;
+                if load.relogin && !ctx.done() {
+                    login(&ctx, vu, tab, &jar, &mut obs).await;
+                }
+                next_logout = Some(Instant::now() + every);
+                continue;
+            }
+        }
+        let path = &load.requests[i % load.requests.len()];
+        i += 1;
+        let Some(page) = page(&ctx, vu, tab, &jar, path).await else {
+            break;
+        };
+        let bounced = page.anonymous() && page.logged_in && page.epoch_start == page.epoch_end;
+        obs.push(page);
+        // A person sent to the login page logs in again; so does a virtual user (once per
+        // bounce: the first tab to notice claims the re-login).
+        if bounced
+            && ctx.scenario.login.is_some()
+            && claim_relogin(&jar, obs.last().map(|o| o.epoch_end))
+        {
+            login(&ctx, vu, tab, &jar, &mut obs).await;
+        }
+        if !ctx.scenario.probe.path.is_empty()
+            && (i as u32).is_multiple_of(ctx.scenario.probe.every)
+        {
+            match probe(&ctx, vu, tab, &jar).await {
+                Some(p) => obs.push(p),
+                None => break,
+            }
+        }
+        if !load.think_time.0.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(load.think_time.0) => {}
+                _ = ctx.stop.cancelled() => break,
+            }
+        }
+    }
+    obs
+}
+
+/// Mark the jar logged out if nobody else has since `epoch`; true if this caller should log in.
+fn claim_relogin(jar: &SharedJar, epoch: Option<u32>) -> bool {
+    let mut j = client::lock(jar);
+    if j.logged_in && Some(j.epoch) == epoch {
+        j.logged_in = false;
+        j.epoch += 1;
+        true
+    } else {
+        false
+    }
+}
+
+/// A request in flight, recorded with the jar's state before and after.
+struct Pending {
+    start_us: u64,
+    epoch_start: u32,
+    logged_in: bool,
+}
+
+fn begin(ctx: &Ctx, jar: &SharedJar) -> Pending {
+    let j = client::lock(jar);
+    Pending {
+        start_us: ctx.now_us(),
+        epoch_start: j.epoch,
+        logged_in: j.logged_in,
+    }
+}
+
+fn finish(
+    ctx: &Ctx,
+    vu: usize,
+    tab: usize,
+    jar: &SharedJar,
+    step: Step,
+    path: &str,
+    p: Pending,
+    result: &std::result::Result<client::Reply, Failure>,
+) -> Observation {
+    let epoch_end = client::lock(jar).epoch;
+    let mut o = Observation {
+        vu: vu as u32,
+        tab: tab as u16,
+        step,
+        path: path.to_string(),
+        start_us: p.start_us,
+        end_us: ctx.now_us(),
+        status: None,
+        first_status: None,
+        to_login: false,
+        redirects: 0,
+        pid: None,
+        authenticated: None,
+        pattern_match: false,
+        replaced_login_cookie: None,
+        epoch_start: p.epoch_start,
+        epoch_end,
+        logged_in: p.logged_in,
+        failure: None,
+    };
+    match result {
+        Ok(r) => {
+            o.status = Some(r.status);
+            o.first_status = Some(r.first_status);
+            o.to_login = r.to_login;
+            o.redirects = r.redirects;
+            o.pattern_match = r.pattern_match;
+            o.replaced_login_cookie = r.replaced_login_cookie.clone();
+        }
+        Err(f) => o.failure = Some(f.clone()),
+    }
+    let progress = &ctx.progress;
+    if step == Step::Request || step == Step::Probe {
+        progress.requests.fetch_add(1, Ordering::Relaxed);
+    }
+    if o.failure.is_some() || o.status.is_some_and(|s| s >= 500) {
+        progress.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    o
+}
+
+/// Send unless the run is stopped first (Ctrl-C must not wait for a hanging request).
+async fn send(
+    ctx: &Ctx,
+    vu: usize,
+    jar: &SharedJar,
+    method: Method,
+    path: &str,
+    body: Option<Body>,
+    follow: bool,
+    is_login: bool,
+) -> Option<std::result::Result<client::Reply, Failure>> {
+    tokio::select! {
+        r = ctx.http.send(vu, jar, method, path, body, follow, is_login) => Some(r),
+        _ = ctx.stop.cancelled() => None,
+    }
+}
+
+/// An app page: followed through redirects like a browser; the login page means anonymous.
+async fn page(
+    ctx: &Ctx,
+    vu: usize,
+    tab: usize,
+    jar: &SharedJar,
+    path: &str,
+) -> Option<Observation> {
+    let p = begin(ctx, jar);
+    let r = send(ctx, vu, jar, Method::GET, path, None, true, false).await?;
+    let mut o = finish(ctx, vu, tab, jar, Step::Request, path, p, &r);
+    if let Ok(reply) = &r {
+        o.authenticated = match reply.status {
+            401 | 403 => Some(false),
+            _ if reply.to_login => Some(false),
+            200..=299 => Some(true),
+            _ => None,
+        };
+        if o.authenticated == Some(false) {
+            ctx.progress.anonymous.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Some(o)
+}
+
+/// The debug endpoint: worker PID and authenticated flag through JSON pointers.
+async fn probe(ctx: &Ctx, vu: usize, tab: usize, jar: &SharedJar) -> Option<Observation> {
+    let probe = &ctx.scenario.probe;
+    let p = begin(ctx, jar);
+    let r = send(ctx, vu, jar, Method::GET, &probe.path, None, false, false).await?;
+    let mut o = finish(ctx, vu, tab, jar, Step::Probe, &probe.path, p, &r);
+    if let Ok(reply) = &r {
+        if reply.to_login || reply.status == 401 || reply.status == 403 {
+            o.authenticated = Some(false);
+        } else if (200..300).contains(&reply.status) {
+            match read_probe(&reply.body, &probe.pid, &probe.authenticated) {
+                Ok((pid, auth)) => {
+                    o.pid = pid;
+                    o.authenticated = auth;
+                    if let Some(pid) = pid {
+                        ctx.progress
+                            .pids
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(pid);
+                    }
+                }
+                Err(why) => o.failure = Some(Failure::BadProbe(why)),
+            }
+        }
+        if o.authenticated == Some(false) {
+            ctx.progress.anonymous.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Some(o)
+}
+
+/// Pull the PID and authenticated flag out of a probe body. Never panics on odd input.
+pub fn read_probe(
+    body: &[u8],
+    pid_ptr: &str,
+    auth_ptr: &str,
+) -> std::result::Result<(Option<u64>, Option<bool>), String> {
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        let head: String = String::from_utf8_lossy(&body[..body.len().min(60)])
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
+        format!("probe did not answer JSON ({e}); it began {head:?}")
+    })?;
+    let pid = if pid_ptr.is_empty() {
+        None
+    } else {
+        match v.pointer(pid_ptr) {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            _ => return Err(format!("probe JSON has no number at {pid_ptr}")),
+        }
+    };
+    let auth = if auth_ptr.is_empty() {
+        None
+    } else {
+        match v.pointer(auth_ptr) {
+            Some(serde_json::Value::Bool(b)) => Some(*b),
+            // Some apps answer null/None for anonymous users, or a user object for a logged-in one.
+            Some(serde_json::Value::Null) | None => Some(false),
+            Some(serde_json::Value::Number(n)) => Some(n.as_f64().is_some_and(|x| x != 0.0)),
+            Some(serde_json::Value::String(s)) => Some(matches!(
+                s.to_ascii_lowercase().as_str(),
+                "true" | "1" | "yes"
+            )),
+            Some(_) => Some(true),
+        }
+    };
+    Ok((pid, auth))
+}
+
+/// Wait for this login's turn under `login_rate`.
+async fn pace_login(ctx: &Ctx) {
+    let rate = ctx
+        .scenario
+        .login
+        .as_ref()
+        .map(|l| l.login_rate)
+        .unwrap_or(0.0);
+    if rate <= 0.0 {
+        return;
+    }
+    let slot = {
+        let mut next = ctx.login_pacer.lock().await;
+        let slot = (*next).max(Instant::now());
+        *next = slot + Duration::from_secs_f64(1.0 / rate);
+        slot
+    };
+    tokio::select! {
+        _ = tokio::time::sleep_until(slot.into()) => {}
+        _ = ctx.stop.cancelled() => {}
+    }
+}
+
+/// Fetch `page` with the user's jar and copy out the hidden field (CSRF token).
+async fn csrf_token(
+    ctx: &Ctx,
+    vu: usize,
+    tab: usize,
+    jar: &SharedJar,
+    page: &str,
+    field: &str,
+    obs: &mut Vec<Observation>,
+) -> Option<String> {
+    let p = begin(ctx, jar);
+    let r = send(ctx, vu, jar, Method::GET, page, None, true, false).await?;
+    let mut o = finish(ctx, vu, tab, jar, Step::Csrf, page, p, &r);
+    let token = r.ok().and_then(|reply| {
+        client::extract_hidden_field(&String::from_utf8_lossy(&reply.body), field)
+    });
+    if token.is_none() && o.failure.is_none() {
+        o.failure = Some(Failure::Transport(format!(
+            "no hidden field `{field}` on {page}"
+        )));
+    }
+    obs.push(o);
+    token
+}
+
+/// Log in with the user's jar. Returns whether it worked.
+async fn login(
+    ctx: &Ctx,
+    vu: usize,
+    tab: usize,
+    jar: &SharedJar,
+    obs: &mut Vec<Observation>,
+) -> bool {
+    let Some(login) = ctx.scenario.login.as_ref() else {
+        return true;
+    };
+    pace_login(ctx).await;
+    if ctx.stop.is_cancelled() {
+        return false;
+    }
+    let mut fields: Vec<(String, String)> = login
+        .fields
+        .iter()
+        .map(|(k, v)| (k.clone(), v.replace("{user}", &(vu + 1).to_string())))
+        .collect();
+    if let Some(csrf) = &login.csrf {
+        match csrf_token(ctx, vu, tab, jar, &csrf.page, &csrf.field, obs).await {
+            Some(token) => fields.push((csrf.field.clone(), token)),
+            None => {
+                record_login_failure(
+                    ctx,
+                    vu,
+                    tab,
+                    jar,
+                    login,
+                    obs,
+                    "the CSRF token could not be read",
+                );
+                return false;
+            }
+        }
+    }
+    let body = match login.body {
+        BodyKind::Form => Body::Form(fields),
+        BodyKind::Json => Body::Json(serde_json::Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        )),
+    };
+    let follow = login.success.status.is_some();
+    let p = begin(ctx, jar);
+    let Some(r) = send(
+        ctx,
+        vu,
+        jar,
+        Method::POST,
+        &login.path,
+        Some(body),
+        follow,
+        true,
+    )
+    .await
+    else {
+        return false;
+    };
+    let mut o = finish(ctx, vu, tab, jar, Step::Login, &login.path, p, &r);
+    let success = match &r {
+        Ok(reply) => login_succeeded(ctx, login, reply),
+        Err(_) => false,
+    };
+    if success {
+        if let Ok(reply) = &r {
+            remember_login(ctx, jar, reply);
+        }
+        ctx.progress.logins.fetch_add(1, Ordering::Relaxed);
+    }
+    o.authenticated = Some(success);
+    o.epoch_end = client::lock(jar).epoch;
+    obs.push(o);
+    if success
+        && login.success.probe_authenticated == Some(true)
+        && !ctx.scenario.probe.path.is_empty()
+    {
+        if let Some(p) = probe(ctx, vu, tab, jar).await {
+            let ok = p.authenticated == Some(true);
+            obs.push(p);
+            return ok;
+        }
+    }
+    success
+}
+
+fn login_succeeded(ctx: &Ctx, login: &Login, reply: &client::Reply) -> bool {
+    if let Some(status) = login.success.status {
+        return reply.status == status && !reply.to_login;
+    }
+    if let Some(want) = &login.success.redirect_to {
+        let Some(loc) = &reply.first_location else {
+            return false;
+        };
+        let Ok(to) = ctx.http.url(want) else {
+            return false;
+        };
+        let Ok(got) = ctx.http.url(loc) else {
+            return false;
+        };
+        return got.path().starts_with(to.path());
+    }
+    reply.first_status < 400 && !reply.to_login
+}
+
+/// After a good login: the cookies it set are the user's own session cookies.
+fn remember_login(ctx: &Ctx, jar: &SharedJar, reply: &client::Reply) {
+    let mut j = client::lock(jar);
+    j.login_cookies = reply
+        .set_cookies
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .cloned()
+        .collect();
+    if j.login_cookies.is_empty() {
+        // The login set nothing (the session cookie came earlier): what the jar holds is it.
+        if let Ok(url) = ctx.http.url("/") {
+            let current: BTreeMap<String, String> = j
+                .store
+                .get_request_values(&url)
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            j.login_cookies = current;
+        }
+    }
+    j.logged_in = true;
+    j.epoch += 1;
+}
+
+fn record_login_failure(
+    ctx: &Ctx,
+    vu: usize,
+    tab: usize,
+    jar: &SharedJar,
+    login: &Login,
+    obs: &mut Vec<Observation>,
+    why: &str,
+) {
+    let p = begin(ctx, jar);
+    let mut o = finish(
+        ctx,
+        vu,
+        tab,
+        jar,
+        Step::Login,
+        &login.path,
+        p,
+        &Err(Failure::Transport(why.to_string())),
+    );
+    o.authenticated = Some(false);
+    obs.push(o);
+}
+
+/// A deliberate logout (the user asked for it), with a CSRF token when the app wants one.
+async fn logout(ctx: &Ctx, vu: usize, tab: usize, jar: &SharedJar, obs: &mut Vec<Observation>) {
+    let cfg = &ctx.scenario.logout;
+    {
+        // From here on, anonymous answers to this user's other tabs are expected.
+        let mut j = client::lock(jar);
+        j.logged_in = false;
+        j.epoch += 1;
+    }
+    let mut fields = Vec::new();
+    if let Some(csrf) = &cfg.csrf {
+        if let Some(token) = csrf_token(ctx, vu, tab, jar, &csrf.page, &csrf.field, obs).await {
+            fields.push((csrf.field.clone(), token));
+        }
+    }
+    let method =
+        Method::from_bytes(cfg.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
+    let body = (method != Method::GET).then_some(Body::Form(fields));
+    let p = begin(ctx, jar);
+    if let Some(r) = send(ctx, vu, jar, method, &cfg.path, body, false, false).await {
+        obs.push(finish(ctx, vu, tab, jar, Step::Logout, &cfg.path, p, &r));
+    }
+    let mut j = client::lock(jar);
+    j.login_cookies.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_reading_is_tolerant_and_never_panics() {
+        let ok = br#"{"worker":{"pid":42},"authenticated":true}"#;
+        assert_eq!(
+            read_probe(ok, "/worker/pid", "/authenticated").unwrap(),
+            (Some(42), Some(true))
+        );
+        let s = br#"{"worker":{"pid":"42"},"authenticated":null}"#;
+        assert_eq!(
+            read_probe(s, "/worker/pid", "/authenticated").unwrap(),
+            (Some(42), Some(false))
+        );
+        assert!(read_probe(b"<html>", "/worker/pid", "/authenticated")
+            .unwrap_err()
+            .contains("not answer JSON"));
+        assert!(read_probe(br#"{"worker":{}}"#, "/worker/pid", "/authenticated").is_err());
+        assert!(read_probe(&[0xff, 0xfe, 0x00], "/a", "/b").is_err());
+        let deep = "[".repeat(100_000);
+        assert!(read_probe(deep.as_bytes(), "/a", "/b").is_err());
+    }
+}

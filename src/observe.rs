@@ -1,0 +1,171 @@
+//! Observations: what the engine saw, one record per request. Detectors and reports are
+//! pure functions of these, so they can be unit-tested on recorded observations.
+
+use serde::{Deserialize, Serialize};
+
+/// What a request was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Fetching a page to read a CSRF token from it.
+    Csrf,
+    Login,
+    /// An app page from `[load] requests`.
+    Request,
+    /// The debug endpoint.
+    Probe,
+    Logout,
+}
+
+/// Why a request produced no usable response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+pub enum Failure {
+    /// No answer within `loading_timeout`.
+    Timeout,
+    /// Could not connect (refused, reset before any answer).
+    Connect(String),
+    /// The redirect chain came back to a URL it had visited.
+    RedirectLoop(Vec<String>),
+    /// More redirects than `max_redirects`.
+    TooManyRedirects,
+    /// The probe answered something that is not the expected JSON.
+    BadProbe(String),
+    /// Any other transport error (body cut short, protocol error).
+    Transport(String),
+}
+
+impl Failure {
+    pub fn is_loading(&self) -> bool {
+        matches!(
+            self,
+            Failure::Timeout | Failure::RedirectLoop(_) | Failure::TooManyRedirects
+        )
+    }
+}
+
+/// One request as the engine saw it. Times are microseconds since the run started.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Observation {
+    /// Virtual user (one cookie jar each).
+    pub vu: u32,
+    /// Tab of that user (concurrent streams sharing the user's jar).
+    pub tab: u16,
+    pub step: Step,
+    pub path: String,
+    pub start_us: u64,
+    pub end_us: u64,
+    /// Final status after the redirects the engine followed.
+    pub status: Option<u16>,
+    /// Status of the first response (before redirects).
+    pub first_status: Option<u16>,
+    /// Some hop redirected to the login path.
+    pub to_login: bool,
+    pub redirects: u8,
+    /// Worker PID (probes only).
+    pub pid: Option<u64>,
+    /// What the probe said, or what an app page implied (redirect to login / 401 / 403 = false).
+    pub authenticated: Option<bool>,
+    /// The body or a header matched the SessionInterrupted pattern.
+    pub pattern_match: bool,
+    /// A response set a new value for a cookie that this user's login had set.
+    pub replaced_login_cookie: Option<String>,
+    /// The jar's login epoch when the request started and when it ended. It changes at every
+    /// login and logout of this user, so a response whose epochs differ raced its own user.
+    pub epoch_start: u32,
+    pub epoch_end: u32,
+    /// The user was logged in (as far as it knew) when the request started.
+    pub logged_in: bool,
+    pub failure: Option<Failure>,
+}
+
+impl Observation {
+    pub fn latency_us(&self) -> u64 {
+        self.end_us.saturating_sub(self.start_us)
+    }
+
+    /// A request that got a usable HTTP answer below 400.
+    pub fn ok(&self) -> bool {
+        self.failure.is_none() && self.status.is_some_and(|s| s < 400)
+    }
+
+    /// A page or probe seen anonymous.
+    pub fn anonymous(&self) -> bool {
+        self.authenticated == Some(false)
+    }
+}
+
+/// A restart the engine went through, in run time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestartWindow {
+    pub start_us: u64,
+    /// When the target answered ready again (None: it never did).
+    pub ready_us: Option<u64>,
+    pub method: String,
+}
+
+/// Which part of the run an instant belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// A run without restarts.
+    Load,
+    BeforeRestart,
+    DuringRestart,
+    AfterRestart,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Load => "load",
+            Phase::BeforeRestart => "before_restart",
+            Phase::DuringRestart => "during_restart",
+            Phase::AfterRestart => "after_restart",
+        }
+    }
+
+    /// The phase of a request that started at `t_us`.
+    pub fn at(t_us: u64, restarts: &[RestartWindow]) -> Phase {
+        if restarts.is_empty() {
+            return Phase::Load;
+        }
+        let mut phase = Phase::BeforeRestart;
+        for r in restarts {
+            if t_us < r.start_us {
+                break;
+            }
+            match r.ready_us {
+                Some(ready) if t_us >= ready => phase = Phase::AfterRestart,
+                _ => return Phase::DuringRestart,
+            }
+        }
+        phase
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_follow_restart_windows() {
+        let r = vec![
+            RestartWindow {
+                start_us: 100,
+                ready_us: Some(200),
+                method: "x".into(),
+            },
+            RestartWindow {
+                start_us: 300,
+                ready_us: None,
+                method: "x".into(),
+            },
+        ];
+        assert_eq!(Phase::at(50, &r), Phase::BeforeRestart);
+        assert_eq!(Phase::at(150, &r), Phase::DuringRestart);
+        assert_eq!(Phase::at(250, &r), Phase::AfterRestart);
+        assert_eq!(Phase::at(350, &r), Phase::DuringRestart);
+        assert_eq!(Phase::at(5, &[]), Phase::Load);
+    }
+}

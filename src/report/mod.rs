@@ -1,0 +1,638 @@
+//! The report: the JSON contract (see README), built from observations and findings, and
+//! rendered in several formats. Every rendering goes through `redact` before it is written.
+
+pub mod table;
+
+use crate::detect::{Finding, Severity};
+use crate::observe::{Failure, Observation, Phase, RestartWindow, Step};
+use crate::scenario::Expect;
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub sesscheck_version: String,
+    pub scenario: String,
+    /// "pass" or "fail".
+    pub verdict: String,
+    pub started_at: String,
+    pub duration_s: f64,
+    /// The run was stopped by Ctrl-C or SIGTERM before its end.
+    #[serde(default)]
+    pub interrupted: bool,
+    /// Why the run was cut short (a restart that failed), if it was.
+    #[serde(default)]
+    pub aborted: Option<String>,
+    pub target: TargetInfo,
+    pub requests: Requests,
+    pub workers: Workers,
+    pub auth: Auth,
+    pub logins: Logins,
+    pub restarts: Vec<RestartInfo>,
+    pub phases: Vec<PhaseStats>,
+    pub latency_ms: Latency,
+    pub expectations: Vec<Check>,
+    pub findings: Vec<Finding>,
+    pub server_log: ServerLogInfo,
+    /// Per time bucket, for charts.
+    pub timeline: Vec<Bucket>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct TargetInfo {
+    pub url: String,
+    /// How sesscheck started the target, if it did.
+    pub spawned: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Requests {
+    pub total: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Workers {
+    pub distinct_pids: usize,
+    /// PID → probes answered by it.
+    pub pids: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Auth {
+    pub probes: u64,
+    pub authenticated: u64,
+    pub unauthenticated: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Logins {
+    pub attempts: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// Deliberate logouts (`logout_every`).
+    pub logouts: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestartInfo {
+    pub at_s: f64,
+    pub method: String,
+    /// From the restart's start until the target answered ready (null: never).
+    pub downtime_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PhaseStats {
+    pub name: String,
+    pub requests: u64,
+    pub errors: u64,
+    /// Anonymous answers to logged-in users that nothing they did explains.
+    pub logouts: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+/// One expectation and whether it held: a JUnit test case, a CI gate line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    /// Human form of the limit ("<= 0", ">= 2", "<= 500 ms").
+    pub limit: String,
+    pub actual: f64,
+    pub passed: bool,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct ServerLogInfo {
+    /// Lines of the target's output (or `[target] log`) matching the interrupted pattern.
+    pub matches: u64,
+    pub by_phase: BTreeMap<String, u64>,
+    pub example: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Bucket {
+    pub t_s: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub authenticated: u64,
+    pub anonymous: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// PID → probes answered in this bucket.
+    pub pids: BTreeMap<String, u64>,
+}
+
+/// Everything a report is made from.
+pub struct Inputs<'a> {
+    pub scenario: &'a str,
+    pub url: &'a str,
+    pub spawned: Option<String>,
+    pub started_at: String,
+    pub duration_s: f64,
+    pub obs: &'a [Observation],
+    pub restarts: &'a [RestartWindow],
+    pub findings: Vec<Finding>,
+    pub expect: &'a Expect,
+    pub interrupted: bool,
+    pub aborted: Option<String>,
+    /// Matching server log lines with their run time (µs).
+    pub server_log: &'a [(u64, String)],
+    pub server_log_count: u64,
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs to 1 hour at 3 significant digits: exact enough for p99 and small in memory.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    if h.is_empty() {
+        return 0.0;
+    }
+    round3(h.value_at_quantile(q) as f64 / 1000.0)
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn is_error(o: &Observation) -> bool {
+    match (&o.failure, o.status) {
+        (Some(_), _) => true,
+        (None, Some(401 | 403)) => false,
+        (None, Some(s)) => s >= 400,
+        (None, None) => false,
+    }
+}
+
+fn is_traffic(o: &Observation) -> bool {
+    matches!(o.step, Step::Request | Step::Probe)
+}
+
+pub fn build(inp: Inputs) -> Report {
+    let obs = inp.obs;
+    let traffic = || obs.iter().filter(|o| is_traffic(o));
+    let mut overall = new_histogram();
+    let mut per_phase: BTreeMap<Phase, (Histogram<u64>, PhaseStats)> = BTreeMap::new();
+    for o in traffic() {
+        let lat = o.latency_us().max(1);
+        let _ = overall.record(lat);
+        let phase = Phase::at(o.start_us, inp.restarts);
+        let (h, s) = per_phase.entry(phase).or_insert_with(|| {
+            (
+                new_histogram(),
+                PhaseStats {
+                    name: phase.name().into(),
+                    ..Default::default()
+                },
+            )
+        });
+        let _ = h.record(lat);
+        s.requests += 1;
+        s.errors += is_error(o) as u64;
+        s.logouts += (o.anonymous() && o.logged_in && o.epoch_start == o.epoch_end) as u64;
+    }
+    let phases = per_phase
+        .into_values()
+        .map(|(h, mut s)| {
+            (s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms) =
+                (ms(&h, 0.5), ms(&h, 0.9), ms(&h, 0.99), ms(&h, 1.0));
+            s
+        })
+        .collect();
+
+    let mut pids: BTreeMap<String, u64> = BTreeMap::new();
+    for pid in obs.iter().filter_map(|o| o.pid) {
+        *pids.entry(pid.to_string()).or_default() += 1;
+    }
+    let probes: Vec<&Observation> = obs
+        .iter()
+        .filter(|o| o.step == Step::Probe && o.authenticated.is_some())
+        .collect();
+    let auth = Auth {
+        probes: probes.len() as u64,
+        authenticated: probes
+            .iter()
+            .filter(|o| o.authenticated == Some(true))
+            .count() as u64,
+        unauthenticated: probes
+            .iter()
+            .filter(|o| o.authenticated == Some(false))
+            .count() as u64,
+    };
+    let login_obs: Vec<&Observation> = obs.iter().filter(|o| o.step == Step::Login).collect();
+    let logins = Logins {
+        attempts: login_obs.len() as u64,
+        ok: login_obs
+            .iter()
+            .filter(|o| o.authenticated == Some(true))
+            .count() as u64,
+        failed: login_obs
+            .iter()
+            .filter(|o| o.authenticated != Some(true))
+            .count() as u64,
+        logouts: obs.iter().filter(|o| o.step == Step::Logout).count() as u64,
+    };
+    let total = obs.len() as u64;
+    let errors = obs.iter().filter(|o| is_error(o)).count() as u64;
+    let requests = Requests {
+        total,
+        ok: obs.iter().filter(|o| o.ok()).count() as u64,
+        errors,
+        per_second: if inp.duration_s > 0.0 {
+            round3(total as f64 / inp.duration_s)
+        } else {
+            0.0
+        },
+    };
+    let restarts: Vec<RestartInfo> = inp
+        .restarts
+        .iter()
+        .map(|r| RestartInfo {
+            at_s: round3(r.start_us as f64 / 1e6),
+            method: r.method.clone(),
+            downtime_s: r
+                .ready_us
+                .map(|e| round3(e.saturating_sub(r.start_us) as f64 / 1e6)),
+        })
+        .collect();
+    let latency_ms = Latency {
+        p50: ms(&overall, 0.5),
+        p90: ms(&overall, 0.9),
+        p99: ms(&overall, 0.99),
+        max: ms(&overall, 1.0),
+        mean: if overall.is_empty() {
+            0.0
+        } else {
+            round3(overall.mean() / 1000.0)
+        },
+    };
+    let mut server_log = ServerLogInfo {
+        matches: inp.server_log_count,
+        ..Default::default()
+    };
+    for (t, _) in inp.server_log {
+        *server_log
+            .by_phase
+            .entry(Phase::at(*t, inp.restarts).name().to_string())
+            .or_default() += 1;
+    }
+    server_log.example = inp
+        .server_log
+        .first()
+        .map(|(_, l)| l.chars().take(300).collect());
+
+    let workers = Workers {
+        distinct_pids: pids.len(),
+        pids,
+    };
+    let mut findings = inp.findings;
+    let expectations = checks(
+        inp.expect,
+        &findings,
+        &workers,
+        obs,
+        inp.restarts,
+        &latency_ms,
+        &restarts,
+    );
+    // A finding within what the scenario allows is a warning; beyond it, an error.
+    for f in findings.iter_mut() {
+        let failed = expectations
+            .iter()
+            .any(|c| !c.passed && check_covers(&c.name, &f.kind));
+        f.severity = if failed {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+    }
+    let passed = expectations.iter().all(|c| c.passed) && inp.aborted.is_none();
+    Report {
+        sesscheck_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: inp.scenario.into(),
+        verdict: if passed { "pass" } else { "fail" }.into(),
+        started_at: inp.started_at,
+        duration_s: round3(inp.duration_s),
+        interrupted: inp.interrupted,
+        aborted: inp.aborted,
+        target: TargetInfo {
+            url: inp.url.into(),
+            spawned: inp.spawned,
+        },
+        requests,
+        workers,
+        auth,
+        logins,
+        restarts,
+        phases,
+        latency_ms,
+        expectations,
+        findings,
+        server_log,
+        timeline: timeline(obs, inp.duration_s),
+    }
+}
+
+/// Which expectation judges which finding kind.
+fn check_covers(check: &str, kind: &str) -> bool {
+    matches!(
+        (check, kind),
+        ("max_logouts", "logout")
+            | ("max_restart_logouts", "restart_logout")
+            | ("max_session_interrupted", "session_interrupted")
+            | ("max_infinite_loading", "infinite_loading")
+            | ("max_login_failures", "login_failed")
+            | ("max_error_rate", "http_error")
+            | ("min_distinct_pids", "worker_coverage")
+    )
+}
+
+fn count_of(findings: &[Finding], kind: &str) -> f64 {
+    findings
+        .iter()
+        .filter(|f| f.kind == kind)
+        .map(|f| f.count)
+        .sum::<u64>() as f64
+}
+
+/// Every expectation, configured or default. Finding counts default to "at most 0".
+fn checks(
+    e: &Expect,
+    findings: &[Finding],
+    workers: &Workers,
+    obs: &[Observation],
+    restarts: &[RestartWindow],
+    lat: &Latency,
+    restart_info: &[RestartInfo],
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    let mut at_most = |name: &str, limit: f64, actual: f64, unit: &str, what: &str| {
+        let passed = actual <= limit;
+        let message = if passed {
+            format!("{what}: {actual}{unit} (limit {limit}{unit})")
+        } else {
+            format!(
+                "{what}: {actual}{unit}, over the limit of {limit}{unit} by {}{unit}",
+                round3(actual - limit)
+            )
+        };
+        out.push(Check {
+            name: name.into(),
+            limit: format!("<= {limit}{unit}"),
+            actual,
+            passed,
+            message,
+        });
+    };
+    at_most(
+        "max_logouts",
+        e.max_logouts.unwrap_or(0) as f64,
+        count_of(findings, "logout"),
+        "",
+        "unexplained logouts",
+    );
+    at_most(
+        "max_restart_logouts",
+        e.max_restart_logouts.unwrap_or(0) as f64,
+        count_of(findings, "restart_logout"),
+        "",
+        "users logged out by a restart",
+    );
+    at_most(
+        "max_session_interrupted",
+        e.max_session_interrupted.unwrap_or(0) as f64,
+        count_of(findings, "session_interrupted"),
+        "",
+        "interrupted requests",
+    );
+    at_most(
+        "max_infinite_loading",
+        e.max_infinite_loading.unwrap_or(0) as f64,
+        count_of(findings, "infinite_loading"),
+        "",
+        "infinite loads",
+    );
+    at_most(
+        "max_login_failures",
+        e.max_login_failures.unwrap_or(0) as f64,
+        count_of(findings, "login_failed"),
+        "",
+        "failed logins",
+    );
+    let traffic = obs.iter().filter(|o| is_traffic(o)).count().max(1) as f64;
+    let error_rate = round3(count_of(findings, "http_error") / traffic);
+    at_most(
+        "max_error_rate",
+        e.max_error_rate.unwrap_or(0.0),
+        error_rate,
+        "",
+        "error rate",
+    );
+    if let Some(p) = e.max_p99_ms {
+        at_most("max_p99_ms", p, lat.p99, " ms", "p99 latency");
+    }
+    if let Some(d) = e.max_downtime_s {
+        let worst = restart_info
+            .iter()
+            .map(|r| r.downtime_s.unwrap_or(f64::INFINITY))
+            .fold(0.0, f64::max);
+        at_most("max_downtime_s", d, worst, " s", "longest restart downtime");
+    }
+    if let Some(min) = e.min_distinct_pids {
+        let actual = workers.distinct_pids as f64;
+        let passed = workers.distinct_pids >= min;
+        let message = if passed {
+            format!("distinct worker PIDs: {actual} (at least {min})")
+        } else {
+            format!(
+                "distinct worker PIDs: {actual}, {} short of the {min} expected",
+                min - workers.distinct_pids
+            )
+        };
+        out.push(Check {
+            name: "min_distinct_pids".into(),
+            limit: format!(">= {min}"),
+            actual,
+            passed,
+            message,
+        });
+    }
+    if let Some(min) = e.auth_persistence {
+        // Probes of logged-in users outside restart windows and their own logouts.
+        let judged: Vec<&Observation> = obs
+            .iter()
+            .filter(|o| {
+                o.step == Step::Probe
+                    && o.logged_in
+                    && o.epoch_start == o.epoch_end
+                    && o.authenticated.is_some()
+            })
+            .filter(|o| Phase::at(o.start_us, restarts) != Phase::DuringRestart)
+            .collect();
+        let ok = judged
+            .iter()
+            .filter(|o| o.authenticated == Some(true))
+            .count();
+        let actual = if judged.is_empty() {
+            0.0
+        } else {
+            round3(ok as f64 / judged.len() as f64)
+        };
+        let passed = actual >= min;
+        let message = format!("{ok} of {} probes of logged-in users were authenticated ({actual}, expected at least {min})", judged.len());
+        out.push(Check {
+            name: "auth_persistence".into(),
+            limit: format!(">= {min}"),
+            actual,
+            passed,
+            message,
+        });
+    }
+    out
+}
+
+/// Requests, errors, auth states, latency and PIDs per time bucket (at most ~300 buckets).
+fn timeline(obs: &[Observation], duration_s: f64) -> Vec<Bucket> {
+    let width_us = ((duration_s / 300.0).max(1.0) * 1e6) as u64;
+    let n = ((duration_s * 1e6) as u64 / width_us + 1) as usize;
+    let mut buckets: Vec<(Bucket, Vec<u64>)> = (0..n)
+        .map(|i| {
+            (
+                Bucket {
+                    t_s: round3((i as u64 * width_us) as f64 / 1e6),
+                    ..Default::default()
+                },
+                Vec::new(),
+            )
+        })
+        .collect();
+    for o in obs.iter().filter(|o| is_traffic(o)) {
+        let i = ((o.start_us / width_us) as usize).min(n - 1);
+        let (b, lats) = &mut buckets[i];
+        b.requests += 1;
+        b.errors += is_error(o) as u64;
+        match o.authenticated {
+            Some(true) => b.authenticated += 1,
+            Some(false) => b.anonymous += 1,
+            None => {}
+        }
+        if let Some(pid) = o.pid {
+            *b.pids.entry(pid.to_string()).or_default() += 1;
+        }
+        if o.failure.is_none() || o.failure == Some(Failure::Timeout) {
+            lats.push(o.latency_us());
+        }
+    }
+    buckets
+        .into_iter()
+        .map(|(mut b, mut lats)| {
+            lats.sort_unstable();
+            let q = |q: f64| {
+                lats.get(((lats.len() as f64 * q) as usize).min(lats.len().saturating_sub(1)))
+                    .map(|&v| round3(v as f64 / 1000.0))
+                    .unwrap_or(0.0)
+            };
+            b.p50_ms = q(0.5);
+            b.p99_ms = q(0.99);
+            b
+        })
+        .collect()
+}
+
+/// Replace every secret (passwords, cookie values) with a marker. Applied to every output.
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        out = out.replace(s.as_str(), "[REDACTED]");
+        // In JSON a secret with quotes or backslashes appears escaped.
+        let escaped = serde_json::to_string(s).unwrap_or_default();
+        let escaped = escaped.trim_matches('"');
+        if escaped != s {
+            out = out.replace(escaped, "[REDACTED]");
+        }
+    }
+    out
+}
+
+/// Server log lines can carry cookies or tokens: keep the words, drop the values.
+pub fn scrub_log_line(line: &str) -> String {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r#"(?i)\b(cookie|set-cookie|authorization|sessionid|session|csrftoken|password|token)(\s*[:=]\s*)("[^"]*"|[^\s;,&]+)"#)
+            .expect("static regex")
+    });
+    re.replace_all(line, "$1$2[REDACTED]").into_owned()
+}
+
+/// Write the report as JSON (and the other formats) into `dir`; returns the paths written.
+pub fn write_all(report: &Report, dir: &Path, secrets: &[String]) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating report directory {}", dir.display()))?;
+    let stamp: String = report
+        .started_at
+        .chars()
+        .filter(|c| c.is_ascii_digit())
+        .take(14)
+        .collect();
+    let base = format!("{}-{}", file_safe(&report.scenario), stamp);
+    let mut written = Vec::new();
+    let json = serde_json::to_string_pretty(report).context("serialising the report")?;
+    let path = dir.join(format!("{base}.json"));
+    std::fs::write(&path, redact(&json, secrets))
+        .with_context(|| format!("writing {}", path.display()))?;
+    written.push(path);
+    Ok(written)
+}
+
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Read a saved report (for `sesscheck report`).
+pub fn load(path: &Path) -> Result<Report> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a sesscheck JSON report", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_and_log_scrubbing() {
+        assert_eq!(redact("pw=hunter2!", &["hunter2".into()]), "pw=[REDACTED]!");
+        let line = "GET / Cookie: session=abc123; other=1 password=x";
+        let s = scrub_log_line(line);
+        assert!(!s.contains("abc123") && !s.contains("password=x"), "{s}");
+    }
+}

@@ -1,0 +1,151 @@
+//! The terminal summary (comfy-table): what an engineer reads first.
+
+use super::Report;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    t
+}
+
+fn verdict_cell(passed: bool) -> Cell {
+    if passed {
+        Cell::new("PASS").fg(Color::Green)
+    } else {
+        Cell::new("FAIL").fg(Color::Red)
+    }
+}
+
+/// The whole summary as text (tables separated by blank lines).
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let mut s = table(&["sesscheck", &r.scenario]);
+    s.add_row(vec![
+        Cell::new("verdict"),
+        verdict_cell(r.verdict == "pass"),
+    ]);
+    if r.interrupted {
+        s.add_row(vec![
+            "interrupted",
+            "yes (Ctrl-C / SIGTERM): partial results",
+        ]);
+    }
+    if let Some(a) = &r.aborted {
+        s.add_row(vec!["aborted", a.as_str()]);
+    }
+    s.add_row(vec!["target".to_string(), r.target.url.clone()]);
+    s.add_row(vec![
+        "duration".to_string(),
+        format!("{:.1} s", r.duration_s),
+    ]);
+    s.add_row(vec![
+        "requests".to_string(),
+        format!(
+            "{} total, {} ok, {} errors ({:.0}/s)",
+            r.requests.total, r.requests.ok, r.requests.errors, r.requests.per_second
+        ),
+    ]);
+    s.add_row(vec![
+        "logins".to_string(),
+        format!(
+            "{} ok, {} failed, {} deliberate logouts",
+            r.logins.ok, r.logins.failed, r.logins.logouts
+        ),
+    ]);
+    s.add_row(vec![
+        "probes".to_string(),
+        format!(
+            "{} total: {} authenticated, {} anonymous",
+            r.auth.probes, r.auth.authenticated, r.auth.unauthenticated
+        ),
+    ]);
+    let l = &r.latency_ms;
+    s.add_row(vec![
+        "latency".to_string(),
+        format!(
+            "p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+            l.p50, l.p90, l.p99, l.max
+        ),
+    ]);
+    s.add_row(vec![
+        "distinct worker PIDs".to_string(),
+        r.workers.distinct_pids.to_string(),
+    ]);
+    for rs in &r.restarts {
+        let down = rs
+            .downtime_s
+            .map(|d| format!("{d:.2} s down"))
+            .unwrap_or_else(|| "never came back".into());
+        s.add_row(vec![
+            "restart".to_string(),
+            format!("at {:.1} s by {}: {down}", rs.at_s, rs.method),
+        ]);
+    }
+    if r.server_log.matches > 0 {
+        s.add_row(vec![
+            "server log".to_string(),
+            format!(
+                "{} lines match the interrupted pattern",
+                r.server_log.matches
+            ),
+        ]);
+    }
+    out.push_str(&s.to_string());
+
+    if !r.workers.pids.is_empty() {
+        let mut w = table(&["worker PID", "probes"]);
+        for (pid, n) in &r.workers.pids {
+            w.add_row(vec![pid.clone(), n.to_string()]);
+        }
+        out.push_str("\n\n");
+        out.push_str(&w.to_string());
+    }
+    if !r.phases.is_empty() {
+        let mut p = table(&[
+            "phase", "requests", "errors", "logouts", "p50 ms", "p99 ms", "max ms",
+        ]);
+        for ph in &r.phases {
+            p.add_row(vec![
+                ph.name.clone(),
+                ph.requests.to_string(),
+                ph.errors.to_string(),
+                ph.logouts.to_string(),
+                ph.p50_ms.to_string(),
+                ph.p99_ms.to_string(),
+                ph.max_ms.to_string(),
+            ]);
+        }
+        out.push_str("\n\n");
+        out.push_str(&p.to_string());
+    }
+    let mut e = table(&["expectation", "limit", "actual", "result"]);
+    for c in &r.expectations {
+        e.add_row(vec![
+            Cell::new(&c.name),
+            Cell::new(&c.limit),
+            Cell::new(c.actual),
+            verdict_cell(c.passed),
+        ]);
+    }
+    out.push_str("\n\n");
+    out.push_str(&e.to_string());
+    if !r.findings.is_empty() {
+        let mut f = table(&["finding", "severity", "count", "first at", "message"]);
+        for x in &r.findings {
+            f.add_row(vec![
+                x.kind.clone(),
+                format!("{:?}", x.severity).to_lowercase(),
+                x.count.to_string(),
+                format!("{:.2} s", x.first_at_s),
+                x.message.clone(),
+            ]);
+        }
+        out.push_str("\n\n");
+        out.push_str(&f.to_string());
+    }
+    out.push('\n');
+    out
+}

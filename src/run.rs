@@ -1,0 +1,547 @@
+//! `sesscheck run`: wires scenario → supervisor → engine → detectors → report, and maps the
+//! outcome to the exit code that CI gates on.
+
+use crate::client::Http;
+use crate::detect::{self, DetectConfig, Evidence};
+use crate::engine::{self, Ctx, Progress};
+use crate::observe::RestartWindow;
+use crate::report;
+use crate::scenario::{RestartMethod, Scenario, Spawn};
+use crate::supervisor::{self, SharedLog, SpawnSpec, Supervisor};
+use anyhow::{anyhow, Context, Result};
+use regex::Regex;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+/// The exit codes, a contract with CI scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: every expectation held.
+    Pass = 0,
+    /// 1: the run completed and found problems.
+    Fail = 1,
+    /// 2: bad usage or an invalid scenario.
+    Invalid = 2,
+    /// 3: the target could not be reached, started or restarted.
+    Unreachable = 3,
+    /// 130: stopped by Ctrl-C / SIGTERM (the report is still written).
+    Interrupted = 130,
+}
+
+/// An error that ends the run with a given exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct RunError {
+    pub outcome: Outcome,
+    pub message: String,
+}
+
+fn unreachable(message: String) -> anyhow::Error {
+    RunError {
+        outcome: Outcome::Unreachable,
+        message,
+    }
+    .into()
+}
+
+/// Command-line overrides of the scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub url: Option<String>,
+    pub users: Option<usize>,
+    pub duration: Option<Duration>,
+    pub report_dir: PathBuf,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
+    if let Some(u) = &o.url {
+        s.target.url = u.clone();
+    }
+    if let Some(n) = o.users {
+        s.load.users = n;
+    }
+    if let Some(d) = o.duration {
+        s.load.duration = Some(crate::scenario::Dur(d));
+    }
+    s
+}
+
+/// The supervisor, shared by the run and the restart task.
+type SharedSupervisor = Arc<tokio::sync::Mutex<Option<Supervisor>>>;
+
+pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
+    let clock = Instant::now();
+    let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let base = Url::parse(&scenario.target.url).map_err(|e| RunError {
+        outcome: Outcome::Invalid,
+        message: format!("--url: {e}"),
+    })?;
+    if scenario.target.insecure_tls {
+        eprintln!("warning: insecure_tls = true: TLS certificates of {base} are NOT verified");
+    }
+    let http = Http::new(&scenario, &base).map_err(|e| RunError {
+        outcome: Outcome::Invalid,
+        message: format!("{e:#}"),
+    })?;
+    let pattern = Regex::new(&scenario.detect.interrupted_pattern)?;
+    let stop = CancellationToken::new();
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    watch_signals(stop.clone(), interrupted.clone());
+
+    let log: SharedLog = Default::default();
+    let scratch = scratch_dir();
+    let supervisor: SharedSupervisor = Arc::new(tokio::sync::Mutex::new(None));
+    let mut spawned = None;
+    if let Some(spec) = spawn_spec(&scenario, &base, &scratch)? {
+        spawned = Some(spec.label.clone());
+        let mut sup = Supervisor::new(spec, pattern.clone(), clock, log.clone());
+        sup.echo = o.verbose;
+        ensure_port_free(&base).await?;
+        sup.start().map_err(|e| unreachable(format!("{e:#}")))?;
+        *supervisor.lock().await = Some(sup);
+    }
+    if let Some(path) = &scenario.target.log {
+        supervisor::follow_file(
+            resolve(&scenario, path),
+            pattern.clone(),
+            clock,
+            log.clone(),
+            stop.clone(),
+        );
+    }
+    let ready = wait_ready(&scenario, &base, &supervisor, &stop).await;
+    let result = match ready {
+        Ok(()) => {
+            if !o.quiet {
+                eprintln!(
+                    "sesscheck: {} users × {} tabs against {base} ({})",
+                    scenario.load.users,
+                    scenario.load.tabs,
+                    spawned
+                        .as_deref()
+                        .unwrap_or("target not spawned by sesscheck")
+                );
+            }
+            drive(
+                scenario.clone(),
+                http,
+                clock,
+                stop.clone(),
+                supervisor.clone(),
+                &base,
+                &o,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    // Stop what we started, whatever happened.
+    stop.cancel();
+    if let Some(mut sup) = supervisor.lock().await.take() {
+        let _ = sup.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    let (obs, restarts, aborted) = match result {
+        Ok(v) => v,
+        // Interrupted before the load began: still write an (empty) report.
+        Err(_) if interrupted.load(Ordering::SeqCst) => (Vec::new(), Vec::new(), None),
+        Err(e) => return Err(e),
+    };
+    let duration_s = clock.elapsed().as_secs_f64();
+    let (matches, match_count) = {
+        let l = log.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            l.matches
+                .iter()
+                .map(|(t, line)| (*t, report::scrub_log_line(line)))
+                .collect::<Vec<_>>(),
+            l.match_count,
+        )
+    };
+    let cfg = DetectConfig {
+        interrupted_statuses: scenario.detect.interrupted_statuses.clone(),
+        interrupted_window_us: scenario.detect.interrupted_window.0.as_micros() as u64,
+        recovery_timeout_us: scenario
+            .restart
+            .as_ref()
+            .map(|r| r.recovery_timeout.0.as_micros() as u64)
+            .unwrap_or(u64::MAX / 4),
+        min_distinct_pids: scenario.expect.min_distinct_pids,
+        run_end_us: obs.iter().map(|o| o.end_us).max().unwrap_or(0),
+    };
+    let findings = detect::detect_all(&Evidence {
+        obs: &obs,
+        restarts: &restarts,
+        cfg: &cfg,
+        server_log_matches: match_count,
+    });
+    let was_interrupted = interrupted.load(Ordering::SeqCst);
+    let rep = report::build(report::Inputs {
+        scenario: &scenario.name,
+        url: base.as_str(),
+        spawned,
+        started_at,
+        duration_s,
+        obs: &obs,
+        restarts: &restarts,
+        findings,
+        expect: &scenario.expect,
+        interrupted: was_interrupted,
+        aborted: aborted.clone(),
+        server_log: &matches,
+        server_log_count: match_count,
+    });
+    let secrets = scenario.secrets();
+    let written = report::write_all(&rep, &o.report_dir, &secrets)?;
+    if o.quiet {
+        println!("{}: {}", rep.scenario, rep.verdict);
+    } else {
+        print!("{}", report::redact(&report::table::render(&rep), &secrets));
+        for p in &written {
+            println!("report: {}", p.display());
+        }
+        for c in rep.expectations.iter().filter(|c| !c.passed) {
+            println!(
+                "FAILED {}: {}",
+                c.name,
+                report::redact(&c.message, &secrets)
+            );
+        }
+    }
+    Ok(if was_interrupted {
+        Outcome::Interrupted
+    } else if let Some(a) = aborted {
+        eprintln!("error: {a}");
+        Outcome::Unreachable
+    } else if rep.verdict == "pass" {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    })
+}
+
+type Driven = (
+    Vec<crate::observe::Observation>,
+    Vec<RestartWindow>,
+    Option<String>,
+);
+
+/// The load itself, with the restart task and the progress line beside it.
+async fn drive(
+    scenario: Scenario,
+    http: Http,
+    clock: Instant,
+    stop: CancellationToken,
+    supervisor: SharedSupervisor,
+    base: &Url,
+    o: &Overrides,
+) -> Result<Driven> {
+    let progress = Arc::new(Progress::default());
+    let restarts: Arc<Mutex<Vec<RestartWindow>>> = Default::default();
+    let aborted: Arc<Mutex<Option<String>>> = Default::default();
+    let ctx = Arc::new(Ctx::new(
+        scenario.clone(),
+        http,
+        clock,
+        stop.clone(),
+        progress.clone(),
+    ));
+    let restart_task = scenario.restart.clone().map(|r| {
+        let (sc, base, sup, restarts, aborted, progress, stop) = (
+            scenario.clone(),
+            base.clone(),
+            supervisor.clone(),
+            restarts.clone(),
+            aborted.clone(),
+            progress.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            if let Err(e) =
+                restart_loop(&sc, &r, &base, &sup, &restarts, &progress, clock, &stop).await
+            {
+                *aborted.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{e:#}"));
+                stop.cancel();
+            }
+        })
+    });
+    let progress_task = (!o.quiet).then(|| tokio::spawn(print_progress(ctx.clone())));
+    let obs = engine::run(ctx.clone()).await;
+    stop.cancel();
+    if let Some(t) = restart_task {
+        let _ = t.await;
+    }
+    if let Some(t) = progress_task {
+        t.abort();
+    }
+    let restarts = restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let aborted = aborted.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok((obs, restarts, aborted))
+}
+
+/// Restart the target when the scenario says, `count` times, recording each window.
+#[allow(clippy::too_many_arguments)]
+async fn restart_loop(
+    sc: &Scenario,
+    r: &crate::scenario::Restart,
+    base: &Url,
+    sup: &SharedSupervisor,
+    windows: &Mutex<Vec<RestartWindow>>,
+    progress: &Progress,
+    clock: Instant,
+    stop: &CancellationToken,
+) -> Result<()> {
+    // Wait for the trigger: a time, or a number of requests.
+    if let Some(at) = r.at {
+        tokio::select! {
+            _ = tokio::time::sleep_until((clock + at.0).into()) => {}
+            _ = stop.cancelled() => return Ok(()),
+        }
+    } else if let Some(n) = r.after_requests {
+        while progress.requests.load(Ordering::Relaxed) < n {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = stop.cancelled() => return Ok(()),
+            }
+        }
+    }
+    for i in 0..r.count {
+        if stop.is_cancelled() {
+            return Ok(());
+        }
+        let start_us = clock.elapsed().as_micros() as u64;
+        let index = {
+            let mut w = windows.lock().unwrap_or_else(|e| e.into_inner());
+            w.push(RestartWindow {
+                start_us,
+                ready_us: None,
+                method: r.method.label(),
+            });
+            w.len() - 1
+        };
+        match &r.method {
+            RestartMethod::Named(_) => {
+                let mut guard = sup.lock().await;
+                let s = guard.as_mut().ok_or_else(|| {
+                    anyhow!(
+                        "restart.method = \"supervisor\" but sesscheck did not spawn the target"
+                    )
+                })?;
+                s.stop().await?;
+                s.start().context("starting the target again")?;
+            }
+            RestartMethod::Command { command, timeout } => {
+                supervisor::run_command(command, timeout.0, scenario_dir(sc).as_ref()).await?;
+            }
+            RestartMethod::Signal { signal, pidfile } => {
+                supervisor::signal_pidfile(signal, &resolve(sc, pidfile).to_string_lossy())?;
+            }
+        }
+        wait_ready(sc, base, sup, stop)
+            .await
+            .context("after the restart")?;
+        windows.lock().unwrap_or_else(|e| e.into_inner())[index].ready_us =
+            Some(clock.elapsed().as_micros() as u64);
+        if i + 1 < r.count {
+            tokio::select! {
+                _ = tokio::time::sleep(r.interval.0) => {}
+                _ = stop.cancelled() => return Ok(()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Poll the ready path until it answers below 500. Fails fast if the spawned target died.
+async fn wait_ready(
+    sc: &Scenario,
+    base: &Url,
+    sup: &SharedSupervisor,
+    stop: &CancellationToken,
+) -> Result<()> {
+    let url = base
+        .join(&sc.target.ready.path)
+        .context("target.ready.path")?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(2))
+        .danger_accept_invalid_certs(sc.target.insecure_tls)
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()?;
+    let deadline = Instant::now() + sc.target.ready.timeout.0;
+    let mut last;
+    loop {
+        if stop.is_cancelled() {
+            return Err(anyhow!("stopped while waiting for the target"));
+        }
+        if let Some(sup) = sup.lock().await.as_mut() {
+            if let Some(how) = sup.exited() {
+                return Err(unreachable(format!(
+                    "{how} before it was ready at {url}; its last output:\n{}",
+                    sup.tail()
+                )));
+            }
+        }
+        match client.get(url.clone()).send().await {
+            Ok(r) if r.status().as_u16() < 500 => return Ok(()),
+            Ok(r) => last = format!("HTTP {}", r.status()),
+            Err(e) => last = root_cause(&e),
+        }
+        if Instant::now() >= deadline {
+            let tail = match sup.lock().await.as_ref() {
+                Some(s) => format!("; its last output:\n{}", s.tail()),
+                None => String::new(),
+            };
+            return Err(unreachable(format!(
+                "target not ready at {url} after {} ({last}){tail}",
+                humantime::format_duration(sc.target.ready.timeout.0)
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// Refuse to spawn onto a port something else already serves: we would test that instead.
+async fn ensure_port_free(base: &Url) -> Result<()> {
+    let host = base
+        .host_str()
+        .unwrap_or("127.0.0.1")
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_string();
+    let port = base.port_or_known_default().unwrap_or(80);
+    let connect = tokio::net::TcpStream::connect((host.as_str(), port));
+    if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(500), connect).await {
+        return Err(unreachable(format!(
+            "something is already listening on {host}:{port}; sesscheck would test it instead of the target it spawns. Stop it, or pick another port with --url"
+        )));
+    }
+    Ok(())
+}
+
+fn scenario_dir(sc: &Scenario) -> Option<PathBuf> {
+    sc.source.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            p.to_path_buf()
+        }
+    })
+}
+
+/// Paths in a scenario are relative to the scenario file's folder.
+fn resolve(sc: &Scenario, path: &str) -> PathBuf {
+    let p = PathBuf::from(path);
+    if p.is_absolute() {
+        return p;
+    }
+    scenario_dir(sc).map(|d| d.join(&p)).unwrap_or(p)
+}
+
+/// A private folder for this run (the built-in target's shared store), removed at the end.
+fn scratch_dir() -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("sesscheck-run-{}-{nanos}", std::process::id()))
+}
+
+fn spawn_spec(sc: &Scenario, base: &Url, scratch: &std::path::Path) -> Result<Option<SpawnSpec>> {
+    let port = base.port_or_known_default().unwrap_or(80).to_string();
+    let stop_timeout = sc.target.stop_timeout.0;
+    Ok(match &sc.target.spawn {
+        None => None,
+        Some(Spawn::Builtin(b)) => {
+            let exe = std::env::current_exe()
+                .context("finding the sesscheck executable to start the built-in target")?;
+            let mut args = crate::scenario::builtin_args(b, base)?;
+            args.push("--state-dir".into());
+            args.push(scratch.join("target").to_string_lossy().into_owned());
+            Some(SpawnSpec {
+                program: exe.to_string_lossy().into_owned(),
+                label: format!("built-in target ({} workers, store={})", b.workers, b.store),
+                args,
+                cwd: None,
+                env: Default::default(),
+                stop_timeout,
+            })
+        }
+        Some(Spawn::Command(c)) => {
+            let mut env = c.env.clone();
+            env.entry("PORT".into()).or_insert(port);
+            Some(SpawnSpec {
+                program: "sh".into(),
+                args: vec!["-c".into(), c.command.clone()],
+                cwd: Some(
+                    c.cwd
+                        .as_deref()
+                        .map(|d| resolve(sc, d))
+                        .unwrap_or_else(|| scenario_dir(sc).unwrap_or_else(|| ".".into())),
+                ),
+                env,
+                label: format!("`{}`", c.command),
+                stop_timeout,
+            })
+        }
+    })
+}
+
+/// Ctrl-C or SIGTERM: stop sending, then the report is written as usual.
+fn watch_signals(stop: CancellationToken, interrupted: Arc<std::sync::atomic::AtomicBool>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("\nsesscheck: interrupted; stopping and writing the report");
+        interrupted.store(true, Ordering::SeqCst);
+        stop.cancel();
+    });
+}
+
+/// A plain progress line every 2 s on stderr.
+async fn print_progress(ctx: Arc<Ctx>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let p = &ctx.progress;
+        let pids = p.pids.lock().map(|s| s.len()).unwrap_or(0);
+        let remaining = ctx
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .as_secs();
+        eprintln!(
+            "[{:>5.1}s] requests {} | errors {} | anonymous {} | logins {} | distinct PIDs {} | ~{}s left",
+            ctx.clock.elapsed().as_secs_f64(),
+            p.requests.load(Ordering::Relaxed),
+            p.errors.load(Ordering::Relaxed),
+            p.anonymous.load(Ordering::Relaxed),
+            p.logins.load(Ordering::Relaxed),
+            pids,
+            remaining
+        );
+    }
+}

@@ -1,0 +1,1001 @@
+//! Scenario files: typed TOML with defaults, `${VAR}` interpolation and validation.
+//!
+//! A scenario is the whole description of a run: which target, how to log in, what to
+//! probe, how much load, when to restart and what to expect. Every error names the file,
+//! the line and the field, because the person reading it is editing that file.
+
+use anyhow::Result;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A scenario file that cannot be used: parse error, unknown key, bad value.
+/// The CLI maps it to exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// A duration written as text in the scenario ("20s", "500ms", "1m 30s").
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Dur(pub Duration);
+
+impl fmt::Debug for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("invalid duration {text:?} ({e}); write it like \"20s\", \"500ms\" or \"2m\"")
+    })
+}
+
+fn secs(s: u64) -> Dur {
+    Dur(Duration::from_secs(s))
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Used in report file names and titles.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub target: Target,
+    #[serde(default)]
+    pub login: Option<Login>,
+    #[serde(default)]
+    pub logout: Logout,
+    #[serde(default)]
+    pub probe: Probe,
+    pub load: Load,
+    #[serde(default)]
+    pub restart: Option<Restart>,
+    #[serde(default)]
+    pub detect: Detect,
+    #[serde(default)]
+    pub expect: Expect,
+    /// Where the scenario came from; relative paths (cwd, log) are resolved against its folder.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Base URL of the application, e.g. "http://127.0.0.1:8765".
+    pub url: String,
+    #[serde(default)]
+    pub spawn: Option<Spawn>,
+    #[serde(default)]
+    pub ready: Ready,
+    /// A server log file to follow during the run (lines matching the interrupted pattern are counted).
+    #[serde(default)]
+    pub log: Option<String>,
+    /// How long a spawned target gets to exit after SIGTERM before it is killed.
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout: Dur,
+    /// Accept invalid TLS certificates. Must be explicit; printed as a warning.
+    #[serde(default)]
+    pub insecure_tls: bool,
+    /// Extra headers sent with every request (values may use ${VAR}).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+fn default_stop_timeout() -> Dur {
+    secs(10)
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum Spawn {
+    /// The built-in demo target (`sesscheck target`), started by sesscheck itself.
+    Builtin(BuiltinTarget),
+    /// Any shell command that starts the app in the foreground, e.g. "gunicorn -w 4 app:app".
+    Command(CommandTarget),
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BuiltinTarget {
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    #[serde(default = "default_store")]
+    pub store: String,
+    /// Further `sesscheck target` flags, e.g. ["--race", "--latency-ms", "50"].
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+fn default_workers() -> usize {
+    4
+}
+fn default_store() -> String {
+    "shared".into()
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CommandTarget {
+    /// Run with `sh -c`; may use ${VAR}. The command must stay in the foreground.
+    pub command: String,
+    /// Working directory, relative to the scenario file.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Ready {
+    /// A path that answers (any HTTP status below 500) once the target is up.
+    #[serde(default = "default_ready_path")]
+    pub path: String,
+    #[serde(default = "default_ready_timeout")]
+    pub timeout: Dur,
+}
+
+impl Default for Ready {
+    fn default() -> Self {
+        Ready {
+            path: default_ready_path(),
+            timeout: default_ready_timeout(),
+        }
+    }
+}
+fn default_ready_path() -> String {
+    "/debug/session".into()
+}
+fn default_ready_timeout() -> Dur {
+    secs(20)
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyKind {
+    #[default]
+    Form,
+    Json,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    #[serde(default = "default_login_path")]
+    pub path: String,
+    /// Send the fields as an HTML form (default) or as a JSON object.
+    #[serde(default)]
+    pub body: BodyKind,
+    /// Login fields. Values may use ${VAR} and ${VAR:-default}; "{user}" becomes the
+    /// virtual user's number (1, 2, ...) so every user can log in as its own account.
+    pub fields: BTreeMap<String, String>,
+    /// Field names whose values may appear in reports (all others are redacted).
+    #[serde(default = "default_public_fields")]
+    pub public_fields: Vec<String>,
+    /// Fetch a page first and copy a hidden form field (a CSRF token) into the login.
+    #[serde(default)]
+    pub csrf: Option<Csrf>,
+    #[serde(default)]
+    pub success: LoginSuccess,
+    /// At most this many logins per second across all users (0 = unlimited); apps often rate-limit logins.
+    #[serde(default)]
+    pub login_rate: f64,
+    /// Source addresses (from 127.0.0.0/8) handed round-robin to users, for apps that rate-limit per client IP.
+    #[serde(default)]
+    pub source_addresses: Vec<String>,
+}
+
+fn default_login_path() -> String {
+    "/login".into()
+}
+fn default_public_fields() -> Vec<String> {
+    ["username", "user", "email", "login", "usuario", "name"]
+        .map(String::from)
+        .to_vec()
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Csrf {
+    /// Page that holds the form, fetched with the user's cookie jar.
+    #[serde(default = "default_login_path")]
+    pub page: String,
+    /// Name of the hidden input: "csrf_token" (Flask-WTF), "csrfmiddlewaretoken" (Django).
+    #[serde(default = "default_csrf_field")]
+    pub field: String,
+}
+
+fn default_csrf_field() -> String {
+    "csrf_token".into()
+}
+
+/// How sesscheck tells a good login from a bad one. Many apps answer a failed login with
+/// the same 302 as a good one, so the default looks at where the redirect goes.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSuccess {
+    /// The final response after redirects must have this status (e.g. 200).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// The login response must redirect to a location starting with this.
+    #[serde(default)]
+    pub redirect_to: Option<String>,
+    /// After login, the probe must say authenticated (default true when a probe is configured).
+    #[serde(default)]
+    pub probe_authenticated: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Logout {
+    #[serde(default = "default_logout_path")]
+    pub path: String,
+    #[serde(default = "default_logout_method")]
+    pub method: String,
+    /// Fetch a page and send its hidden CSRF field with the logout (Django needs this).
+    #[serde(default)]
+    pub csrf: Option<Csrf>,
+}
+
+impl Default for Logout {
+    fn default() -> Self {
+        Logout {
+            path: default_logout_path(),
+            method: default_logout_method(),
+            csrf: None,
+        }
+    }
+}
+fn default_logout_path() -> String {
+    "/logout".into()
+}
+fn default_logout_method() -> String {
+    "POST".into()
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// The app's debug endpoint answering JSON. Empty string: no probe.
+    #[serde(default = "default_ready_path")]
+    pub path: String,
+    /// JSON pointer to the worker PID.
+    #[serde(default = "default_pid_pointer")]
+    pub pid: String,
+    /// JSON pointer to the authenticated flag.
+    #[serde(default = "default_auth_pointer")]
+    pub authenticated: String,
+    /// Probe after every N app requests.
+    #[serde(default = "one")]
+    pub every: u32,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        Probe {
+            path: default_ready_path(),
+            pid: default_pid_pointer(),
+            authenticated: default_auth_pointer(),
+            every: 1,
+        }
+    }
+}
+fn default_pid_pointer() -> String {
+    "/worker/pid".into()
+}
+fn default_auth_pointer() -> String {
+    "/authenticated".into()
+}
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConnectionPolicy {
+    /// A new TCP connection for every request, so the server's accept spreads requests over workers.
+    #[default]
+    New,
+    /// Reuse pooled keep-alive connections (fast, but can pin a user to one worker).
+    KeepAlive,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    #[serde(default = "default_users")]
+    pub users: usize,
+    /// Concurrent request streams per user, sharing that user's one cookie jar (browser tabs).
+    #[serde(default = "one_usize")]
+    pub tabs: usize,
+    /// How long the load runs (after all users logged in). Either this or `total_requests`.
+    #[serde(default)]
+    pub duration: Option<Dur>,
+    /// Stop after this many app requests in total.
+    #[serde(default)]
+    pub total_requests: Option<u64>,
+    /// App pages each tab requests in turn; each must come back authenticated.
+    #[serde(default = "default_requests")]
+    pub requests: Vec<String>,
+    /// Pause between a tab's requests.
+    #[serde(default)]
+    pub think_time: Dur,
+    #[serde(default)]
+    pub connection: ConnectionPolicy,
+    /// A request slower than this counts as infinite loading.
+    #[serde(default = "default_loading_timeout")]
+    pub loading_timeout: Dur,
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: usize,
+    /// Stop reading a response body after this many bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// One tab of each user logs out every this often while the others keep loading pages.
+    #[serde(default)]
+    pub logout_every: Option<Dur>,
+    /// Log in again after each `logout_every` logout (default true).
+    #[serde(default = "yes")]
+    pub relogin: bool,
+    /// Hard cap on the whole run, whatever else is configured.
+    #[serde(default = "default_max_duration")]
+    pub max_duration: Dur,
+}
+
+fn default_users() -> usize {
+    10
+}
+fn one_usize() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn default_requests() -> Vec<String> {
+    vec!["/dashboard".into()]
+}
+fn default_loading_timeout() -> Dur {
+    secs(10)
+}
+fn default_max_redirects() -> usize {
+    10
+}
+fn default_max_body() -> usize {
+    1 << 20
+}
+fn default_max_duration() -> Dur {
+    secs(3600)
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Restart {
+    /// Restart this long after the load started...
+    #[serde(default)]
+    pub at: Option<Dur>,
+    /// ...or once this many app requests have been sent.
+    #[serde(default)]
+    pub after_requests: Option<u64>,
+    #[serde(default = "default_restart_method")]
+    pub method: RestartMethod,
+    /// Number of restarts (rolling deploys), `interval` apart.
+    #[serde(default = "one_u32")]
+    pub count: u32,
+    #[serde(default = "default_interval")]
+    pub interval: Dur,
+    /// After the target is ready again, users must be served authenticated within this time.
+    #[serde(default = "default_recovery")]
+    pub recovery_timeout: Dur,
+}
+
+fn one_u32() -> u32 {
+    1
+}
+fn default_interval() -> Dur {
+    secs(5)
+}
+fn default_recovery() -> Dur {
+    secs(10)
+}
+fn default_restart_method() -> RestartMethod {
+    RestartMethod::Named(NamedRestart::Supervisor)
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RestartMethod {
+    /// `"supervisor"`: sesscheck stops and starts the target it spawned.
+    Named(NamedRestart),
+    /// `{ command = "systemctl restart app", timeout = "30s" }`
+    Command {
+        command: String,
+        #[serde(default = "default_command_timeout")]
+        timeout: Dur,
+    },
+    /// `{ signal = "HUP", pidfile = "/run/gunicorn.pid" }`
+    Signal { signal: String, pidfile: String },
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NamedRestart {
+    Supervisor,
+}
+
+fn default_command_timeout() -> Dur {
+    secs(60)
+}
+
+impl RestartMethod {
+    pub fn label(&self) -> String {
+        match self {
+            RestartMethod::Named(NamedRestart::Supervisor) => "supervisor".into(),
+            RestartMethod::Command { .. } => "command".into(),
+            RestartMethod::Signal { signal, .. } => format!("signal {signal}"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Detect {
+    /// Regex matched against response bodies/headers (and the server log) to spot SessionInterrupted.
+    #[serde(default = "default_interrupted_pattern")]
+    pub interrupted_pattern: String,
+    /// Statuses that count as interrupted when a logout of the same jar explains them.
+    #[serde(default = "default_interrupted_statuses")]
+    pub interrupted_statuses: Vec<u16>,
+    /// A response finishing this long after a logout of its jar still counts as in flight.
+    #[serde(default = "default_interrupted_window")]
+    pub interrupted_window: Dur,
+    /// Where the app sends anonymous users (default: the login path).
+    #[serde(default)]
+    pub login_path: Option<String>,
+}
+
+impl Default for Detect {
+    fn default() -> Self {
+        Detect {
+            interrupted_pattern: default_interrupted_pattern(),
+            interrupted_statuses: default_interrupted_statuses(),
+            interrupted_window: default_interrupted_window(),
+            login_path: None,
+        }
+    }
+}
+fn default_interrupted_pattern() -> String {
+    "SessionInterrupted|session was deleted before the request completed".into()
+}
+fn default_interrupted_statuses() -> Vec<u16> {
+    let mut v = vec![400];
+    v.extend(500..=599);
+    v
+}
+fn default_interrupted_window() -> Dur {
+    Dur(Duration::from_millis(250))
+}
+
+/// Thresholds. Each one that is set becomes a pass/fail check in the report.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub min_distinct_pids: Option<usize>,
+    /// Fraction of probes (outside restart windows) that must be authenticated: 1.0 = all.
+    pub auth_persistence: Option<f64>,
+    pub max_logouts: Option<u64>,
+    pub max_restart_logouts: Option<u64>,
+    pub max_session_interrupted: Option<u64>,
+    pub max_infinite_loading: Option<u64>,
+    pub max_login_failures: Option<u64>,
+    /// Fraction of requests that may fail (HTTP errors and transport errors outside restarts).
+    pub max_error_rate: Option<f64>,
+    pub max_p99_ms: Option<f64>,
+    pub max_downtime_s: Option<f64>,
+}
+
+impl Scenario {
+    /// Read, parse, interpolate and validate a scenario file.
+    pub fn load(path: &Path) -> std::result::Result<Scenario, ScenarioError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: file.clone(),
+            line: None,
+            message: format!("cannot read scenario file: {e}"),
+        })?;
+        let mut scenario = Scenario::parse(&text, &file)?;
+        scenario.source = path.to_path_buf();
+        Ok(scenario)
+    }
+
+    pub fn parse(text: &str, file: &str) -> std::result::Result<Scenario, ScenarioError> {
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| toml_error(e, text, file))?;
+        let err = |field: &str, message: String| ScenarioError {
+            file: file.to_string(),
+            line: locate(text, field),
+            message: format!("{field}: {message}"),
+        };
+        scenario
+            .interpolate()
+            .map_err(|(field, m)| err(&field, m))?;
+        scenario.validate().map_err(|(field, m)| err(&field, m))?;
+        Ok(scenario)
+    }
+
+    /// Replace ${VAR} / ${VAR:-default} in the fields where secrets and ports live.
+    fn interpolate(&mut self) -> std::result::Result<(), (String, String)> {
+        let f = |field: &str, s: &mut String| -> std::result::Result<(), (String, String)> {
+            *s = interpolate_env(s).map_err(|m| (field.to_string(), m))?;
+            Ok(())
+        };
+        f("target.url", &mut self.target.url)?;
+        for (k, v) in self.target.headers.iter_mut() {
+            f(&format!("target.headers.{k}"), v)?;
+        }
+        if let Some(log) = self.target.log.as_mut() {
+            f("target.log", log)?;
+        }
+        if let Some(Spawn::Command(c)) = self.target.spawn.as_mut() {
+            f("target.spawn.command.command", &mut c.command)?;
+            for (k, v) in c.env.iter_mut() {
+                f(&format!("target.spawn.command.env.{k}"), v)?;
+            }
+            if let Some(cwd) = c.cwd.as_mut() {
+                f("target.spawn.command.cwd", cwd)?;
+            }
+        }
+        if let Some(login) = self.login.as_mut() {
+            for (k, v) in login.fields.iter_mut() {
+                f(&format!("login.fields.{k}"), v)?;
+            }
+        }
+        if let Some(r) = self.restart.as_mut() {
+            match &mut r.method {
+                RestartMethod::Command { command, .. } => f("restart.method", command)?,
+                RestartMethod::Signal { pidfile, .. } => f("restart.method", pidfile)?,
+                RestartMethod::Named(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> std::result::Result<(), (String, String)> {
+        let bad = |field: &str, m: &str| Err((field.to_string(), m.to_string()));
+        let url = url::Url::parse(&self.target.url)
+            .map_err(|e| ("target.url".to_string(), format!("not a valid URL ({e})")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return bad("target.url", "must start with http:// or https://");
+        }
+        if self.name.trim().is_empty() {
+            return bad("name", "must not be empty");
+        }
+        if let Some(Spawn::Builtin(b)) = &self.target.spawn {
+            if b.workers == 0 || b.workers > 64 {
+                return bad("target.spawn.builtin.workers", "must be between 1 and 64");
+            }
+            const STORES: [&str; 4] = ["shared", "memory", "secret-per-worker", "wipe-on-restart"];
+            if !STORES.contains(&b.store.as_str()) {
+                return Err((
+                    "target.spawn.builtin.store".into(),
+                    format!(
+                        "unknown store {:?}; expected one of {}",
+                        b.store,
+                        STORES.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (field, path) in [
+            ("target.ready.path", &self.target.ready.path),
+            ("logout.path", &self.logout.path),
+        ] {
+            check_path(field, path)?;
+        }
+        if !self.probe.path.is_empty() {
+            check_path("probe.path", &self.probe.path)?;
+            for (field, p) in [
+                ("probe.pid", &self.probe.pid),
+                ("probe.authenticated", &self.probe.authenticated),
+            ] {
+                if !p.is_empty() && !p.starts_with('/') {
+                    return bad(
+                        field,
+                        "a JSON pointer starts with '/', e.g. \"/worker/pid\"",
+                    );
+                }
+            }
+            if self.probe.every == 0 {
+                return bad("probe.every", "must be at least 1");
+            }
+        }
+        if let Some(login) = &self.login {
+            check_path("login.path", &login.path)?;
+            if login.fields.is_empty() {
+                return bad("login.fields", "needs at least one field, e.g. { username = \"demo\", password = \"${DEMO_PASSWORD}\" }");
+            }
+            if login.login_rate < 0.0 || !login.login_rate.is_finite() {
+                return bad(
+                    "login.login_rate",
+                    "must be a positive number of logins per second (0 = unlimited)",
+                );
+            }
+            for a in &login.source_addresses {
+                match a.parse::<std::net::IpAddr>() {
+                    Ok(ip) if ip.is_loopback() => {}
+                    Ok(_) => {
+                        return bad(
+                            "login.source_addresses",
+                            &format!("{a} is not a loopback address (127.0.0.0/8 or ::1)"),
+                        )
+                    }
+                    Err(_) => {
+                        return bad(
+                            "login.source_addresses",
+                            &format!("{a:?} is not an IP address"),
+                        )
+                    }
+                }
+            }
+        }
+        let load = &self.load;
+        if load.users == 0 || load.users > 100_000 {
+            return bad("load.users", "must be between 1 and 100000");
+        }
+        if load.tabs == 0 || load.tabs > 64 {
+            return bad("load.tabs", "must be between 1 and 64");
+        }
+        if load.duration.is_none() && load.total_requests.is_none() {
+            return bad(
+                "load",
+                "set `duration` (e.g. \"20s\") or `total_requests`, so the run ends by itself",
+            );
+        }
+        if load.duration.is_some_and(|d| d.0.is_zero()) {
+            return bad("load.duration", "must be longer than 0s");
+        }
+        if load.total_requests == Some(0) {
+            return bad("load.total_requests", "must be at least 1");
+        }
+        if load.requests.is_empty() {
+            return bad(
+                "load.requests",
+                "needs at least one path, e.g. [\"/dashboard\"]",
+            );
+        }
+        for p in &load.requests {
+            check_path("load.requests", p)?;
+        }
+        if load.loading_timeout.0.is_zero() {
+            return bad("load.loading_timeout", "must be longer than 0s");
+        }
+        if load.logout_every.is_some() && self.login.is_none() {
+            return bad(
+                "load.logout_every",
+                "needs a [login] section (users must be logged in to log out)",
+            );
+        }
+        if load.logout_every.is_some_and(|d| d.0.is_zero()) {
+            return bad("load.logout_every", "must be longer than 0s");
+        }
+        if let Some(r) = &self.restart {
+            if r.at.is_some() == r.after_requests.is_some() {
+                return bad(
+                    "restart",
+                    "set exactly one of `at` (e.g. \"8s\") or `after_requests`",
+                );
+            }
+            if r.count == 0 {
+                return bad("restart.count", "must be at least 1");
+            }
+            if let RestartMethod::Named(NamedRestart::Supervisor) = r.method {
+                if self.target.spawn.is_none() {
+                    return bad(
+                        "restart.method",
+                        "\"supervisor\" restarts a target that sesscheck spawned; add [target] spawn, or use { command = \"...\" } or { signal = \"HUP\", pidfile = \"...\" }",
+                    );
+                }
+            }
+            if let RestartMethod::Signal { signal, .. } = &r.method {
+                crate::supervisor::parse_signal(signal)
+                    .map_err(|m| ("restart.method".to_string(), m))?;
+            }
+        }
+        regex::Regex::new(&self.detect.interrupted_pattern).map_err(|e| {
+            (
+                "detect.interrupted_pattern".to_string(),
+                format!("not a valid regex: {e}"),
+            )
+        })?;
+        if let Some(a) = self.expect.auth_persistence {
+            if !(0.0..=1.0).contains(&a) {
+                return bad(
+                    "expect.auth_persistence",
+                    "is a fraction between 0.0 and 1.0",
+                );
+            }
+        }
+        if let Some(a) = self.expect.max_error_rate {
+            if !(0.0..=1.0).contains(&a) {
+                return bad("expect.max_error_rate", "is a fraction between 0.0 and 1.0");
+            }
+        }
+        Ok(())
+    }
+
+    /// The path the app sends anonymous users to.
+    pub fn login_path(&self) -> &str {
+        if let Some(p) = &self.detect.login_path {
+            return p;
+        }
+        self.login
+            .as_ref()
+            .map(|l| l.path.as_str())
+            .unwrap_or("/login")
+    }
+
+    /// Values that must never appear in output: every login field not declared public.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(login) = &self.login {
+            for (k, v) in &login.fields {
+                if !login
+                    .public_fields
+                    .iter()
+                    .any(|p| p.eq_ignore_ascii_case(k))
+                    && !v.is_empty()
+                {
+                    out.push(v.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn check_path(field: &str, p: &str) -> std::result::Result<(), (String, String)> {
+    if !p.starts_with('/') {
+        return Err((
+            field.to_string(),
+            format!("{p:?} must be a path starting with '/'"),
+        ));
+    }
+    Ok(())
+}
+
+/// `${VAR}`, `${VAR:-default}`; `$$` is a literal `$`.
+pub fn interpolate_env(s: &str) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix('{') {
+            let end = body
+                .find('}')
+                .ok_or_else(|| format!("unclosed ${{ in {s:?}"))?;
+            let expr = &body[..end];
+            let (name, default) = match expr.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (expr, None),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!("invalid variable name {name:?} in ${{...}}"));
+            }
+            match (std::env::var(name), default) {
+                (Ok(v), _) if !v.is_empty() => out.push_str(&v),
+                (_, Some(d)) => out.push_str(d),
+                (Ok(v), None) => out.push_str(&v),
+                (Err(_), None) => {
+                    return Err(format!(
+                        "environment variable {name} is not set (set it, or give a default: ${{{name}:-value}})"
+                    ))
+                }
+            }
+            rest = &body[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Turn a toml/serde error into file:line plus a did-you-mean for unknown keys.
+fn toml_error(e: toml::de::Error, text: &str, file: &str) -> ScenarioError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let mut message = e.message().to_string();
+    if let Some(hint) = did_you_mean(&message) {
+        message.push_str(&format!(" — did you mean `{hint}`?"));
+    }
+    ScenarioError {
+        file: file.to_string(),
+        line,
+        message,
+    }
+}
+
+/// serde says "unknown field `userz`, expected one of `users`, `tabs`": suggest the closest.
+fn did_you_mean(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, rest) = rest.split_once('`')?;
+    rest.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|cand| (strsim::jaro_winkler(unknown, cand), cand))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.to_string())
+}
+
+/// Find the line of a dotted field ("load.users") in the source text, for validation errors.
+/// Falls back to the table's header line, then to None.
+pub fn locate(text: &str, field: &str) -> Option<usize> {
+    let parts: Vec<&str> = field.split('.').collect();
+    let mut table: Vec<String> = Vec::new();
+    let mut best: Option<(usize, usize)> = None; // (matched depth, line)
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            let name = line.trim_matches(|c| c == '[' || c == ']').trim();
+            table = name.split('.').map(|s| s.trim().to_string()).collect();
+            if parts.starts_with(&table.iter().map(String::as_str).collect::<Vec<_>>())
+                && best.is_none_or(|b| b.0 < table.len())
+            {
+                best = Some((table.len(), i + 1));
+            }
+            continue;
+        }
+        let Some((key, _)) = line.split_once('=') else {
+            continue;
+        };
+        let mut full: Vec<&str> = table.iter().map(String::as_str).collect();
+        full.extend(key.trim().trim_matches('"').split('.').map(str::trim));
+        let depth = full.iter().zip(&parts).take_while(|(a, b)| a == b).count();
+        if depth == full.len().min(parts.len()) && depth > 0 && best.is_none_or(|b| b.0 < depth) {
+            best = Some((depth, i + 1));
+        }
+    }
+    best.map(|b| b.1)
+}
+
+/// The built-in target's command line, for spawning and for display.
+pub fn builtin_args(b: &BuiltinTarget, url: &url::Url) -> Result<Vec<String>> {
+    let port = url.port_or_known_default().unwrap_or(80);
+    let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+    let mut args = vec![
+        "target".to_string(),
+        "--host".into(),
+        host,
+        "--port".into(),
+        port.to_string(),
+        "--workers".into(),
+        b.workers.to_string(),
+        "--store".into(),
+        b.store.clone(),
+    ];
+    args.extend(b.args.iter().cloned());
+    Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+name = "t"
+[target]
+url = "http://127.0.0.1:9"
+[load]
+duration = "1s"
+"#;
+
+    #[test]
+    fn minimal_scenario_gets_defaults() {
+        let s = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert_eq!(s.load.users, 10);
+        assert_eq!(s.probe.pid, "/worker/pid");
+        assert_eq!(s.load.connection, ConnectionPolicy::New);
+        assert_eq!(s.load.duration.unwrap().0, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_suggests() {
+        let text = MINIMAL.replace("duration = \"1s\"", "duration = \"1s\"\nuserz = 3");
+        let e = Scenario::parse(&text, "t.toml").unwrap_err();
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.to_string().contains("userz"), "{e}");
+        assert!(e.to_string().contains("did you mean `users`"), "{e}");
+    }
+
+    #[test]
+    fn validation_error_names_field_and_line() {
+        let text = MINIMAL.replace("duration = \"1s\"", "duration = \"1s\"\nusers = 0");
+        let e = Scenario::parse(&text, "t.toml").unwrap_err();
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(e.message.starts_with("load.users"), "{e}");
+    }
+
+    #[test]
+    fn unbounded_run_is_refused() {
+        let text = MINIMAL.replace("duration = \"1s\"", "users = 2");
+        let e = Scenario::parse(&text, "t.toml").unwrap_err();
+        assert!(e.message.contains("duration"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_is_explained() {
+        let text = MINIMAL.replace("\"1s\"", "\"soon\"");
+        let e = Scenario::parse(&text, "t.toml").unwrap_err();
+        assert!(e.message.contains("invalid duration"), "{e}");
+        assert_eq!(e.line, Some(6));
+    }
+
+    #[test]
+    fn env_interpolation() {
+        std::env::set_var("SESSCHECK_TEST_PW", "hunter2");
+        assert_eq!(
+            interpolate_env("a${SESSCHECK_TEST_PW}b").unwrap(),
+            "ahunter2b"
+        );
+        assert_eq!(
+            interpolate_env("${SESSCHECK_NOPE_X:-dflt}").unwrap(),
+            "dflt"
+        );
+        assert_eq!(interpolate_env("$$5").unwrap(), "$5");
+        assert!(interpolate_env("${SESSCHECK_NOPE_X}")
+            .unwrap_err()
+            .contains("SESSCHECK_NOPE_X"));
+        assert!(interpolate_env("${OPEN").is_err());
+    }
+
+    #[test]
+    fn secrets_are_non_public_login_fields() {
+        let text =
+            format!("{MINIMAL}\n[login]\nfields = {{ username = \"u\", password = \"pw1\" }}\n");
+        let s = Scenario::parse(&text, "t.toml").unwrap();
+        assert_eq!(s.secrets(), vec!["pw1".to_string()]);
+    }
+
+    #[test]
+    fn supervisor_restart_needs_spawn() {
+        let text = format!("{MINIMAL}\n[restart]\nat = \"1s\"\n");
+        let e = Scenario::parse(&text, "t.toml").unwrap_err();
+        assert!(e.message.contains("supervisor"), "{e}");
+        assert_eq!(e.line, Some(8), "falls back to the [restart] header");
+    }
+
+    #[test]
+    fn restart_methods_parse() {
+        let text = format!("{MINIMAL}\n[restart]\nat = \"1s\"\nmethod = {{ signal = \"HUP\", pidfile = \"/tmp/x.pid\" }}\n");
+        let s = Scenario::parse(&text, "t.toml").unwrap();
+        assert!(matches!(
+            s.restart.unwrap().method,
+            RestartMethod::Signal { .. }
+        ));
+        let text =
+            format!("{MINIMAL}\n[restart]\nat = \"1s\"\nmethod = {{ command = \"true\" }}\n");
+        assert!(Scenario::parse(&text, "t.toml").is_ok());
+    }
+}

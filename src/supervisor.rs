@@ -1,0 +1,313 @@
+//! The target supervisor: spawns the target, restarts it, stops it. Knows nothing about HTTP.
+//!
+//! The target runs in its own process group, so stopping it also stops what it forked
+//! (Gunicorn's workers, a `sh -c` wrapper's child). Its stdout and stderr are read line by
+//! line: the last lines explain a target that fails to start, and lines matching the
+//! SessionInterrupted pattern are server-side evidence for the report.
+
+use anyhow::{bail, Context, Result};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use regex::Regex;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+
+/// How to start the target: a program, its arguments, where, with which environment.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub program: String,
+    pub args: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+    /// What to call it in messages ("the built-in target", "`gunicorn -w 4 app:app`").
+    pub label: String,
+    pub stop_timeout: Duration,
+}
+
+/// Lines the target wrote, as evidence. Times are microseconds since the run started.
+#[derive(Default)]
+pub struct ServerLog {
+    /// Lines matching the SessionInterrupted pattern (at most `MAX_KEPT`), with their time.
+    pub matches: Vec<(u64, String)>,
+    pub match_count: u64,
+    /// The last lines of output, to explain a target that died.
+    pub tail: VecDeque<String>,
+}
+
+const MAX_KEPT: usize = 1000;
+const TAIL_LINES: usize = 20;
+
+pub type SharedLog = Arc<Mutex<ServerLog>>;
+
+fn record_line(log: &SharedLog, pattern: &Regex, clock: Instant, line: String) {
+    let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+    if pattern.is_match(&line) {
+        log.match_count += 1;
+        if log.matches.len() < MAX_KEPT {
+            log.matches
+                .push((clock.elapsed().as_micros() as u64, line.clone()));
+        }
+    }
+    if log.tail.len() == TAIL_LINES {
+        log.tail.pop_front();
+    }
+    log.tail.push_back(line);
+}
+
+pub struct Supervisor {
+    spec: SpawnSpec,
+    child: Option<Child>,
+    pub log: SharedLog,
+    pattern: Regex,
+    clock: Instant,
+    /// Pass our own output through (`--verbose`) instead of only capturing it.
+    pub echo: bool,
+}
+
+impl Supervisor {
+    pub fn new(spec: SpawnSpec, pattern: Regex, clock: Instant, log: SharedLog) -> Supervisor {
+        Supervisor {
+            spec,
+            child: None,
+            log,
+            pattern,
+            clock,
+            echo: false,
+        }
+    }
+
+    /// Start the target in a new process group.
+    pub fn start(&mut self) -> Result<()> {
+        let mut cmd = Command::new(&self.spec.program);
+        cmd.args(&self.spec.args)
+            .envs(&self.spec.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(cwd) = &self.spec.cwd {
+            cmd.current_dir(cwd);
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", self.spec.label))?;
+        if let Some(out) = child.stdout.take() {
+            self.follow(out);
+        }
+        if let Some(err) = child.stderr.take() {
+            self.follow(err);
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn follow(&self, stream: impl AsyncRead + Unpin + Send + 'static) {
+        let (log, pattern, clock, echo) = (
+            self.log.clone(),
+            self.pattern.clone(),
+            self.clock,
+            self.echo,
+        );
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if echo {
+                    eprintln!("[target] {line}");
+                }
+                record_line(&log, &pattern, clock, line);
+            }
+        });
+    }
+
+    /// If the target already exited, say how (a bad command line, a port in use...).
+    pub fn exited(&mut self) -> Option<String> {
+        let child = self.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(status)) => Some(format!("{} exited ({status})", self.spec.label)),
+            _ => None,
+        }
+    }
+
+    /// The target's last output lines, for error messages.
+    pub fn tail(&self) -> String {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.tail.iter().map(|l| format!("  | {l}\n")).collect()
+    }
+
+    /// SIGTERM to the whole group, wait up to `stop_timeout`, then SIGKILL.
+    pub async fn stop(&mut self) -> Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let Some(pid) = child.id() else { return Ok(()) };
+        let group = Pid::from_raw(pid as i32);
+        let _ = killpg(group, Signal::SIGTERM);
+        let waited = tokio::time::timeout(self.spec.stop_timeout, child.wait()).await;
+        if waited.is_err() {
+            let _ = killpg(group, Signal::SIGKILL);
+            let _ = child.wait().await;
+        }
+        // Workers that outlived their master (rare) still carry the group id.
+        let _ = killpg(group, Signal::SIGKILL);
+        Ok(())
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        // Last line of defence against orphans (a panic, an early return).
+        if let Some(pid) = self.child.as_ref().and_then(|c| c.id()) {
+            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+    }
+}
+
+/// "HUP", "SIGHUP", "hup", "1" → SIGHUP.
+pub fn parse_signal(name: &str) -> std::result::Result<Signal, String> {
+    let upper = name.trim().to_ascii_uppercase();
+    if let Ok(n) = upper.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| format!("{name:?} is not a signal number"));
+    }
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    full.parse::<Signal>()
+        .map_err(|_| format!("unknown signal {name:?}; use e.g. \"HUP\", \"TERM\", \"USR2\""))
+}
+
+/// Run a restart command (`sh -c`), bounded by `timeout`; non-zero exit is an error.
+pub async fn run_command(command: &str, timeout: Duration, cwd: Option<&PathBuf>) -> Result<()> {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(cwd) = cwd {
+        cmd.current_dir(cwd);
+    }
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting restart command `{command}`"))?;
+    let pid = child.id();
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(out)) if out.status.success() => Ok(()),
+        Ok(Ok(out)) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last: Vec<&str> = stderr.lines().rev().take(5).collect();
+            let detail = last
+                .into_iter()
+                .rev()
+                .map(|l| format!("\n  | {l}"))
+                .collect::<String>();
+            bail!(
+                "restart command `{command}` failed ({}){detail}",
+                out.status
+            )
+        }
+        Ok(Err(e)) => Err(e).with_context(|| format!("waiting for restart command `{command}`")),
+        Err(_) => {
+            if let Some(pid) = pid {
+                let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+            bail!(
+                "restart command `{command}` did not finish within {} and was killed",
+                humantime::format_duration(timeout)
+            )
+        }
+    }
+}
+
+/// Send a signal to the PID in a pidfile (Gunicorn reloads its workers on HUP).
+pub fn signal_pidfile(signal: &str, pidfile: &str) -> Result<()> {
+    let sig = parse_signal(signal).map_err(anyhow::Error::msg)?;
+    let text =
+        std::fs::read_to_string(pidfile).with_context(|| format!("reading pidfile {pidfile}"))?;
+    let pid: i32 = text.trim().parse().with_context(|| {
+        format!(
+            "pidfile {pidfile} does not hold a PID (it holds {:?})",
+            text.trim()
+        )
+    })?;
+    nix::sys::signal::kill(Pid::from_raw(pid), sig)
+        .with_context(|| format!("sending {sig} to PID {pid} (from {pidfile})"))?;
+    Ok(())
+}
+
+/// Follow a log file the target writes (`[target] log`), from its current end.
+pub fn follow_file(
+    path: PathBuf,
+    pattern: Regex,
+    clock: Instant,
+    log: SharedLog,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    tokio::spawn(async move {
+        use tokio::io::AsyncSeekExt;
+        // The file may appear only once the target starts.
+        let file = loop {
+            if let Ok(f) = tokio::fs::File::open(&path).await {
+                break f;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = stop.cancelled() => return,
+            }
+        };
+        let mut file = file;
+        let _ = file.seek(std::io::SeekFrom::End(0)).await;
+        let mut reader = BufReader::new(file);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line).await {
+                Ok(0) | Err(_) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                        _ = stop.cancelled() => return,
+                    }
+                }
+                Ok(_) => record_line(&log, &pattern, clock, line.trim_end().to_string()),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("HUP").unwrap(), Signal::SIGHUP);
+        assert_eq!(parse_signal("sigterm").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[tokio::test]
+    async fn restart_command_failures_are_explained() {
+        let e = run_command("echo broken >&2; exit 3", Duration::from_secs(5), None)
+            .await
+            .unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(msg.contains("failed") && msg.contains("broken"), "{msg}");
+        let e = run_command("sleep 30", Duration::from_millis(200), None)
+            .await
+            .unwrap_err();
+        assert!(format!("{e:#}").contains("did not finish"), "{e:#}");
+        run_command("true", Duration::from_secs(5), None)
+            .await
+            .unwrap();
+    }
+}
