@@ -3,7 +3,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sesscheck", version, about = "Find session bugs across workers and restarts")]
+#[command(
+    name = "sesscheck",
+    version,
+    about = "Find session bugs across workers and restarts"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
