@@ -1,0 +1,52 @@
+//! HTML bodies. Deliberately plain: clients parse the hidden CSRF field and
+//! sesscheck compares the 400 body byte for byte.
+
+/// The message Django logs (and, with DEBUG on, shows) for a session deleted
+/// by a concurrent request.
+pub const SESSION_INTERRUPTED_MESSAGE: &str = "The request's session was deleted before the request completed. The user may have logged out in a concurrent request, for example.";
+
+/// Django's generic 400 page (DEBUG = False), byte for byte.
+pub const BAD_REQUEST_400: &str = "<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>Bad Request (400)</title>\n</head>\n<body>\n  <h1>Bad Request (400)</h1><p></p>\n</body>\n</html>\n";
+
+/// The 400 page of `--race-verbose`, which names the error and the path.
+pub fn session_interrupted_400(path: &str) -> String {
+    let path = escape_html(path);
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n  <title>SessionInterrupted at {path}</title>\n</head>\n<body>\n  <h1>SessionInterrupted at {path}</h1><p>{SESSION_INTERRUPTED_MESSAGE}</p>\n</body>\n</html>\n"
+    )
+}
+
+pub fn login_form(csrf_token: &str, failed: bool) -> String {
+    let error = if failed {
+        "  <p class=\"error\">Invalid username or password.</p>\n"
+    } else {
+        ""
+    };
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head><title>Log in</title></head>\n<body>\n  <h1>Log in</h1>\n{error}  <form method=\"post\" action=\"/login\">\n    <input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\n    <label>Username <input name=\"username\"></label>\n    <label>Password <input name=\"password\" type=\"password\"></label>\n    <button type=\"submit\">Log in</button>\n  </form>\n</body>\n</html>\n",
+        escape_html(csrf_token)
+    )
+}
+
+pub fn dashboard(username: &str, csrf_token: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\">\n<head><title>Dashboard</title></head>\n<body>\n  <h1>Dashboard</h1>\n  <p>Logged in as <span id=\"user\">{}</span>.</p>\n  <form method=\"post\" action=\"/logout\">\n    <input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\n    <button type=\"submit\">Log out</button>\n  </form>\n</body>\n</html>\n",
+        escape_html(username),
+        escape_html(csrf_token)
+    )
+}
+
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}

@@ -1,0 +1,139 @@
+//! One worker process: binds the shared port and serves the app until SIGTERM.
+use super::routes;
+use super::state_dir;
+use super::store::{FileStore, MemoryStore, Session, SessionStore, SignedCookieStore, User};
+use super::{listen, StoreMode, TargetArgs};
+use anyhow::Context;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// After SIGTERM, in-flight requests get this long to finish (a hung
+/// `--hang-after-restart` request would otherwise keep the worker alive).
+const GRACEFUL_STOP: Duration = Duration::from_secs(2);
+
+/// What every request handler of this worker can see.
+pub struct App {
+    pub args: TargetArgs,
+    /// Boot generation this worker was started in.
+    pub boot: u64,
+    pub pid: u32,
+    /// Master secret shared by all workers (CSRF tokens).
+    pub secret: Vec<u8>,
+    pub store: SessionStore,
+}
+
+impl App {
+    fn new(args: TargetArgs) -> anyhow::Result<App> {
+        let state_dir = args.resolved_state_dir();
+        let store = match args.store {
+            StoreMode::Shared | StoreMode::WipeOnRestart => SessionStore::Files(FileStore {
+                dir: state_dir::sessions_dir(&state_dir),
+            }),
+            StoreMode::Memory => SessionStore::Memory(MemoryStore::default()),
+            StoreMode::SecretPerWorker => {
+                SessionStore::SignedCookies(SignedCookieStore::with_random_key())
+            }
+        };
+        Ok(App {
+            secret: state_dir::read_secret(&state_dir, args.default_secret)?,
+            boot: args.boot_generation,
+            pid: std::process::id(),
+            store,
+            args,
+        })
+    }
+
+    /// A session from an earlier boot generation (before the last restart or reload).
+    pub fn is_stale(&self, session: &Session) -> bool {
+        session.boot < self.boot
+    }
+
+    /// The logged-in user of a session, if it counts as logged in here.
+    pub fn user_of<'s>(&self, session: Option<&'s Session>) -> Option<&'s User> {
+        let session = session?;
+        if self.args.redirect_loop_after_restart && self.is_stale(session) {
+            return None;
+        }
+        session.user.as_ref()
+    }
+
+    pub fn new_session(&self, user: Option<User>) -> Session {
+        Session::new(user, self.boot, self.args.session_lifetime)
+    }
+
+    /// The `Set-Cookie` value for a session cookie.
+    pub fn session_cookie(&self, value: &str) -> String {
+        let mut cookie = format!("session={value}; Path=/");
+        if !self.args.insecure_cookies {
+            cookie.push_str("; HttpOnly; SameSite=Lax");
+        }
+        if let Some(secs) = self.args.session_lifetime {
+            cookie.push_str(&format!("; Max-Age={secs}"));
+        }
+        cookie
+    }
+}
+
+pub fn run(args: TargetArgs) -> anyhow::Result<()> {
+    die_with_master(args.master_pid)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the worker's async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+/// Asks the kernel to send us SIGTERM when the master dies, so workers never
+/// outlive it. If the master died before we got here, we were already
+/// re-parented and the request would never fire: notice that and quit.
+fn die_with_master(master_pid: Option<i32>) -> anyhow::Result<()> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+        .context("setting the parent-death signal")?;
+    if let Some(master_pid) = master_pid {
+        let parent = std::os::unix::process::parent_id() as i32;
+        anyhow::ensure!(
+            parent == master_pid,
+            "the master (pid {master_pid}) is already gone"
+        );
+    }
+    Ok(())
+}
+
+async fn serve(args: TargetArgs) -> anyhow::Result<()> {
+    let address = listen::resolve(&args.host, args.port)?;
+    let listener = tokio::net::TcpListener::from_std(listen::bind(address, true)?)
+        .context("registering the listener")?;
+    let app = Arc::new(App::new(args)?);
+    tell_master_we_are_listening()?;
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(stop_on_sigterm(stop_tx));
+    axum::serve(listener, routes::router(app))
+        .with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        })
+        .await
+        .context("serving HTTP")
+}
+
+/// The master waits for one line on our stdout before it counts us as up.
+fn tell_master_we_are_listening() -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening")
+        .and_then(|()| stdout.flush())
+        .context("telling the master")
+}
+
+/// SIGTERM: stop accepting, let in-flight requests finish, but not forever.
+async fn stop_on_sigterm(stop: tokio::sync::oneshot::Sender<()>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut sigterm) = signal(SignalKind::terminate()) else {
+        return; // cannot happen on Linux; the master falls back to SIGKILL
+    };
+    sigterm.recv().await;
+    let _ = stop.send(());
+    tokio::time::sleep(GRACEFUL_STOP).await;
+    std::process::exit(0);
+}
