@@ -155,11 +155,26 @@ def wait_ready(base, proc, deadline=30.0):
         try:
             r = requests.get(base + "/debug/session", timeout=2, headers={"Connection": "close"})
             if r.status_code == 200:
-                return
+                break
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"{base} not ready:\n{proc.tail()}")
+    else:
+        raise RuntimeError(f"{base} not ready:\n{proc.tail()}")
+    if not proc.alive():
+        raise RuntimeError(f"{base} died:\n{proc.tail()}")
+    # Ready = answering; workers that are still importing the app do not
+    # accept yet.  Settle until two distinct workers answered (bounded).
+    pids = set()
+    for _ in range(60):
+        try:
+            r = requests.get(base + "/debug/session", timeout=2, headers={"Connection": "close"})
+            pids.add(r.json()["worker"]["pid"])
+        except (requests.RequestException, ValueError):
+            pass
+        if len(pids) >= 2:
+            return
+        time.sleep(0.1)
 
 
 # ---------------------------------------------------------------- targets
@@ -169,6 +184,9 @@ def flask_cmd(port):
 
 
 def start_flask(env, name, port, extra):
+    # flask_fs_per_worker makes its session dirs under TMPDIR: keep them in
+    # the smoke run's own directory so cleanup removes them.
+    extra = dict(extra, TMPDIR=env.dir)
     p = env.start(f"{name}-{port}", flask_cmd(port), os.path.join(HERE, name), extra)
     base = f"http://{HOST}:{port}"
     wait_ready(base, p)
@@ -176,7 +194,7 @@ def start_flask(env, name, port, extra):
 
 
 def start_django(env, variant, port, db, extra=None):
-    e = {"SESS_VARIANT": variant, "DJANGO_DB": db}
+    e = {"SESS_VARIANT": variant, "DJANGO_DB": db, "PYTHON": PY}
     e.update(extra or {})
     p = env.start(f"django-{variant}-{port}", ["./serve.sh", str(port)],
                   os.path.join(HERE, "django_app"), e)
@@ -227,29 +245,42 @@ def logout(base, cookies):
     return r.status_code, r.headers.get("Location"), cookies
 
 
-def probe(base, cookies, n=PROBES):
-    """n fresh-connection GETs of /debug/session; returns (auth, total, pids, auth_pids, errors)."""
-    auth = total = errors = 0
-    pids, auth_pids = set(), set()
-    for _ in range(n):
-        try:
-            r = requests.get(base + "/debug/session", cookies=cookies, timeout=TIMEOUT,
-                             headers={"Connection": "close"})
-            d = r.json()
-        except (requests.RequestException, ValueError):
-            errors += 1
-            continue
-        total += 1
-        pids.add(d["worker"]["pid"])
-        if d["authenticated"]:
-            auth += 1
-            auth_pids.add(d["worker"]["pid"])
-    return auth, total, pids, auth_pids, errors
+def probe(base, cookies, n=PROBES, concurrency=4):
+    """n fresh-connection GETs of /debug/session from `concurrency` threads
+    (sequential requests to Gunicorn sync workers often all land on the same
+    worker); returns (auth, total, pids, auth_pids, errors)."""
+    lock = threading.Lock()
+    st = {"auth": 0, "total": 0, "errors": 0, "pids": set(), "auth_pids": set()}
+
+    def one(k):
+        for _ in range(k):
+            try:
+                r = requests.get(base + "/debug/session", cookies=cookies, timeout=TIMEOUT,
+                                 headers={"Connection": "close"})
+                d = r.json()
+            except (requests.RequestException, ValueError):
+                with lock:
+                    st["errors"] += 1
+                continue
+            with lock:
+                st["total"] += 1
+                st["pids"].add(d["worker"]["pid"])
+                if d["authenticated"]:
+                    st["auth"] += 1
+                    st["auth_pids"].add(d["worker"]["pid"])
+
+    per = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
+    ts = [threading.Thread(target=one, args=(k,)) for k in per if k]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(120)
+    return st["auth"], st["total"], st["pids"], st["auth_pids"], st["errors"]
 
 
 def check_workers(target, base, expect_min):
     _, total, pids, _, errors = probe(base, {})
-    record(target, "distinct worker PIDs (fresh conns)", f"{len(pids)} in {total} reqs",
+    record(target, "distinct worker PIDs (4 clients, fresh conns)", f"{len(pids)} in {total} reqs",
            f">= {expect_min}", len(pids) >= expect_min and errors == 0)
     return pids
 
@@ -289,27 +320,33 @@ def hup_test(target, base, master, cookies, healthy_after):
     every worker PID has been replaced, then probe the login again."""
     _, _, old_pids, _, _ = probe(base, {}, n=20)
     stop = threading.Event()
-    stats = {"ok": 0, "err": 0, "non200": 0, "errors": []}
+    stats = {"ok": 0, "err": 0, "non200": 0, "errors": [], "max_s": 0.0}
+    lock = threading.Lock()
 
     def hammer():
-        for _ in range(100):
+        for _ in range(30):
             if stop.is_set():
                 break
+            t1 = time.time()
             try:
                 r = requests.get(base + "/dashboard", cookies=cookies, timeout=TIMEOUT,
                                  allow_redirects=False, headers={"Connection": "close"})
-                if r.status_code == 200 or (not healthy_after and r.status_code == 302):
-                    stats["ok"] += 1
-                else:
-                    stats["non200"] += 1
+                key = "ok" if (r.status_code == 200 or (
+                    not healthy_after and r.status_code == 302)) else "non200"
+                err = None
             except requests.RequestException as e:
-                stats["err"] += 1
-                stats["errors"].append(type(e).__name__)
-            time.sleep(0.02)
+                key, err = "err", type(e).__name__
+            with lock:
+                stats[key] += 1
+                stats["max_s"] = max(stats["max_s"], time.time() - t1)
+                if err:
+                    stats["errors"].append(err)
 
-    t = threading.Thread(target=hammer)
-    t.start()
-    time.sleep(0.2)
+    # /dashboard is slowed by SLOW_MS so requests are in flight at the HUP.
+    ts = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in ts:
+        t.start()
+    time.sleep(0.5)
     os.kill(master.pid, signal.SIGHUP)
     t0 = time.time()
     new_pids = set()
@@ -322,13 +359,15 @@ def hup_test(target, base, master, cookies, healthy_after):
             replaced = True
             break
     took = time.time() - t0
-    time.sleep(0.3)
+    time.sleep(1.0)
     stop.set()
-    t.join(30)
+    for t in ts:
+        t.join(60)
     record(target, "HUP: workers replaced", f"{replaced} in {took:.1f}s (old {sorted(old_pids)} -> "
            f"new {sorted(new_pids - old_pids)})", "True", replaced)
     record(target, "HUP: in-flight client errors",
-           f"{stats['err']} conn errors, {stats['non200']} unexpected status, {stats['ok']} ok",
+           f"{stats['err']} conn errors {sorted(set(stats['errors']))}, {stats['non200']} "
+           f"unexpected status, {stats['ok']} ok, slowest {stats['max_s']:.2f}s",
            "0 errors", stats["err"] == 0 and stats["non200"] == 0)
     return check_sticks(target, base, cookies, healthy_after, label="login survives HUP"
                         if healthy_after else "login lost after HUP")
@@ -413,7 +452,7 @@ def race_test(target, base, expect_400):
 def run_flask_redis(env):
     t = "flask_redis"
     rport, _ = start_redis(env)
-    extra = {"REDIS_URL": f"redis://{HOST}:{rport}/0"}
+    extra = {"REDIS_URL": f"redis://{HOST}:{rport}/0", "SLOW_MS": "300"}
     port = free_port()
     base, master = start_flask(env, t, port, extra)
     check_basic_shape(t, base)

@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 port="${1:?usage: serve.sh PORT}"
-python3 manage.py migrate --noinput -v 0
-exec python3 -m gunicorn -w "${WORKERS:-3}" -b "127.0.0.1:$port" sessproj.wsgi:application
+"${PYTHON:-python3}" manage.py migrate --noinput -v 0
+exec "${PYTHON:-python3}" -m gunicorn -w "${WORKERS:-3}" -b "127.0.0.1:$port" sessproj.wsgi:application
