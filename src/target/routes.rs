@@ -264,8 +264,9 @@ struct DebugSession<'a> {
     current_user: Option<&'a User>,
     session_backend: &'static str,
     boot: u64,
+    /// Absent without `--session-lifetime`; `null` for a visitor without a session.
     #[serde(skip_serializing_if = "Option::is_none")]
-    expires_in: Option<u64>,
+    expires_in: Option<Option<u64>>,
 }
 
 #[derive(Serialize)]
@@ -278,13 +279,12 @@ async fn debug_session(
     Extension(rs): Extension<RequestSession>,
 ) -> Response {
     let user = app.user_of(rs.session.as_ref());
-    let expires_in = match (app.args.session_lifetime, &rs.session) {
-        (None, _) => None,
-        (Some(_), Some(session)) if user.is_some() => session
-            .expires_at
-            .map(|at| at.saturating_sub(super::store::unix_now())),
-        (Some(lifetime), _) => Some(lifetime),
-    };
+    // With a lifetime configured the key is always there: the seconds left,
+    // or null when the visitor has no session at all.
+    let expires_in = app.args.session_lifetime.map(|_| {
+        let expires_at = rs.session.as_ref().and_then(|session| session.expires_at);
+        expires_at.map(|at| at.saturating_sub(super::store::unix_now()))
+    });
     json(&DebugSession {
         worker: WorkerInfo { pid: app.pid },
         authenticated: user.is_some(),
