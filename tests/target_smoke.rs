@@ -429,3 +429,99 @@ async fn hang_after_restart_never_answers_old_cookies() {
     let fresh = login(&target, "user2").await;
     assert_eq!(probe(&target, &fresh, 2).await, (2, 0));
 }
+
+#[tokio::test]
+async fn login_and_logout_bugs_are_observable() {
+    let dir = TempDir::new("bugs");
+    let flags = [
+        "--workers",
+        "2",
+        "--no-rotate",
+        "--no-revoke",
+        "--single-session",
+    ];
+    let target = Target::start(&dir.0, &flags).await;
+    let base = target.base();
+    let client = client();
+
+    // --no-rotate: the pre-login session id survives the login (fixation).
+    let form = get(&client, format!("{base}/login"), None).await;
+    let pre_login = set_session_cookie(&form).expect("pre-login session cookie");
+    let body = "username=user1&password=demo";
+    let logged_in = post_form(&client, format!("{base}/login"), Some(&pre_login), body).await;
+    assert_eq!(
+        set_session_cookie(&logged_in).as_deref(),
+        Some(pre_login.as_str())
+    );
+
+    // --no-revoke: after logout the old cookie still works.
+    let logout = post_form(&client, format!("{base}/logout"), Some(&pre_login), "").await;
+    assert_eq!(set_session_cookie(&logout).as_deref(), Some(""));
+    assert_eq!(probe(&target, &pre_login, 2).await, (2, 0));
+
+    // --single-session: a new login of user1 ends the old session.
+    let second = login(&target, "user1").await;
+    assert_eq!(probe(&target, &pre_login, 2).await, (0, 2));
+    assert_eq!(probe(&target, &second, 2).await, (2, 0));
+}
+
+#[tokio::test]
+async fn reload_makes_sessions_stale_and_loops_redirects() {
+    let dir = TempDir::new("loop");
+    let flags = ["--workers", "2", "--redirect-loop-after-restart"];
+    let target = Target::start(&dir.0, &flags).await;
+    let base = target.base();
+    let cookie = login(&target, "user1").await;
+    let boot = debug_session(&target, None).await["boot"].as_u64().unwrap();
+
+    // SIGHUP: new workers, new boot generation, sessions kept (shared store).
+    let master: i32 = std::fs::read_to_string(target.pidfile())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let hup = nix::sys::signal::Signal::SIGHUP;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(master), hup).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while debug_session(&target, None).await["boot"].as_u64().unwrap() == boot {
+        assert!(
+            Instant::now() < deadline,
+            "no new boot generation after SIGHUP"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give the old workers time to stop before we rely on every connection.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let client = client();
+    let dashboard = get(&client, format!("{base}/dashboard"), Some(&cookie)).await;
+    assert_eq!(location(&dashboard), "/login");
+    let login_page = get(&client, format!("{base}/login"), Some(&cookie)).await;
+    assert_eq!(location(&login_page), "/");
+    assert_eq!(probe(&target, &cookie, 4).await, (0, 4));
+}
+
+#[tokio::test]
+async fn sliding_sessions_resend_the_cookie() {
+    let dir = TempDir::new("sliding");
+    let flags = ["--workers", "2", "--session-lifetime", "60", "--sliding"];
+    let target = Target::start(&dir.0, &flags).await;
+    let cookie = login(&target, "user1").await;
+    let dashboard = get(
+        &client(),
+        format!("{}/dashboard", target.base()),
+        Some(&cookie),
+    )
+    .await;
+    let set_cookie = dashboard
+        .headers()
+        .get(header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(set_cookie.contains("Max-Age=60"), "{set_cookie}");
+    let expires_in = debug_session(&target, Some(&cookie)).await["expires_in"]
+        .as_u64()
+        .unwrap();
+    assert!((55..=60).contains(&expires_in), "{expires_in}");
+}

@@ -36,7 +36,8 @@ pub enum StoreMode {
     /// Signed-cookie sessions, but every worker signs with its own random key,
     /// so other workers reject the cookie.
     SecretPerWorker,
-    /// Like `shared`, but the master deletes all sessions at start-up.
+    /// Like `shared`, but the master deletes all sessions at start-up
+    /// (not on a SIGHUP reload, which keeps the store like a real reload would).
     WipeOnRestart,
 }
 
@@ -66,7 +67,7 @@ pub struct TargetArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
 
-    /// Session store (see the module docs for the bug each one shows).
+    /// Where sessions live; each store but `shared` shows a session bug.
     #[arg(long, value_enum, default_value_t = StoreMode::Shared)]
     pub store: StoreMode,
 
@@ -133,7 +134,8 @@ pub struct TargetArgs {
     #[arg(long, value_name = "SECS")]
     pub session_lifetime: Option<u64>,
 
-    /// Each authenticated request extends the session and re-sends the cookie.
+    /// Each authenticated request extends the session and re-sends the cookie
+    /// (needs --session-lifetime).
     #[arg(long, requires = "session_lifetime")]
     pub sliding: bool,
 

@@ -96,9 +96,15 @@ async fn session_layer(State(app): State<Arc<App>>, mut request: Request, next: 
         return response;
     }
 
-    if app.args.race_enabled() && cookie.is_some() {
-        return save_every_request(&app, cookie.as_deref(), session.is_some(), &path, response)
-            .await;
+    if let (true, Some(cookie)) = (app.args.race_enabled(), cookie.as_deref()) {
+        match save_every_request(&app, cookie, session.is_some()).await {
+            RaceSave::Saved => {}
+            RaceSave::Interrupted => return session_interrupted(&app, &path),
+            RaceSave::CreatedAnonymous(value) => {
+                set_cookie(&mut response, &app.session_cookie(&value));
+                return response;
+            }
+        }
     }
     if let Some(value) = refreshed_cookie {
         set_cookie(&mut response, &app.session_cookie(&value));
@@ -106,42 +112,49 @@ async fn session_layer(State(app): State<Arc<App>>, mut request: Request, next: 
     response
 }
 
+/// What the end-of-request save of `--race` found.
+enum RaceSave {
+    /// The session is still there (or never mattered): nothing to add.
+    Saved,
+    /// The session existed at the start and is gone now.
+    Interrupted,
+    /// The cookie named no session, so a new empty one was created.
+    CreatedAnonymous(String),
+}
+
 /// `--race`: Django with SESSION_SAVE_EVERY_REQUEST saves the session at the
 /// end of every request that carried a cookie. If the session was deleted
-/// meanwhile (a concurrent logout), the save fails: SessionInterrupted, 400.
-/// If it was already missing at the start, saving creates a new empty one.
-async fn save_every_request(
-    app: &App,
-    cookie: Option<&str>,
-    existed_at_start: bool,
-    path: &str,
-    mut response: Response,
-) -> Response {
-    let still_exists = match cookie {
-        Some(value) => app.store.load(value).await.is_some(),
-        None => false,
-    };
-    if existed_at_start && !still_exists {
-        eprintln!(
-            "[worker {}] SessionInterrupted: {}",
-            app.pid,
-            pages::SESSION_INTERRUPTED_MESSAGE
-        );
-        let body = if app.args.race_verbose {
-            pages::session_interrupted_400(path)
-        } else {
-            pages::BAD_REQUEST_400.to_owned()
+/// meanwhile (a concurrent logout), the save fails (SessionInterrupted). If it
+/// was already missing at the start, saving creates a new empty session.
+async fn save_every_request(app: &App, cookie: &str, existed_at_start: bool) -> RaceSave {
+    if existed_at_start {
+        return match app.store.load(cookie).await {
+            Some(_) => RaceSave::Saved,
+            None => RaceSave::Interrupted,
         };
-        return (StatusCode::BAD_REQUEST, Html(body)).into_response();
     }
-    if !existed_at_start {
-        let fresh = app.new_session(None);
-        match app.store.save(&fresh).await {
-            Ok(value) => set_cookie(&mut response, &app.session_cookie(&value)),
-            Err(e) => eprintln!("[worker {}] saving a new session: {e:#}", app.pid),
+    match app.store.save(&app.new_session(None)).await {
+        Ok(value) => RaceSave::CreatedAnonymous(value),
+        Err(e) => {
+            eprintln!("[worker {}] saving a new session: {e:#}", app.pid);
+            RaceSave::Saved
         }
     }
-    response
+}
+
+/// Django's answer to SessionInterrupted: a 400 without a cookie, and a log line.
+fn session_interrupted(app: &App, path: &str) -> Response {
+    eprintln!(
+        "[worker {}] SessionInterrupted: {}",
+        app.pid,
+        pages::SESSION_INTERRUPTED_MESSAGE
+    );
+    let body = if app.args.race_verbose {
+        pages::session_interrupted_400(path)
+    } else {
+        pages::BAD_REQUEST_400.to_owned()
+    };
+    (StatusCode::BAD_REQUEST, Html(body)).into_response()
 }
 
 async fn health() -> &'static str {
@@ -264,8 +277,9 @@ struct DebugSession<'a> {
     current_user: Option<&'a User>,
     session_backend: &'static str,
     boot: u64,
+    /// Absent without `--session-lifetime`; `null` for a visitor without a session.
     #[serde(skip_serializing_if = "Option::is_none")]
-    expires_in: Option<u64>,
+    expires_in: Option<Option<u64>>,
 }
 
 #[derive(Serialize)]
@@ -278,13 +292,12 @@ async fn debug_session(
     Extension(rs): Extension<RequestSession>,
 ) -> Response {
     let user = app.user_of(rs.session.as_ref());
-    let expires_in = match (app.args.session_lifetime, &rs.session) {
-        (None, _) => None,
-        (Some(_), Some(session)) if user.is_some() => session
-            .expires_at
-            .map(|at| at.saturating_sub(super::store::unix_now())),
-        (Some(lifetime), _) => Some(lifetime),
-    };
+    // With a lifetime configured the key is always there: the seconds left,
+    // or null when the visitor has no session at all.
+    let expires_in = app.args.session_lifetime.map(|_| {
+        let expires_at = rs.session.as_ref().and_then(|session| session.expires_at);
+        expires_at.map(|at| at.saturating_sub(super::store::unix_now()))
+    });
     json(&DebugSession {
         worker: WorkerInfo { pid: app.pid },
         authenticated: user.is_some(),

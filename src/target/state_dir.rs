@@ -26,10 +26,15 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// Creates the state dir and its `sessions/` subdirectory.
+/// Creates the state dir and its `sessions/` subdirectory, private to the
+/// owner: session ids are as good as passwords, and the default is in /tmp.
 pub fn prepare(state_dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
     let sessions = sessions_dir(state_dir);
-    std::fs::create_dir_all(&sessions)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&sessions)
         .with_context(|| format!("creating state dir {}", sessions.display()))
 }
 
