@@ -45,6 +45,30 @@ pub enum Body {
     Json(serde_json::Value),
 }
 
+/// One request as a virtual user makes it.
+pub struct Req<'a> {
+    pub method: Method,
+    pub path: &'a str,
+    pub body: Option<Body>,
+    /// Follow redirects (GET), as a browser does for page loads.
+    pub follow: bool,
+    /// A login's Set-Cookie is the user's own session, not a replacement of it.
+    pub is_login: bool,
+}
+
+impl<'a> Req<'a> {
+    /// A page load: GET, redirects followed.
+    pub fn page(path: &'a str) -> Req<'a> {
+        Req {
+            method: Method::GET,
+            path,
+            body: None,
+            follow: true,
+            is_login: false,
+        }
+    }
+}
+
 /// What came back after the redirects were followed.
 pub struct Reply {
     pub status: u16,
@@ -136,30 +160,28 @@ impl Http {
         &self,
         vu: usize,
         jar: &SharedJar,
-        method: Method,
-        path: &str,
-        body: Option<Body>,
-        follow: bool,
-        is_login: bool,
+        req: Req<'_>,
     ) -> std::result::Result<Reply, Failure> {
-        let chain = self.chain(vu, jar, method, path, body, follow, is_login);
+        let chain = self.chain(vu, jar, req);
         match tokio::time::timeout(self.timeout, chain).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout),
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn chain(
         &self,
         vu: usize,
         jar: &SharedJar,
-        mut method: Method,
-        path: &str,
-        mut body: Option<Body>,
-        follow: bool,
-        is_login: bool,
+        req: Req<'_>,
     ) -> std::result::Result<Reply, Failure> {
+        let Req {
+            mut method,
+            path,
+            mut body,
+            follow,
+            is_login,
+        } = req;
         let client = &self.clients[vu % self.clients.len()];
         let mut url = self
             .url(path)

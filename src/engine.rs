@@ -4,7 +4,7 @@
 //! endpoint between them. Every request becomes an `Observation`. The engine knows nothing
 //! about detectors or report formats: it only records what happened.
 
-use crate::client::{self, Body, Http, Jar, SharedJar};
+use crate::client::{self, Body, Http, Jar, Req, SharedJar};
 use crate::observe::{Failure, Observation, Step};
 use crate::scenario::{BodyKind, Login, Scenario};
 use reqwest::Method;
@@ -99,14 +99,26 @@ async fn user(ctx: Arc<Ctx>, vu: usize) -> Vec<Observation> {
     let jar: SharedJar = Arc::new(Mutex::new(Jar::default()));
     let mut obs = Vec::new();
     if ctx.scenario.login.is_some() {
-        let ok = login(&ctx, vu, 0, &jar, &mut obs).await;
+        let first_tab = TabId {
+            vu,
+            tab: 0,
+            jar: jar.clone(),
+        };
+        let ok = login(&ctx, &first_tab, &mut obs).await;
         if !ok {
             return obs;
         }
     }
     let mut tabs = JoinSet::new();
     for tab in 0..ctx.scenario.load.tabs {
-        tabs.spawn(tab_loop(ctx.clone(), vu, tab, jar.clone()));
+        tabs.spawn(tab_loop(
+            ctx.clone(),
+            TabId {
+                vu,
+                tab,
+                jar: jar.clone(),
+            },
+        ));
     }
     while let Some(done) = tabs.join_next().await {
         if let Ok(tab_obs) = done {
@@ -117,7 +129,8 @@ async fn user(ctx: Arc<Ctx>, vu: usize) -> Vec<Observation> {
 }
 
 /// One tab: pages and probes in turn; tab 0 also does the periodic logout when configured.
-async fn tab_loop(ctx: Arc<Ctx>, vu: usize, tab: usize, jar: SharedJar) -> Vec<Observation> {
+async fn tab_loop(ctx: Arc<Ctx>, t: TabId) -> Vec<Observation> {
+    let (tab, jar) = (t.tab, t.jar.clone());
     let load = &ctx.scenario.load;
     let mut obs = Vec::new();
     // Tabs start at different pages so that K tabs do not march in lock-step.
@@ -131,9 +144,9 @@ async fn tab_loop(ctx: Arc<Ctx>, vu: usize, tab: usize, jar: SharedJar) -> Vec<O
     while !ctx.done() {
         if let (Some(at), Some(every)) = (next_logout, logout_every) {
             if Instant::now() >= at {
-                logout(&ctx, vu, tab, &jar, &mut obs).await;
+                logout(&ctx, &t, &mut obs).await;
                 if load.relogin && !ctx.done() {
-                    login(&ctx, vu, tab, &jar, &mut obs).await;
+                    login(&ctx, &t, &mut obs).await;
                 }
                 next_logout = Some(Instant::now() + every);
                 continue;
@@ -141,7 +154,7 @@ async fn tab_loop(ctx: Arc<Ctx>, vu: usize, tab: usize, jar: SharedJar) -> Vec<O
         }
         let path = &load.requests[i % load.requests.len()];
         i += 1;
-        let Some(page) = page(&ctx, vu, tab, &jar, path).await else {
+        let Some(page) = page(&ctx, &t, path).await else {
             break;
         };
         let bounced = page.anonymous() && page.logged_in && page.epoch_start == page.epoch_end;
@@ -152,12 +165,12 @@ async fn tab_loop(ctx: Arc<Ctx>, vu: usize, tab: usize, jar: SharedJar) -> Vec<O
             && ctx.scenario.login.is_some()
             && claim_relogin(&jar, obs.last().map(|o| o.epoch_end))
         {
-            login(&ctx, vu, tab, &jar, &mut obs).await;
+            login(&ctx, &t, &mut obs).await;
         }
         if !ctx.scenario.probe.path.is_empty()
             && (i as u32).is_multiple_of(ctx.scenario.probe.every)
         {
-            match probe(&ctx, vu, tab, &jar).await {
+            match probe(&ctx, &t).await {
                 Some(p) => obs.push(p),
                 None => break,
             }
@@ -184,6 +197,13 @@ fn claim_relogin(jar: &SharedJar, epoch: Option<u32>) -> bool {
     }
 }
 
+/// Which user and tab a request belongs to, and that user's (shared) jar.
+struct TabId {
+    vu: usize,
+    tab: usize,
+    jar: SharedJar,
+}
+
 /// A request in flight, recorded with the jar's state before and after.
 struct Pending {
     start_us: u64,
@@ -191,8 +211,8 @@ struct Pending {
     logged_in: bool,
 }
 
-fn begin(ctx: &Ctx, jar: &SharedJar) -> Pending {
-    let j = client::lock(jar);
+fn begin(ctx: &Ctx, t: &TabId) -> Pending {
+    let j = client::lock(&t.jar);
     Pending {
         start_us: ctx.now_us(),
         epoch_start: j.epoch,
@@ -202,18 +222,16 @@ fn begin(ctx: &Ctx, jar: &SharedJar) -> Pending {
 
 fn finish(
     ctx: &Ctx,
-    vu: usize,
-    tab: usize,
-    jar: &SharedJar,
+    t: &TabId,
     step: Step,
     path: &str,
     p: Pending,
     result: &std::result::Result<client::Reply, Failure>,
 ) -> Observation {
-    let epoch_end = client::lock(jar).epoch;
+    let epoch_end = client::lock(&t.jar).epoch;
     let mut o = Observation {
-        vu: vu as u32,
-        tab: tab as u16,
+        vu: t.vu as u32,
+        tab: t.tab as u16,
         step,
         path: path.to_string(),
         start_us: p.start_us,
@@ -255,31 +273,20 @@ fn finish(
 /// Send unless the run is stopped first (Ctrl-C must not wait for a hanging request).
 async fn send(
     ctx: &Ctx,
-    vu: usize,
-    jar: &SharedJar,
-    method: Method,
-    path: &str,
-    body: Option<Body>,
-    follow: bool,
-    is_login: bool,
+    t: &TabId,
+    req: Req<'_>,
 ) -> Option<std::result::Result<client::Reply, Failure>> {
     tokio::select! {
-        r = ctx.http.send(vu, jar, method, path, body, follow, is_login) => Some(r),
+        r = ctx.http.send(t.vu, &t.jar, req) => Some(r),
         _ = ctx.stop.cancelled() => None,
     }
 }
 
 /// An app page: followed through redirects like a browser; the login page means anonymous.
-async fn page(
-    ctx: &Ctx,
-    vu: usize,
-    tab: usize,
-    jar: &SharedJar,
-    path: &str,
-) -> Option<Observation> {
-    let p = begin(ctx, jar);
-    let r = send(ctx, vu, jar, Method::GET, path, None, true, false).await?;
-    let mut o = finish(ctx, vu, tab, jar, Step::Request, path, p, &r);
+async fn page(ctx: &Ctx, t: &TabId, path: &str) -> Option<Observation> {
+    let p = begin(ctx, t);
+    let r = send(ctx, t, Req::page(path)).await?;
+    let mut o = finish(ctx, t, Step::Request, path, p, &r);
     if let Ok(reply) = &r {
         o.authenticated = match reply.status {
             401 | 403 => Some(false),
@@ -295,11 +302,19 @@ async fn page(
 }
 
 /// The debug endpoint: worker PID and authenticated flag through JSON pointers.
-async fn probe(ctx: &Ctx, vu: usize, tab: usize, jar: &SharedJar) -> Option<Observation> {
+async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
     let probe = &ctx.scenario.probe;
-    let p = begin(ctx, jar);
-    let r = send(ctx, vu, jar, Method::GET, &probe.path, None, false, false).await?;
-    let mut o = finish(ctx, vu, tab, jar, Step::Probe, &probe.path, p, &r);
+    let p = begin(ctx, t);
+    let r = send(
+        ctx,
+        t,
+        Req {
+            follow: false,
+            ..Req::page(&probe.path)
+        },
+    )
+    .await?;
+    let mut o = finish(ctx, t, Step::Probe, &probe.path, p, &r);
     if let Ok(reply) = &r {
         if reply.to_login || reply.status == 401 || reply.status == 403 {
             o.authenticated = Some(false);
@@ -392,16 +407,14 @@ async fn pace_login(ctx: &Ctx) {
 /// Fetch `page` with the user's jar and copy out the hidden field (CSRF token).
 async fn csrf_token(
     ctx: &Ctx,
-    vu: usize,
-    tab: usize,
-    jar: &SharedJar,
+    t: &TabId,
     page: &str,
     field: &str,
     obs: &mut Vec<Observation>,
 ) -> Option<String> {
-    let p = begin(ctx, jar);
-    let r = send(ctx, vu, jar, Method::GET, page, None, true, false).await?;
-    let mut o = finish(ctx, vu, tab, jar, Step::Csrf, page, p, &r);
+    let p = begin(ctx, t);
+    let r = send(ctx, t, Req::page(page)).await?;
+    let mut o = finish(ctx, t, Step::Csrf, page, p, &r);
     let token = r.ok().and_then(|reply| {
         client::extract_hidden_field(&String::from_utf8_lossy(&reply.body), field)
     });
@@ -415,13 +428,7 @@ async fn csrf_token(
 }
 
 /// Log in with the user's jar. Returns whether it worked.
-async fn login(
-    ctx: &Ctx,
-    vu: usize,
-    tab: usize,
-    jar: &SharedJar,
-    obs: &mut Vec<Observation>,
-) -> bool {
+async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     let Some(login) = ctx.scenario.login.as_ref() else {
         return true;
     };
@@ -432,21 +439,13 @@ async fn login(
     let mut fields: Vec<(String, String)> = login
         .fields
         .iter()
-        .map(|(k, v)| (k.clone(), v.replace("{user}", &(vu + 1).to_string())))
+        .map(|(k, v)| (k.clone(), v.replace("{user}", &(t.vu + 1).to_string())))
         .collect();
     if let Some(csrf) = &login.csrf {
-        match csrf_token(ctx, vu, tab, jar, &csrf.page, &csrf.field, obs).await {
+        match csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
             Some(token) => fields.push((csrf.field.clone(), token)),
             None => {
-                record_login_failure(
-                    ctx,
-                    vu,
-                    tab,
-                    jar,
-                    login,
-                    obs,
-                    "the CSRF token could not be read",
-                );
+                record_login_failure(ctx, t, login, obs, "the CSRF token could not be read");
                 return false;
             }
         }
@@ -461,40 +460,36 @@ async fn login(
         )),
     };
     let follow = login.success.status.is_some();
-    let p = begin(ctx, jar);
-    let Some(r) = send(
-        ctx,
-        vu,
-        jar,
-        Method::POST,
-        &login.path,
-        Some(body),
+    let p = begin(ctx, t);
+    let req = Req {
+        method: Method::POST,
+        path: &login.path,
+        body: Some(body),
         follow,
-        true,
-    )
-    .await
-    else {
+        is_login: true,
+    };
+    let Some(r) = send(ctx, t, req).await else {
         return false;
     };
-    let mut o = finish(ctx, vu, tab, jar, Step::Login, &login.path, p, &r);
+    let mut o = finish(ctx, t, Step::Login, &login.path, p, &r);
     let success = match &r {
         Ok(reply) => login_succeeded(ctx, login, reply),
         Err(_) => false,
     };
     if success {
         if let Ok(reply) = &r {
-            remember_login(ctx, jar, reply);
+            remember_login(ctx, &t.jar, reply);
         }
         ctx.progress.logins.fetch_add(1, Ordering::Relaxed);
     }
     o.authenticated = Some(success);
-    o.epoch_end = client::lock(jar).epoch;
+    o.epoch_end = client::lock(&t.jar).epoch;
     obs.push(o);
     if success
         && login.success.probe_authenticated == Some(true)
         && !ctx.scenario.probe.path.is_empty()
     {
-        if let Some(p) = probe(ctx, vu, tab, jar).await {
+        if let Some(p) = probe(ctx, t).await {
             let ok = p.authenticated == Some(true);
             obs.push(p);
             return ok;
@@ -548,19 +543,15 @@ fn remember_login(ctx: &Ctx, jar: &SharedJar, reply: &client::Reply) {
 
 fn record_login_failure(
     ctx: &Ctx,
-    vu: usize,
-    tab: usize,
-    jar: &SharedJar,
+    t: &TabId,
     login: &Login,
     obs: &mut Vec<Observation>,
     why: &str,
 ) {
-    let p = begin(ctx, jar);
+    let p = begin(ctx, t);
     let mut o = finish(
         ctx,
-        vu,
-        tab,
-        jar,
+        t,
         Step::Login,
         &login.path,
         p,
@@ -571,28 +562,40 @@ fn record_login_failure(
 }
 
 /// A deliberate logout (the user asked for it), with a CSRF token when the app wants one.
-async fn logout(ctx: &Ctx, vu: usize, tab: usize, jar: &SharedJar, obs: &mut Vec<Observation>) {
+async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
     let cfg = &ctx.scenario.logout;
     {
         // From here on, anonymous answers to this user's other tabs are expected.
-        let mut j = client::lock(jar);
+        let mut j = client::lock(&t.jar);
         j.logged_in = false;
         j.epoch += 1;
     }
     let mut fields = Vec::new();
     if let Some(csrf) = &cfg.csrf {
-        if let Some(token) = csrf_token(ctx, vu, tab, jar, &csrf.page, &csrf.field, obs).await {
+        if let Some(token) = csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
             fields.push((csrf.field.clone(), token));
         }
     }
     let method =
         Method::from_bytes(cfg.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
     let body = (method != Method::GET).then_some(Body::Form(fields));
-    let p = begin(ctx, jar);
-    if let Some(r) = send(ctx, vu, jar, method, &cfg.path, body, false, false).await {
-        obs.push(finish(ctx, vu, tab, jar, Step::Logout, &cfg.path, p, &r));
+    let p = begin(ctx, t);
+    if let Some(r) = send(
+        ctx,
+        t,
+        Req {
+            method,
+            path: &cfg.path,
+            body,
+            follow: false,
+            is_login: false,
+        },
+    )
+    .await
+    {
+        obs.push(finish(ctx, t, Step::Logout, &cfg.path, p, &r));
     }
-    let mut j = client::lock(jar);
+    let mut j = client::lock(&t.jar);
     j.login_cookies.clear();
 }
 

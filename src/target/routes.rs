@@ -39,6 +39,7 @@ pub fn router(app: Arc<App>) -> Router {
         ))
         // Added after the layer, so the layer does not wrap it.
         .route("/health", get(health))
+        .route("/status/{code}", get(status))
         .with_state(app)
 }
 
@@ -159,6 +160,15 @@ fn session_interrupted(app: &App, path: &str) -> Response {
 
 async fn health() -> &'static str {
     "ok"
+}
+
+/// `GET /status/400`: answers with that status and no session logic, so tests can produce
+/// an HTTP error that no logout explains (like httpbin's /status).
+async fn status(axum::extract::Path(code): axum::extract::Path<u16>) -> Response {
+    match StatusCode::from_u16(code) {
+        Ok(s) => (s, format!("status {code}\n")).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, "not a status code\n").into_response(),
+    }
 }
 
 async fn not_found() -> Response {

@@ -1,0 +1,191 @@
+//! Shared helpers for integration tests: free loopback ports, running the real binary with a
+//! hard time limit, and reading the JSON report it wrote.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sesscheck");
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let p = std::env::temp_dir().join(format!(
+            "sesscheck-test-{tag}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a finished `sesscheck` invocation left behind.
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// The JSON report, if one was written.
+    pub report: Option<Value>,
+    /// Every file the run wrote into the report dir, as text.
+    pub files: Vec<(PathBuf, String)>,
+}
+
+impl Outcome {
+    pub fn finding_kinds(&self) -> Vec<String> {
+        self.report
+            .as_ref()
+            .and_then(|r| r["findings"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|f| f["kind"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+    pub fn finding(&self, kind: &str) -> Option<Value> {
+        self.report.as_ref()?["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| f["kind"] == kind)
+            .cloned()
+    }
+    pub fn explain(&self) -> String {
+        format!(
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    }
+}
+
+/// Run the binary with `args`, killing it after `limit`; collects the report dir's files.
+pub fn sesscheck(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    report_dir: &Path,
+    limit: Duration,
+) -> Outcome {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning sesscheck");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sesscheck {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = t_out.join().unwrap();
+    let stderr = t_err.join().unwrap();
+    let mut files = Vec::new();
+    let mut report = None;
+    if let Ok(entries) = std::fs::read_dir(report_dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap_or_default()).into_owned();
+            if p.extension().is_some_and(|x| x == "json") {
+                report = serde_json::from_str(&text).ok();
+            }
+            files.push((p, text));
+        }
+    }
+    Outcome {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+        report,
+        files,
+    }
+}
+
+/// `sesscheck run SCENARIO` against a free port, short and quiet, reports in a temp dir.
+pub fn run_scenario(scenario: &str, extra: &[&str], envs: &[(&str, &str)]) -> (Outcome, TempDir) {
+    let dir = TempDir::new("run");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let report_dir = dir.path().join("reports");
+    let rd = report_dir.to_string_lossy().into_owned();
+    let mut args = vec![
+        "run",
+        scenario,
+        "--url",
+        &url,
+        "--report-dir",
+        &rd,
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let out = sesscheck(&args, envs, &report_dir, Duration::from_secs(90));
+    (out, dir)
+}
+
+/// Write a scenario file into `dir` and return its path.
+pub fn write_scenario(dir: &TempDir, name: &str, text: &str) -> String {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// The repository's scenario file, with a key's value replaced (a simple, visible edit).
+pub fn scenario_with(path: &str, from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{path} has no {from:?}");
+    text.replace(from, to)
+}

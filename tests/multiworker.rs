@@ -1,0 +1,248 @@
+//! Issue 2: logins across workers, against the built-in target's real worker processes.
+mod common;
+use common::*;
+use std::time::Duration;
+
+#[test]
+fn shared_store_passes_with_several_pids_and_every_probe_authenticated() {
+    let (out, _dir) = run_scenario(
+        "scenarios/multiworker.toml",
+        &["--duration", "3s", "--users", "8"],
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let r = out.report.as_ref().expect("a JSON report");
+    assert_eq!(r["verdict"], "pass");
+    assert!(
+        r["workers"]["distinct_pids"].as_u64().unwrap() >= 2,
+        "{}",
+        r["workers"]
+    );
+    let probes = r["auth"]["probes"].as_u64().unwrap();
+    assert!(probes > 20, "too few probes: {probes}");
+    assert_eq!(r["auth"]["authenticated"].as_u64().unwrap(), probes);
+    assert!(out.finding_kinds().is_empty(), "{:?}", out.finding_kinds());
+    // Every field of the report contract is there.
+    for key in [
+        "sesscheck_version",
+        "scenario",
+        "verdict",
+        "started_at",
+        "duration_s",
+        "requests",
+        "workers",
+        "auth",
+        "restarts",
+        "phases",
+        "latency_ms",
+        "findings",
+    ] {
+        assert!(r.get(key).is_some(), "report lacks {key}");
+    }
+    assert!(r["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn memory_store_fails_with_logouts() {
+    let (out, _dir) = run_scenario(
+        "scenarios/multiworker-broken.toml",
+        &["--duration", "3s", "--users", "8"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.explain());
+    assert!(
+        out.finding_kinds().contains(&"logout".to_string()),
+        "{:?}",
+        out.finding_kinds()
+    );
+    let f = out.finding("logout").unwrap();
+    assert!(f["count"].as_u64().unwrap() > 0);
+    assert_eq!(f["severity"], "error");
+}
+
+#[test]
+fn secret_per_worker_fails_with_logouts() {
+    let dir = TempDir::new("spw");
+    let text = scenario_with(
+        "scenarios/multiworker.toml",
+        "store = \"shared\"",
+        "store = \"secret-per-worker\"",
+    );
+    let path = write_scenario(&dir, "spw.toml", &text);
+    let (out, _d) = run_scenario(&path, &["--duration", "3s", "--users", "8"], &[]);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    assert!(
+        out.finding_kinds().contains(&"logout".to_string()),
+        "{:?}",
+        out.finding_kinds()
+    );
+}
+
+#[test]
+fn unreachable_target_exits_3_naming_the_url() {
+    let dir = TempDir::new("unreach");
+    let port = free_port();
+    let text = format!(
+        "name = \"u\"\n[target]\nurl = \"http://127.0.0.1:{port}\"\nready = {{ path = \"/health\", timeout = \"1s\" }}\n[load]\nduration = \"1s\"\n"
+    );
+    let path = write_scenario(&dir, "u.toml", &text);
+    let rd = dir.path().join("r");
+    let out = sesscheck(
+        &["run", &path, "--report-dir", &rd.to_string_lossy()],
+        &[],
+        &rd,
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code, 3, "{}", out.explain());
+    assert!(
+        out.stderr.contains(&format!("127.0.0.1:{port}")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.to_lowercase().contains("refused"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn malformed_scenario_exits_2_naming_file_line_and_field() {
+    let dir = TempDir::new("bad");
+    let text = scenario_with("scenarios/multiworker.toml", "users = 20", "userz = 20");
+    let path = write_scenario(&dir, "bad.toml", &text);
+    let line = text.lines().position(|l| l.starts_with("userz")).unwrap() + 1;
+    for cmd in ["validate", "run"] {
+        let out = sesscheck(&[cmd, &path], &[], dir.path(), Duration::from_secs(20));
+        assert_eq!(out.code, 2, "{}", out.explain());
+        assert!(
+            out.stderr.contains(&format!("bad.toml:{line}")),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("userz") && out.stderr.contains("did you mean `users`"),
+            "{}",
+            out.stderr
+        );
+    }
+    // A wrong type, too.
+    let text = scenario_with(
+        "scenarios/multiworker.toml",
+        "users = 20",
+        "users = \"many\"",
+    );
+    let path = write_scenario(&dir, "bad2.toml", &text);
+    let out = sesscheck(
+        &["validate", &path],
+        &[],
+        dir.path(),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code, 2, "{}", out.explain());
+    assert!(
+        out.stderr.contains(&format!("bad2.toml:{line}")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn shipped_scenarios_are_valid() {
+    let mut n = 0;
+    for dir in ["scenarios", "scenarios/real"] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let out = sesscheck(
+                    &["validate", &p.to_string_lossy()],
+                    &[],
+                    std::path::Path::new("."),
+                    Duration::from_secs(20),
+                );
+                assert_eq!(out.code, 0, "{}: {}", p.display(), out.explain());
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 2, "found only {n} scenarios");
+}
+
+/// No password and no session cookie value in anything sesscheck prints or writes.
+#[test]
+fn reports_never_contain_the_password_or_a_session_cookie() {
+    let password = "Pw-7f3a9c-unique";
+    let dir = TempDir::new("secret");
+    let state = dir.path().join("state");
+    let port = free_port();
+    // Start the target ourselves with a known state dir, so we can read the session ids after.
+    let mut target = std::process::Command::new(BIN)
+        .args([
+            "target",
+            "--port",
+            &port.to_string(),
+            "--workers",
+            "2",
+            "--password",
+            password,
+            "--state-dir",
+            &state.to_string_lossy(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let text = format!(
+        "name = \"secret\"\n[target]\nurl = \"http://127.0.0.1:{port}\"\nready = {{ path = \"/health\" }}\n\
+         [login]\nfields = {{ username = \"user{{user}}\", password = \"${{SC_TEST_PW}}\" }}\nsuccess = {{ redirect_to = \"/dashboard\" }}\n\
+         [load]\nusers = 3\nduration = \"2s\"\n"
+    );
+    let path = write_scenario(&dir, "secret.toml", &text);
+    let rd = dir.path().join("reports");
+    let out = sesscheck(
+        &["run", &path, "--report-dir", &rd.to_string_lossy()],
+        &[("SC_TEST_PW", password)],
+        &rd,
+        Duration::from_secs(60),
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &target.id().to_string()])
+        .status();
+    let _ = target.wait();
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let sessions: Vec<String> = std::fs::read_dir(state.join("sessions"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    e.path()
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        sessions.len() >= 3,
+        "expected the users' sessions in the store, found {sessions:?}"
+    );
+    assert!(!out.files.is_empty());
+    for (p, content) in out
+        .files
+        .iter()
+        .map(|(p, c)| (p.display().to_string(), c))
+        .chain([
+            ("stdout".into(), &out.stdout),
+            ("stderr".into(), &out.stderr),
+        ])
+    {
+        assert!(!content.contains(password), "{p} contains the password");
+        for s in &sessions {
+            assert!(
+                !content.contains(s.as_str()),
+                "{p} contains a session cookie value"
+            );
+        }
+    }
+}
