@@ -551,6 +551,11 @@ impl Scenario {
         if let Some(log) = self.target.log.as_mut() {
             f("target.log", log)?;
         }
+        if let Some(Spawn::Builtin(b)) = self.target.spawn.as_mut() {
+            for a in b.args.iter_mut() {
+                f("target.spawn.builtin.args", a)?;
+            }
+        }
         if let Some(Spawn::Command(c)) = self.target.spawn.as_mut() {
             f("target.spawn.command.command", &mut c.command)?;
             for (k, v) in c.env.iter_mut() {

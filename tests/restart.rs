@@ -1,0 +1,151 @@
+//! Issue 3: restarts mid-run, against the built-in target's real processes. Each fault is
+//! proven present (exit 1, the right finding) and absent (the healthy restart passes).
+mod common;
+use common::*;
+
+fn kinds_sorted(out: &Outcome) -> Vec<String> {
+    let mut k = out.finding_kinds();
+    k.sort();
+    k
+}
+
+const SHORT: &[&str] = &["--duration", "8s", "--users", "8"];
+
+#[test]
+fn shared_store_survives_a_supervisor_restart() {
+    let (out, _d) = run_scenario("scenarios/restart.toml", SHORT, &[]);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let r = out.report.as_ref().unwrap();
+    let restarts = r["restarts"].as_array().unwrap();
+    assert_eq!(restarts.len(), 1, "{}", r["restarts"]);
+    assert_eq!(restarts[0]["method"], "supervisor");
+    assert!(restarts[0]["downtime_s"].as_f64().unwrap() > 0.0);
+    let phases: Vec<&str> = r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        phases.contains(&"before_restart") && phases.contains(&"after_restart"),
+        "{phases:?}"
+    );
+    assert!(out.finding_kinds().is_empty(), "{:?}", out.finding_kinds());
+    // The probes after the restart were answered by new worker processes, still authenticated.
+    assert!(
+        r["workers"]["distinct_pids"].as_u64().unwrap() > 4,
+        "{}",
+        r["workers"]
+    );
+}
+
+#[test]
+fn memory_store_loses_every_session_on_restart() {
+    let (out, _d) = run_scenario("scenarios/restart-broken.toml", SHORT, &[]);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    assert_eq!(
+        kinds_sorted(&out),
+        vec!["restart_logout"],
+        "{}",
+        out.explain()
+    );
+    let f = out.finding("restart_logout").unwrap();
+    assert_eq!(
+        f["count"].as_u64().unwrap(),
+        8,
+        "every user was logged out: {f}"
+    );
+    assert!(f["first_at_s"].as_f64().unwrap() >= 4.0);
+}
+
+#[test]
+fn wipe_on_restart_is_a_restart_logout() {
+    let (out, _d) = run_scenario("scenarios/restart-wipe.toml", SHORT, &[]);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    assert_eq!(
+        kinds_sorted(&out),
+        vec!["restart_logout"],
+        "{}",
+        out.explain()
+    );
+}
+
+#[test]
+fn redirect_loop_after_restart_is_infinite_loading() {
+    let (out, _d) = run_scenario("scenarios/restart-redirect-loop.toml", SHORT, &[]);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let f = out.finding("infinite_loading").expect("infinite_loading");
+    assert!(
+        f["message"].as_str().unwrap().contains("redirect loop"),
+        "{f}"
+    );
+    assert!(f["count"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn hang_after_restart_is_infinite_loading() {
+    let (out, _d) = run_scenario("scenarios/restart-hang.toml", SHORT, &[]);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let f = out.finding("infinite_loading").expect("infinite_loading");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within loading_timeout"),
+        "{f}"
+    );
+    assert!(
+        !out.finding_kinds().contains(&"restart_logout".to_string()),
+        "hanging is not a logout"
+    );
+}
+
+#[test]
+fn hup_reload_through_a_pidfile_keeps_shared_sessions_and_loses_memory_ones() {
+    let dir = TempDir::new("hup");
+    let pidfile = dir.path().join("target.pid").to_string_lossy().into_owned();
+    let healthy = scenario_with(
+        "scenarios/restart-hup.toml",
+        "${TMPDIR:-/tmp}/sesscheck-restart-hup.pid",
+        &pidfile,
+    );
+    let path = write_scenario(&dir, "hup.toml", &healthy);
+    let (out, _d) = run_scenario(&path, SHORT, &[]);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let r = out.report.as_ref().unwrap();
+    assert_eq!(r["restarts"][0]["method"], "signal HUP");
+
+    let broken = healthy
+        .replace("store = \"shared\"", "store = \"memory\"")
+        .replace("workers = 4", "workers = 1")
+        .replace("min_distinct_pids = 2", "min_distinct_pids = 1");
+    let path = write_scenario(&dir, "hup-memory.toml", &broken);
+    let (out, _d) = run_scenario(&path, SHORT, &[]);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    assert_eq!(
+        kinds_sorted(&out),
+        vec!["restart_logout"],
+        "{}",
+        out.explain()
+    );
+}
+
+#[test]
+fn repeated_restarts_are_each_measured() {
+    let dir = TempDir::new("rolling");
+    let text = scenario_with(
+        "scenarios/restart.toml",
+        "count = 1 ",
+        "count = 2 \ninterval = \"1s\"",
+    );
+    let text = text.replace("at = \"4s\"", "at = \"2s\"");
+    let path = write_scenario(&dir, "rolling.toml", &text);
+    let (out, _d) = run_scenario(&path, SHORT, &[]);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let restarts = out.report.as_ref().unwrap()["restarts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(restarts.len(), 2, "{restarts:?}");
+    assert!(restarts.iter().all(|r| r["downtime_s"].as_f64().is_some()));
+}
