@@ -198,12 +198,20 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
         .filter(|o| is_traffic(o) && o.logged_in && o.authenticated.is_some())
         .count();
     let pids: BTreeSet<u64> = plain.iter().filter_map(|o| o.pid).collect();
+    let replaced = plain
+        .iter()
+        .filter(|v| cookie_replaced_before(ev.obs, v).is_some())
+        .count();
     let mut message = format!(
         "{} of {seen} requests by logged-in users came back anonymous ({} users affected)",
         plain.len(),
         users.len()
     );
-    if !pids.is_empty() {
+    if replaced * 2 > plain.len() {
+        message.push_str(&format!(
+            "; {replaced} of them after a response replaced the session cookie the login had set"
+        ));
+    } else if pids.len() > 1 {
         message.push_str(&format!(
             "; anonymous on worker PIDs {pids:?}: sessions are not shared between workers"
         ));
@@ -233,29 +241,28 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
     })
 }
 
-/// The first anonymous answer preceded (for that user, since its last login) by a response
-/// that replaced its login cookie.
+/// The response that replaced `victim`'s login cookie before it was seen anonymous (the
+/// same user, since its last login or logout).
+fn cookie_replaced_before<'a>(
+    all: &'a [Observation],
+    victim: &Observation,
+) -> Option<&'a Observation> {
+    all.iter()
+        .filter(|o| o.vu == victim.vu && o.replaced_login_cookie.is_some())
+        .filter(|o| o.end_us <= victim.start_us && o.epoch_end == victim.epoch_start)
+        .max_by_key(|o| o.end_us)
+}
+
+/// The first anonymous answer preceded by a response that replaced its login cookie.
 fn replaced_cookie_culprit<'a>(
     all: &'a [Observation],
     anonymous: &[&'a Observation],
 ) -> Option<(&'a Observation, &'a Observation)> {
     let mut victims: Vec<&&Observation> = anonymous.iter().collect();
     victims.sort_by_key(|o| o.start_us);
-    for v in victims {
-        let culprit = all
-            .iter()
-            .filter(|o| {
-                o.vu == v.vu
-                    && o.replaced_login_cookie.is_some()
-                    && o.end_us <= v.start_us
-                    && o.epoch_end == v.epoch_start
-            })
-            .max_by_key(|o| o.end_us);
-        if let Some(c) = culprit {
-            return Some((c, v));
-        }
-    }
-    None
+    victims
+        .into_iter()
+        .find_map(|v| cookie_replaced_before(all, v).map(|c| (c, *v)))
 }
 
 /// `worker_coverage`: fewer distinct worker PIDs than expected.
@@ -284,8 +291,10 @@ pub fn worker_coverage(ev: &Evidence) -> Option<Finding> {
 /// SessionInterrupted: a pattern match (any status), or an interrupted status on a path that
 /// had worked before, in flight while that user logged out (or within the window after).
 fn interrupted_indices(ev: &Evidence) -> BTreeSet<usize> {
+    // A logout deletes the jar's session; so does a login that rotates the session id (Django's
+    // login() calls cycle_key()): both are flushes that a concurrent save can trip over.
     let mut logouts: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
-    for o in ev.obs.iter().filter(|o| o.step == Step::Logout) {
+    for o in ev.obs.iter().filter(|o| is_flush(o)) {
         logouts
             .entry(o.vu)
             .or_default()
@@ -325,6 +334,11 @@ fn interrupted_indices(ev: &Evidence) -> BTreeSet<usize> {
     out
 }
 
+/// A request that deletes the jar's server-side session: a logout, or a re-login (rotation).
+fn is_flush(o: &Observation) -> bool {
+    o.step == Step::Logout || (o.step == Step::Login && o.epoch_start > 0)
+}
+
 /// `session_interrupted`: requests that failed because a concurrent request deleted their session.
 pub fn session_interrupted(ev: &Evidence, idx: &BTreeSet<usize>) -> Option<Finding> {
     let hits: Vec<&Observation> = idx.iter().map(|&i| &ev.obs[i]).collect();
@@ -344,12 +358,12 @@ pub fn session_interrupted(ev: &Evidence, idx: &BTreeSet<usize>) -> Option<Findi
         Some(hits.len() as f64 / logouts.len() as f64)
     };
     let mut message = format!(
-        "{} requests were interrupted by a concurrent logout of the same session (statuses {statuses:?}; {by_text} named it in the response)",
+        "{} requests were interrupted by a concurrent logout (or session-rotating re-login) of the same session (statuses {statuses:?}; {by_text} named it in the response)",
         hits.len()
     );
     if let Some(r) = per_logout {
         message.push_str(&format!(
-            ", {r:.2} per logout over {} logouts",
+            ", {r:.2} per deliberate logout over {} logouts",
             logouts.len()
         ));
     }
@@ -684,7 +698,11 @@ mod tests {
         v.push(lo.clone());
         let f = run(&v, &[]);
         assert_eq!(kinds(&f), vec!["session_interrupted"]);
-        assert!(f[0].message.contains("1.00 per logout"), "{}", f[0].message);
+        assert!(
+            f[0].message.contains("1.00 per deliberate logout"),
+            "{}",
+            f[0].message
+        );
         // A logout of ANOTHER user does not explain it.
         let mut v2 = healthy();
         v2.push(bad);

@@ -264,7 +264,7 @@ fn finish(
     if step == Step::Request || step == Step::Probe {
         progress.requests.fetch_add(1, Ordering::Relaxed);
     }
-    if o.failure.is_some() || o.status.is_some_and(|s| s >= 500) {
+    if o.failure.is_some() || o.status.is_some_and(|s| s >= 400 && s != 401 && s != 403) {
         progress.errors.fetch_add(1, Ordering::Relaxed);
     }
     o
@@ -442,7 +442,14 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         .map(|(k, v)| (k.clone(), v.replace("{user}", &(t.vu + 1).to_string())))
         .collect();
     if let Some(csrf) = &login.csrf {
-        match csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
+        // A person whose login page failed to load reloads it once; so does a virtual user.
+        let token = match csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
+            None if !ctx.stop.is_cancelled() => {
+                csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await
+            }
+            token => token,
+        };
+        match token {
             Some(token) => fields.push((csrf.field.clone(), token)),
             None => {
                 record_login_failure(ctx, t, login, obs, "the CSRF token could not be read");

@@ -103,13 +103,40 @@ fn default_stop_timeout() -> Dur {
     secs(10)
 }
 
+/// How sesscheck starts the target, if it does.
 #[derive(Debug, Deserialize, Clone)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
+#[serde(try_from = "SpawnTable")]
 pub enum Spawn {
     /// The built-in demo target (`sesscheck target`), started by sesscheck itself.
     Builtin(BuiltinTarget),
     /// Any shell command that starts the app in the foreground, e.g. "gunicorn -w 4 app:app".
     Command(CommandTarget),
+}
+
+/// `spawn` as written: `{ builtin = { ... } }` or `{ command = "...", cwd = "...", env = { ... } }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpawnTable {
+    #[serde(default)]
+    builtin: Option<BuiltinTarget>,
+    #[serde(default)]
+    command: Option<String>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+impl TryFrom<SpawnTable> for Spawn {
+    type Error = String;
+    fn try_from(t: SpawnTable) -> std::result::Result<Spawn, String> {
+        match (t.builtin, t.command) {
+            (Some(b), None) if t.cwd.is_none() && t.env.is_empty() => Ok(Spawn::Builtin(b)),
+            (Some(_), None) => Err("`cwd` and `env` go with `command`, not with `builtin`".into()),
+            (None, Some(command)) => Ok(Spawn::Command(CommandTarget { command, cwd: t.cwd, env: t.env })),
+            _ => Err("spawn needs exactly one of `builtin = { workers = 4, store = \"shared\" }` or `command = \"gunicorn -w 4 -b 127.0.0.1:$PORT app:app\"`".into()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Clone, Default)]
@@ -131,15 +158,12 @@ fn default_store() -> String {
     "shared".into()
 }
 
-#[derive(Debug, Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct CommandTarget {
     /// Run with `sh -c`; may use ${VAR}. The command must stay in the foreground.
     pub command: String,
     /// Working directory, relative to the scenario file.
-    #[serde(default)]
     pub cwd: Option<String>,
-    #[serde(default)]
     pub env: BTreeMap<String, String>,
 }
 
@@ -553,16 +577,16 @@ impl Scenario {
         }
         if let Some(Spawn::Builtin(b)) = self.target.spawn.as_mut() {
             for a in b.args.iter_mut() {
-                f("target.spawn.builtin.args", a)?;
+                f("target.spawn.args", a)?;
             }
         }
         if let Some(Spawn::Command(c)) = self.target.spawn.as_mut() {
-            f("target.spawn.command.command", &mut c.command)?;
+            f("target.spawn.command", &mut c.command)?;
             for (k, v) in c.env.iter_mut() {
-                f(&format!("target.spawn.command.env.{k}"), v)?;
+                f(&format!("target.spawn.env.{k}"), v)?;
             }
             if let Some(cwd) = c.cwd.as_mut() {
-                f("target.spawn.command.cwd", cwd)?;
+                f("target.spawn.cwd", cwd)?;
             }
         }
         if let Some(login) = self.login.as_mut() {
@@ -989,6 +1013,31 @@ duration = "1s"
         let e = Scenario::parse(&text, "t.toml").unwrap_err();
         assert!(e.message.contains("supervisor"), "{e}");
         assert_eq!(e.line, Some(8), "falls back to the [restart] header");
+    }
+
+    #[test]
+    fn spawn_forms() {
+        let with = |spawn: &str| {
+            MINIMAL.replace(
+                "url = \"http://127.0.0.1:9\"",
+                &format!("url = \"http://127.0.0.1:9\"\nspawn = {spawn}"),
+            )
+        };
+        let s = Scenario::parse(
+            &with(r#"{ command = "gunicorn app:app", cwd = "app", env = { A = "1" } }"#),
+            "t.toml",
+        )
+        .unwrap();
+        assert!(
+            matches!(s.target.spawn, Some(Spawn::Command(ref c)) if c.command == "gunicorn app:app" && c.env["A"] == "1")
+        );
+        let s = Scenario::parse(&with(r#"{ builtin = { workers = 2 } }"#), "t.toml").unwrap();
+        assert!(
+            matches!(s.target.spawn, Some(Spawn::Builtin(ref b)) if b.workers == 2 && b.store == "shared")
+        );
+        let e = Scenario::parse(&with(r#"{ cwd = "x" }"#), "t.toml").unwrap_err();
+        assert!(e.message.contains("exactly one of"), "{e}");
+        assert_eq!(e.line, Some(5), "the spawn line");
     }
 
     #[test]
