@@ -4,7 +4,7 @@
 //! that every hop's `Set-Cookie` lands in the user's jar (as in a browser), so that it can see
 //! a hop to the login page, and so that it can recognise a redirect loop.
 
-use crate::observe::Failure;
+use crate::observe::{CookieAttrs, Failure};
 use crate::scenario::{ConnectionPolicy, Scenario};
 use anyhow::{Context, Result};
 use cookie_store::{CookieStore, RawCookie};
@@ -84,6 +84,10 @@ pub struct Reply {
     pub replaced_login_cookie: Option<String>,
     /// Names of cookies set by any hop (used to learn the session cookie at login).
     pub set_cookies: Vec<(String, String)>,
+    /// Login requests only: the attributes of each Set-Cookie.
+    pub cookie_attrs: Vec<CookieAttrs>,
+    /// A login cookie came back unchanged with a fresh lifetime (sliding sessions).
+    pub renewed: bool,
 }
 
 pub struct Http {
@@ -198,6 +202,8 @@ impl Http {
             pattern_match: false,
             replaced_login_cookie: None,
             set_cookies: Vec::new(),
+            cookie_attrs: Vec::new(),
+            renewed: false,
         };
         loop {
             let cookie_header = cookie_header(jar, &url);
@@ -288,11 +294,21 @@ impl Http {
                 continue;
             };
             let (name, val) = (raw.name().to_string(), raw.value().to_string());
-            if !is_login {
-                if let Some(own) = jar.login_cookies.get(&name) {
-                    if *own != val {
-                        reply.replaced_login_cookie = Some(name.clone());
-                    }
+            let lifetime_s = cookie_lifetime(&raw);
+            if is_login {
+                reply.cookie_attrs.push(CookieAttrs {
+                    name: name.clone(),
+                    http_only: raw.http_only().unwrap_or(false),
+                    secure: raw.secure().unwrap_or(false),
+                    same_site: raw.same_site().map(|s| s.to_string()),
+                    size: name.len() + val.len(),
+                    lifetime_s,
+                });
+            } else if let Some(own) = jar.login_cookies.get(&name) {
+                if *own != val {
+                    reply.replaced_login_cookie = Some(name.clone());
+                } else if lifetime_s.is_some() {
+                    reply.renewed = true;
                 }
             }
             // A cookie the jar refuses (bad domain, malformed) is what a browser would drop too.
@@ -300,6 +316,28 @@ impl Http {
             reply.set_cookies.push((name, val));
         }
     }
+}
+
+/// Seconds a cookie lives by its Max-Age or Expires; None for a browser-session cookie.
+fn cookie_lifetime(raw: &RawCookie) -> Option<f64> {
+    if let Some(age) = raw.max_age() {
+        return Some(age.as_seconds_f64());
+    }
+    let expires = raw.expires_datetime()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
+    Some(expires.unix_timestamp() as f64 - now)
+}
+
+/// The jar's cookies for `url` as name → value (for comparing before and after a login).
+pub fn cookie_values(jar: &SharedJar, url: &Url) -> BTreeMap<String, String> {
+    lock(jar)
+        .store
+        .get_request_values(url)
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
 }
 
 fn cookie_header(jar: &SharedJar, url: &Url) -> String {

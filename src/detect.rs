@@ -3,6 +3,7 @@
 //! Nothing here does I/O, so each detector is unit-tested on hand-made observations with the
 //! fault present and with it absent.
 
+use crate::audit::{self, AuditConfig, ConfigAnswer};
 use crate::observe::{Failure, Observation, Phase, RestartWindow, Step};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -45,18 +46,33 @@ pub struct Evidence<'a> {
     pub cfg: &'a DetectConfig,
     /// Server log lines that matched the interrupted pattern.
     pub server_log_matches: u64,
+    pub audit: &'a AuditConfig,
+    /// What the debug config endpoint said, if the scenario reads one.
+    pub config: Option<&'a ConfigAnswer>,
 }
 
 /// Run every detector; findings come back in a stable order, empty ones left out.
 pub fn detect_all(ev: &Evidence) -> Vec<Finding> {
     let interrupted = interrupted_indices(ev);
+    // Anonymous answers that another session of the same account caused are conflicts, not logouts.
+    let kicked = audit::kicked_out(ev.obs, ev.audit);
+    let explained: BTreeSet<usize> = interrupted.union(&kicked).copied().collect();
     let mut out = Vec::new();
     out.extend(login_failed(ev));
-    out.extend(logouts(ev, &interrupted));
+    out.extend(logouts(ev, &explained));
     out.extend(worker_coverage(ev));
     out.extend(session_interrupted(ev, &interrupted));
     out.extend(infinite_loading(ev));
     out.extend(http_error(ev, &interrupted));
+    out.extend(audit::session_conflict(ev.obs, &kicked, ev.audit));
+    out.extend(audit::session_fixation(ev.obs, ev.audit));
+    out.extend(audit::logout_not_revoked(ev.obs, ev.audit));
+    out.extend(audit::cookie_attributes(ev.obs, ev.audit));
+    out.extend(audit::session_lifetime(
+        &audit::measure_lifetime(ev.obs, ev.restarts),
+        ev.audit,
+    ));
+    out.extend(audit::config(ev.config));
     out
 }
 
@@ -211,9 +227,10 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
         message.push_str(&format!(
             "; {replaced} of them after a response replaced the session cookie the login had set"
         ));
-    } else if pids.len() > 1 {
+    } else if let (false, Some(split)) = (pids.is_empty(), worker_split(ev.obs, plain)) {
         message.push_str(&format!(
-            "; anonymous on worker PIDs {pids:?}: sessions are not shared between workers"
+            "; {split} logins were anonymous on some requests and authenticated again on later ones \
+             (anonymous on worker PIDs {pids:?}): sessions are not shared between workers"
         ));
     }
     let mut example = describe(first);
@@ -239,6 +256,33 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
         message,
         example,
     })
+}
+
+/// How many logins (user and epoch) were anonymous and then authenticated again without a
+/// new login: the session is valid on some workers and not on others.
+fn worker_split(obs: &[Observation], anonymous: &[&Observation]) -> Option<usize> {
+    let logins: BTreeSet<(u32, u32)> = anonymous.iter().map(|o| (o.vu, o.epoch_start)).collect();
+    let mut seen: HashMap<(u32, u32), (bool, bool)> = HashMap::new(); // (anonymous yet, came back)
+    let mut ordered: Vec<&Observation> = obs
+        .iter()
+        .filter(|o| {
+            is_traffic(o)
+                && o.logged_in
+                && o.epoch_start == o.epoch_end
+                && logins.contains(&(o.vu, o.epoch_start))
+        })
+        .collect();
+    ordered.sort_by_key(|o| o.start_us);
+    for o in ordered {
+        let e = seen.entry((o.vu, o.epoch_start)).or_default();
+        match o.authenticated {
+            Some(false) => e.0 = true,
+            Some(true) if e.0 => e.1 = true,
+            _ => {}
+        }
+    }
+    let n = seen.values().filter(|(_, back)| *back).count();
+    (n > 0).then_some(n)
 }
 
 /// The response that replaced `victim`'s login cookie before it was seen anonymous (the
@@ -579,6 +623,10 @@ mod tests {
             epoch_end: 1,
             logged_in: true,
             failure: None,
+            fixation: false,
+            cookies: None,
+            remaining_s: None,
+            renewed: false,
         }
     }
 
@@ -596,6 +644,11 @@ mod tests {
             restarts,
             cfg: &c,
             server_log_matches: 0,
+            audit: &AuditConfig {
+                sessions_per_user: 1,
+                ..Default::default()
+            },
+            config: None,
         })
     }
 

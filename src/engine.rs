@@ -81,13 +81,13 @@ impl Ctx {
 
 /// Run all users to the end; returns every observation, in no particular order.
 pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
-    let mut users = JoinSet::new();
-    for vu in 0..ctx.scenario.load.users {
-        users.spawn(user(ctx.clone(), vu));
+    let mut accounts = JoinSet::new();
+    for account in 0..ctx.scenario.load.users {
+        accounts.spawn(account_task(ctx.clone(), account));
     }
     let mut all = Vec::new();
-    while let Some(done) = users.join_next().await {
-        // A panicking user task is a bug in sesscheck; keep the others' observations.
+    while let Some(done) = accounts.join_next().await {
+        // A panicking task is a bug in sesscheck; keep the others' observations.
         if let Ok(obs) = done {
             all.extend(obs);
         }
@@ -95,28 +95,57 @@ pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
     all
 }
 
-async fn user(ctx: Arc<Ctx>, vu: usize) -> Vec<Observation> {
-    let jar: SharedJar = Arc::new(Mutex::new(Jar::default()));
+/// One account: `[sessions] per_user` logins (devices), each with its own jar and its tabs.
+/// Virtual user numbers are `account * per_user + device`.
+async fn account_task(ctx: Arc<Ctx>, account: usize) -> Vec<Observation> {
+    let per_user = ctx.scenario.sessions.per_user;
+    let devices: Vec<SharedJar> = (0..per_user)
+        .map(|_| Arc::new(Mutex::new(Jar::default())))
+        .collect();
     let mut obs = Vec::new();
-    if ctx.scenario.login.is_some() {
-        let first_tab = TabId {
-            vu,
+    let mut sessions = JoinSet::new();
+    for (device, jar) in devices.iter().enumerate() {
+        let t = TabId {
+            vu: account * per_user + device,
             tab: 0,
             jar: jar.clone(),
         };
-        let ok = login(&ctx, &first_tab, &mut obs).await;
-        if !ok {
-            return obs;
+        sessions.spawn(session_task(ctx.clone(), t));
+    }
+    while let Some(done) = sessions.join_next().await {
+        if let Ok(session_obs) = done {
+            obs.extend(session_obs);
         }
+    }
+    if !ctx.stop.is_cancelled() {
+        let ids: Vec<TabId> = devices
+            .iter()
+            .enumerate()
+            .map(|(device, jar)| TabId {
+                vu: account * per_user + device,
+                tab: 0,
+                jar: jar.clone(),
+            })
+            .collect();
+        end_checks(&ctx, &ids, &mut obs).await;
+    }
+    obs
+}
+
+/// One login (one jar): log in, then run its tabs to the end.
+async fn session_task(ctx: Arc<Ctx>, first: TabId) -> Vec<Observation> {
+    let mut obs = Vec::new();
+    if ctx.scenario.login.is_some() && !login(&ctx, &first, &mut obs).await {
+        return obs;
     }
     let mut tabs = JoinSet::new();
     for tab in 0..ctx.scenario.load.tabs {
         tabs.spawn(tab_loop(
             ctx.clone(),
             TabId {
-                vu,
+                vu: first.vu,
                 tab,
-                jar: jar.clone(),
+                jar: first.jar.clone(),
             },
         ));
     }
@@ -126,6 +155,42 @@ async fn user(ctx: Arc<Ctx>, vu: usize) -> Vec<Observation> {
         }
     }
     obs
+}
+
+/// After the load: the first session logs out; then its old cookies are replayed
+/// (revocation) and the account's other sessions are probed (logout scope).
+async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
+    let scope = ctx.scenario.sessions.logout_scope.is_some();
+    let revocation = ctx.scenario.checks.revocation;
+    let Some(first) = devices.first() else { return };
+    if !(scope || revocation) || !client::lock(&first.jar).logged_in {
+        return;
+    }
+    let before_logout = client::lock(&first.jar).store.clone();
+    logout(ctx, first, obs).await;
+    if revocation {
+        let old = Jar {
+            store: before_logout,
+            ..Jar::default()
+        };
+        let replay = TabId {
+            vu: first.vu,
+            tab: first.tab,
+            jar: Arc::new(Mutex::new(old)),
+        };
+        if let Some(mut p) = probe(ctx, &replay).await {
+            p.step = Step::Replay;
+            obs.push(p);
+        }
+    }
+    if scope {
+        for other in &devices[1..] {
+            if let Some(mut p) = probe(ctx, other).await {
+                p.step = Step::ScopeCheck;
+                obs.push(p);
+            }
+        }
+    }
 }
 
 /// One tab: pages and probes in turn; tab 0 also does the periodic logout when configured.
@@ -248,6 +313,10 @@ fn finish(
         epoch_end,
         logged_in: p.logged_in,
         failure: None,
+        fixation: false,
+        cookies: None,
+        remaining_s: None,
+        renewed: false,
     };
     match result {
         Ok(r) => {
@@ -257,6 +326,7 @@ fn finish(
             o.redirects = r.redirects;
             o.pattern_match = r.pattern_match;
             o.replaced_login_cookie = r.replaced_login_cookie.clone();
+            o.renewed = r.renewed;
         }
         Err(f) => o.failure = Some(f.clone()),
     }
@@ -323,6 +393,14 @@ async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
                 Ok((pid, auth)) => {
                     o.pid = pid;
                     o.authenticated = auth;
+                    if let Some(ptr) = ctx
+                        .scenario
+                        .lifetime
+                        .as_ref()
+                        .and_then(|l| l.remaining.as_deref())
+                    {
+                        o.remaining_s = read_number(&reply.body, ptr);
+                    }
                     if let Some(pid) = pid {
                         ctx.progress
                             .pids
@@ -379,6 +457,16 @@ pub fn read_probe(
         }
     };
     Ok((pid, auth))
+}
+
+/// A number at a JSON pointer (seconds left, say); None if absent or not a number.
+fn read_number(body: &[u8], pointer: &str) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match v.pointer(pointer)? {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// Wait for this login's turn under `login_rate`.
@@ -439,7 +527,15 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     let mut fields: Vec<(String, String)> = login
         .fields
         .iter()
-        .map(|(k, v)| (k.clone(), v.replace("{user}", &(t.vu + 1).to_string())))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.replace(
+                    "{user}",
+                    &(t.vu / ctx.scenario.sessions.per_user + 1).to_string(),
+                ),
+            )
+        })
         .collect();
     if let Some(csrf) = &login.csrf {
         // A person whose login page failed to load reloads it once; so does a virtual user.
@@ -467,6 +563,12 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         )),
     };
     let follow = login.success.status.is_some();
+    // What the jar held before the login: a session id that survives the login is fixation.
+    let before = ctx
+        .http
+        .url("/")
+        .map(|u| client::cookie_values(&t.jar, &u))
+        .unwrap_or_default();
     let p = begin(ctx, t);
     let req = Req {
         method: Method::POST,
@@ -486,6 +588,11 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     if success {
         if let Ok(reply) = &r {
             remember_login(ctx, &t.jar, reply);
+            let own = client::lock(&t.jar).login_cookies.clone();
+            o.fixation = own
+                .iter()
+                .any(|(name, value)| before.get(name) == Some(value));
+            o.cookies = Some(Box::new(reply.cookie_attrs.clone()));
         }
         ctx.progress.logins.fetch_add(1, Ordering::Relaxed);
     }

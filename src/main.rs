@@ -4,6 +4,7 @@
 //! module that owns the concept. Data flows scenario → supervisor → engine (observations) →
 //! detect (findings) → report.
 
+mod audit;
 mod cli;
 mod client;
 mod detect;

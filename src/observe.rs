@@ -15,6 +15,23 @@ pub enum Step {
     /// The debug endpoint.
     Probe,
     Logout,
+    /// A probe with the cookies from before a logout, replayed after it (revocation check).
+    Replay,
+    /// A probe of another session of the same account after one of them logged out.
+    ScopeCheck,
+}
+
+/// What a `Set-Cookie` said about a cookie (login responses only; values are never kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CookieAttrs {
+    pub name: String,
+    pub http_only: bool,
+    pub secure: bool,
+    pub same_site: Option<String>,
+    /// Bytes of name and value.
+    pub size: usize,
+    /// Seconds from Max-Age or Expires; None for a browser-session cookie.
+    pub lifetime_s: Option<f64>,
 }
 
 /// Why a request produced no usable response.
@@ -77,6 +94,18 @@ pub struct Observation {
     /// The user was logged in (as far as it knew) when the request started.
     pub logged_in: bool,
     pub failure: Option<Failure>,
+    /// Login only: the session cookie kept the value it had before the login.
+    #[serde(default)]
+    pub fixation: bool,
+    /// Login only: the cookies the login set, as its Set-Cookie headers described them.
+    #[serde(default)]
+    pub cookies: Option<Box<Vec<CookieAttrs>>>,
+    /// Probe only: seconds the session has left, from `[lifetime] remaining`.
+    #[serde(default)]
+    pub remaining_s: Option<f64>,
+    /// The response re-sent a login cookie, unchanged, with a fresh Max-Age/Expires.
+    #[serde(default)]
+    pub renewed: bool,
 }
 
 impl Observation {

@@ -1,6 +1,7 @@
 //! `sesscheck run`: wires scenario → supervisor → engine → detectors → report, and maps the
 //! outcome to the exit code that CI gates on.
 
+use crate::audit::{self, AuditConfig, ConfigAnswer, CookieRules, LifetimeExpect};
 use crate::client::Http;
 use crate::detect::{self, DetectConfig, Evidence};
 use crate::engine::{self, Ctx, Progress};
@@ -116,8 +117,12 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         );
     }
     let ready = wait_ready(&scenario, &base, &supervisor, &stop).await;
+    let mut config_answer = None;
     let result = match ready {
         Ok(()) => {
+            if let Some(c) = &scenario.config {
+                config_answer = Some(read_config(&scenario, &base, c).await);
+            }
             if !o.quiet {
                 eprintln!(
                     "sesscheck: {} users × {} tabs against {base} ({})",
@@ -180,6 +185,8 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         restarts: &restarts,
         cfg: &cfg,
         server_log_matches: match_count,
+        audit: &audit_config(&scenario, &base),
+        config: config_answer.as_ref(),
     });
     let was_interrupted = interrupted.load(Ordering::SeqCst);
     let rep = report::build(report::Inputs {
@@ -196,6 +203,11 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         aborted: aborted.clone(),
         server_log: &matches,
         server_log_count: match_count,
+        lifetime: scenario
+            .lifetime
+            .as_ref()
+            .map(|_| audit::measure_lifetime(&obs, &restarts)),
+        audits: enabled_audits(&scenario),
     });
     let secrets = scenario.secrets();
     let written = report::write_all(&rep, &o.report_dir, &secrets)?;
@@ -356,6 +368,96 @@ async fn restart_loop(
         }
     }
     Ok(())
+}
+
+/// The session-rule audits the scenario turned on, as plain values for the detectors.
+fn audit_config(sc: &Scenario, base: &Url) -> AuditConfig {
+    AuditConfig {
+        sessions_per_user: sc.sessions.per_user,
+        logout_scope: sc.sessions.logout_scope,
+        fixation: sc.checks.fixation,
+        revocation: sc.checks.revocation,
+        lifetime: sc.lifetime.as_ref().map(|l| LifetimeExpect {
+            min_s: l.min.map(|d| d.0.as_secs_f64()),
+            sliding: l.sliding,
+        }),
+        cookies: sc.cookies.as_ref().map(|c| CookieRules {
+            http_only: c.http_only,
+            // Secure is only expected of https targets unless the scenario says so.
+            secure: c.secure.unwrap_or(base.scheme() == "https"),
+            same_site: c.same_site.clone(),
+            max_size: c.max_size,
+            names: c.names.clone(),
+        }),
+    }
+}
+
+/// Finding kinds of the audits that are on: each becomes a pass/fail expectation.
+fn enabled_audits(sc: &Scenario) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if sc.sessions.per_user > 1 {
+        v.push("session_conflict");
+    }
+    if sc.checks.fixation {
+        v.push("session_fixation");
+    }
+    if sc.checks.revocation {
+        v.push("logout_not_revoked");
+    }
+    if sc.lifetime.is_some() {
+        v.push("session_lifetime");
+    }
+    if sc.cookies.is_some() {
+        v.push("cookie_attributes");
+    }
+    if sc.config.is_some() {
+        v.push("config");
+    }
+    v
+}
+
+/// Read the debug config endpoint once: a default secret key flag and a list of warnings.
+async fn read_config(sc: &Scenario, base: &Url, c: &crate::scenario::ConfigProbe) -> ConfigAnswer {
+    let fetch = async {
+        let url = base.join(&c.path).map_err(|e| e.to_string())?;
+        let client = reqwest::Client::builder()
+            .timeout(sc.load.loading_timeout.0)
+            .danger_accept_invalid_certs(sc.target.insecure_tls)
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let resp = client.get(url).send().await.map_err(|e| root_cause(&e))?;
+        if !resp.status().is_success() {
+            return Err(format!("{} answered HTTP {}", c.path, resp.status()));
+        }
+        let body = resp.bytes().await.map_err(|e| root_cause(&e))?;
+        let v: serde_json::Value = serde_json::from_slice(&body[..body.len().min(1 << 20)])
+            .map_err(|e| format!("{} is not JSON ({e})", c.path))?;
+        Ok(v)
+    };
+    match fetch.await {
+        Ok(v) => ConfigAnswer {
+            default_secret: v.pointer(&c.default_secret).and_then(|x| x.as_bool()),
+            warnings: v
+                .pointer(&c.warnings)
+                .and_then(|x| x.as_array())
+                .map(|a| {
+                    a.iter()
+                        .map(|w| {
+                            w.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| w.to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            error: None,
+        },
+        Err(e) => ConfigAnswer {
+            error: Some(e),
+            ..Default::default()
+        },
+    }
 }
 
 /// Poll the ready path until it answers below 500. Fails fast if the spawned target died.

@@ -69,6 +69,20 @@ pub struct Scenario {
     pub restart: Option<Restart>,
     #[serde(default)]
     pub detect: Detect,
+    /// Several logins per account (devices), and what a logout of one does to the others.
+    #[serde(default)]
+    pub sessions: Sessions,
+    /// Session-ID rotation at login and revocation at logout.
+    #[serde(default)]
+    pub checks: Checks,
+    #[serde(default)]
+    pub lifetime: Option<Lifetime>,
+    /// Audit the attributes of the cookies the login sets.
+    #[serde(default)]
+    pub cookies: Option<CookieAudit>,
+    /// Read a debug config endpoint and report what it warns about.
+    #[serde(default)]
+    pub config: Option<ConfigProbe>,
     #[serde(default)]
     pub expect: Expect,
     /// Where the scenario came from; relative paths (cwd, log) are resolved against its folder.
@@ -516,6 +530,110 @@ fn default_interrupted_window() -> Dur {
     Dur(Duration::from_millis(250))
 }
 
+/// What a logout of one of an account's sessions must do to its other sessions.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogoutScope {
+    /// Logging out ends only that session (other devices stay logged in).
+    Session,
+    /// Logging out ends every session of the account.
+    User,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Sessions {
+    /// Separate logins (each with its own cookie jar, like devices) per account.
+    #[serde(default = "one_usize")]
+    pub per_user: usize,
+    /// When set, at the end one session of each account logs out and the others are probed.
+    #[serde(default)]
+    pub logout_scope: Option<LogoutScope>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            per_user: 1,
+            logout_scope: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Checks {
+    /// The session identifier must change at login (`session_fixation` otherwise).
+    #[serde(default)]
+    pub fixation: bool,
+    /// After logout, replaying the old cookie must not be authenticated (`logout_not_revoked`).
+    #[serde(default)]
+    pub revocation: bool,
+}
+
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Lifetime {
+    /// The session must last at least this long (from Set-Cookie Max-Age/Expires or `remaining`).
+    #[serde(default)]
+    pub min: Option<Dur>,
+    /// JSON pointer into the probe answer to the seconds the session has left, e.g. "/expires_in".
+    #[serde(default)]
+    pub remaining: Option<String>,
+    /// Whether activity must renew the session (true) or must not (false).
+    #[serde(default)]
+    pub sliding: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CookieAudit {
+    #[serde(default = "yes")]
+    pub http_only: bool,
+    /// Require Secure. Default: only when the target URL is https.
+    #[serde(default)]
+    pub secure: Option<bool>,
+    /// Required SameSite value ("Lax", "Strict", "None"), or "any" for any explicit value.
+    #[serde(default = "default_same_site")]
+    pub same_site: String,
+    /// Largest acceptable cookie (name + value) in bytes; browsers drop cookies over 4096.
+    #[serde(default = "default_cookie_size")]
+    pub max_size: usize,
+    /// Which cookies to audit (default: the ones the login sets).
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+fn default_same_site() -> String {
+    "any".into()
+}
+fn default_cookie_size() -> usize {
+    4096
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigProbe {
+    #[serde(default = "default_config_path")]
+    pub path: String,
+    /// JSON pointer to a flag that is true when the secret key is a default one.
+    #[serde(default = "default_secret_pointer")]
+    pub default_secret: String,
+    /// JSON pointer to a list of warning strings.
+    #[serde(default = "default_warnings_pointer")]
+    pub warnings: String,
+}
+
+fn default_config_path() -> String {
+    "/debug/config".into()
+}
+fn default_secret_pointer() -> String {
+    "/secret_key_is_default".into()
+}
+fn default_warnings_pointer() -> String {
+    "/warnings".into()
+}
+
 /// Thresholds. Each one that is set becomes a pass/fail check in the report.
 #[derive(Debug, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
@@ -744,6 +862,42 @@ impl Scenario {
                 crate::supervisor::parse_signal(signal)
                     .map_err(|m| ("restart.method".to_string(), m))?;
             }
+        }
+        if self.sessions.per_user == 0 || self.sessions.per_user > 16 {
+            return bad("sessions.per_user", "must be between 1 and 16");
+        }
+        if self.sessions.logout_scope.is_some() && self.sessions.per_user < 2 {
+            return bad(
+                "sessions.logout_scope",
+                "needs per_user = 2 or more (sessions to compare)",
+            );
+        }
+        if (self.sessions.per_user > 1 || self.checks.fixation || self.checks.revocation)
+            && self.login.is_none()
+        {
+            return bad("sessions", "session checks need a [login] section");
+        }
+        if let Some(l) = &self.lifetime {
+            if let Some(p) = &l.remaining {
+                if !p.starts_with('/') {
+                    return bad(
+                        "lifetime.remaining",
+                        "a JSON pointer starts with '/', e.g. \"/expires_in\"",
+                    );
+                }
+            }
+        }
+        if let Some(c) = &self.cookies {
+            const SAME_SITE: [&str; 4] = ["any", "lax", "strict", "none"];
+            if !SAME_SITE.contains(&c.same_site.to_ascii_lowercase().as_str()) {
+                return bad(
+                    "cookies.same_site",
+                    "is one of \"Lax\", \"Strict\", \"None\" or \"any\"",
+                );
+            }
+        }
+        if let Some(c) = &self.config {
+            check_path("config.path", &c.path)?;
         }
         regex::Regex::new(&self.detect.interrupted_pattern).map_err(|e| {
             (

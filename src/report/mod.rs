@@ -3,6 +3,7 @@
 
 pub mod table;
 
+use crate::audit::LifetimeInfo;
 use crate::detect::{Finding, Severity};
 use crate::observe::{Failure, Observation, Phase, RestartWindow, Step};
 use crate::scenario::Expect;
@@ -39,6 +40,9 @@ pub struct Report {
     pub server_log: ServerLogInfo,
     /// Per time bucket, for charts.
     pub timeline: Vec<Bucket>,
+    /// Measured session lifetime (when the scenario has a [lifetime] section).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<LifetimeInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -157,6 +161,9 @@ pub struct Inputs<'a> {
     /// Matching server log lines with their run time (µs).
     pub server_log: &'a [(u64, String)],
     pub server_log_count: u64,
+    pub lifetime: Option<LifetimeInfo>,
+    /// Finding kinds of the session audits that are on (each becomes an expectation).
+    pub audits: Vec<&'static str>,
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -306,7 +313,7 @@ pub fn build(inp: Inputs) -> Report {
         pids,
     };
     let mut findings = inp.findings;
-    let expectations = checks(
+    let mut expectations = checks(
         inp.expect,
         &findings,
         &workers,
@@ -315,6 +322,23 @@ pub fn build(inp: Inputs) -> Report {
         &latency_ms,
         &restarts,
     );
+    // Each enabled session audit is an expectation that its finding does not occur.
+    for kind in &inp.audits {
+        let actual = count_of(&findings, kind);
+        let passed = actual == 0.0;
+        let message = if passed {
+            format!("no {kind} finding")
+        } else {
+            format!("{kind}: {actual} (expected none)")
+        };
+        expectations.push(Check {
+            name: format!("no_{kind}"),
+            limit: "<= 0".into(),
+            actual,
+            passed,
+            message,
+        });
+    }
     // A finding within what the scenario allows is a warning; beyond it, an error.
     for f in findings.iter_mut() {
         let failed = expectations
@@ -350,21 +374,23 @@ pub fn build(inp: Inputs) -> Report {
         findings,
         server_log,
         timeline: timeline(obs, inp.duration_s),
+        lifetime: inp.lifetime,
     }
 }
 
 /// Which expectation judges which finding kind.
 fn check_covers(check: &str, kind: &str) -> bool {
-    matches!(
-        (check, kind),
-        ("max_logouts", "logout")
-            | ("max_restart_logouts", "restart_logout")
-            | ("max_session_interrupted", "session_interrupted")
-            | ("max_infinite_loading", "infinite_loading")
-            | ("max_login_failures", "login_failed")
-            | ("max_error_rate", "http_error")
-            | ("min_distinct_pids", "worker_coverage")
-    )
+    check.strip_prefix("no_") == Some(kind)
+        || matches!(
+            (check, kind),
+            ("max_logouts", "logout")
+                | ("max_restart_logouts", "restart_logout")
+                | ("max_session_interrupted", "session_interrupted")
+                | ("max_infinite_loading", "infinite_loading")
+                | ("max_login_failures", "login_failed")
+                | ("max_error_rate", "http_error")
+                | ("min_distinct_pids", "worker_coverage")
+        )
 }
 
 fn count_of(findings: &[Finding], kind: &str) -> f64 {

@@ -76,8 +76,32 @@ impl Outcome {
             .cloned()
     }
     pub fn explain(&self) -> String {
+        let (failed, findings) = match &self.report {
+            Some(r) => (
+                r["expectations"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter(|c| c["passed"] == false)
+                            .map(|c| c["message"].to_string())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default(),
+                r["findings"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|f| format!("{}: {} | {}", f["kind"], f["message"], f["example"]))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default(),
+            ),
+            None => (String::new(), "(no report)".into()),
+        };
         format!(
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            "exit {}\n--- failed expectations\n{failed}\n--- findings\n{findings}\n--- stdout\n{}\n--- stderr\n{}",
             self.code,
             self.stdout,
             self.stderr

@@ -1,0 +1,145 @@
+//! Issue 5: session rules (several sessions per account, fixation, revocation, lifetime and
+//! renewal, cookie attributes, config), each against the built-in target with its fault
+//! switched on alone, and all of them off (scenarios/smoke.toml passes).
+mod common;
+use common::*;
+
+const SHORT: &[&str] = &["--duration", "4s", "--users", "3"];
+const HEALTHY_ARGS: &str = "args = [\"--session-lifetime\", \"3600\", \"--sliding\"]";
+
+/// smoke.toml with the target's flags replaced.
+fn smoke_with_target_args(args: &str) -> (Outcome, TempDir) {
+    let dir = TempDir::new("smoke");
+    let text = scenario_with(
+        "scenarios/smoke.toml",
+        HEALTHY_ARGS,
+        &format!("args = [{args}]"),
+    );
+    let path = write_scenario(&dir, "smoke.toml", &text);
+    let (out, _d) = run_scenario(&path, SHORT, &[]);
+    (out, dir)
+}
+
+#[test]
+fn smoke_passes_with_every_rule_checked() {
+    let (out, _d) = run_scenario("scenarios/smoke.toml", SHORT, &[]);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let r = out.report.as_ref().unwrap();
+    let names: Vec<&str> = r["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "session_conflict",
+        "session_fixation",
+        "logout_not_revoked",
+        "session_lifetime",
+        "cookie_attributes",
+        "config",
+    ] {
+        assert!(names.contains(&format!("no_{kind}").as_str()), "{names:?}");
+    }
+    assert_eq!(r["lifetime"]["cookie_lifetime_s"].as_f64(), Some(3600.0));
+    assert_eq!(r["lifetime"]["renewed"], true);
+}
+
+fn assert_only(out: &Outcome, kind: &str) {
+    assert_eq!(out.code, 1, "{}", out.explain());
+    assert_eq!(
+        out.finding_kinds(),
+        vec![kind.to_string()],
+        "{}",
+        out.explain()
+    );
+}
+
+#[test]
+fn fixation_is_found_when_the_session_id_survives_login() {
+    let (out, _d) =
+        smoke_with_target_args("\"--session-lifetime\", \"3600\", \"--sliding\", \"--no-rotate\"");
+    assert_only(&out, "session_fixation");
+}
+
+#[test]
+fn unrevoked_logout_is_found_by_replaying_the_old_cookie() {
+    let (out, _d) =
+        smoke_with_target_args("\"--session-lifetime\", \"3600\", \"--sliding\", \"--no-revoke\"");
+    assert_only(&out, "logout_not_revoked");
+}
+
+#[test]
+fn cookie_attributes_name_what_is_missing() {
+    let (out, _d) = smoke_with_target_args(
+        "\"--session-lifetime\", \"3600\", \"--sliding\", \"--insecure-cookies\"",
+    );
+    assert_only(&out, "cookie_attributes");
+    let msg = out.finding("cookie_attributes").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("HttpOnly") && msg.contains("SameSite"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn default_secret_is_a_config_finding() {
+    let (out, _d) = smoke_with_target_args(
+        "\"--session-lifetime\", \"3600\", \"--sliding\", \"--default-secret\"",
+    );
+    assert_only(&out, "config");
+}
+
+#[test]
+fn short_fixed_lifetime_is_found_and_measured() {
+    let (out, _d) = smoke_with_target_args("\"--session-lifetime\", \"60\"");
+    assert_only(&out, "session_lifetime");
+    let r = out.report.as_ref().unwrap();
+    assert_eq!(r["lifetime"]["cookie_lifetime_s"].as_f64(), Some(60.0));
+    assert_eq!(r["lifetime"]["renewed"], false);
+    let msg = out.finding("session_lifetime").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("shorter") && msg.contains("did not renew"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn single_session_app_is_a_session_conflict() {
+    let (out, _d) = smoke_with_target_args(
+        "\"--session-lifetime\", \"3600\", \"--sliding\", \"--single-session\"",
+    );
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let f = out.finding("session_conflict").expect("session_conflict");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("ANOTHER session of the same account logged in"),
+        "{f}"
+    );
+}
+
+#[test]
+fn logout_scope_user_fails_when_other_sessions_survive() {
+    let dir = TempDir::new("scope");
+    let text = scenario_with(
+        "scenarios/smoke.toml",
+        "logout_scope = \"session\"",
+        "logout_scope = \"user\"",
+    );
+    let path = write_scenario(&dir, "scope.toml", &text);
+    let (out, _d) = run_scenario(&path, SHORT, &[]);
+    assert_only(&out, "session_conflict");
+    let msg = out.finding("session_conflict").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("still logged in"), "{msg}");
+}
