@@ -296,15 +296,18 @@ pub fn cookie_attributes(obs: &[Observation], cfg: &AuditConfig) -> Option<Findi
 
 /// Lifetime figures from login cookies, probe `remaining` values and renewals.
 pub fn measure_lifetime(obs: &[Observation], restarts: &[RestartWindow]) -> LifetimeInfo {
-    let mut info = LifetimeInfo::default();
     // The login's longest-lived cookie is taken as the session's.
-    info.cookie_lifetime_s = obs
+    let cookie_lifetime_s = obs
         .iter()
         .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
         .filter_map(|o| o.cookies.as_ref())
         .flat_map(|c| c.iter().filter_map(|a| a.lifetime_s))
         .filter(|l| *l > 0.0)
         .reduce(f64::max);
+    let mut info = LifetimeInfo {
+        cookie_lifetime_s,
+        ..Default::default()
+    };
     // Per user and login epoch: the probes' remaining seconds, in time order.
     let mut series: BTreeMap<(u32, u32), Vec<(u64, f64)>> = BTreeMap::new();
     for o in obs
