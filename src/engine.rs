@@ -200,6 +200,7 @@ fn begin(ctx: &Ctx, jar: &SharedJar) -> Pending {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish(
     ctx: &Ctx,
     vu: usize,
@@ -253,6 +254,7 @@ fn finish(
 }
 
 /// Send unless the run is stopped first (Ctrl-C must not wait for a hanging request).
+#[allow(clippy::too_many_arguments)]
 async fn send(
     ctx: &Ctx,
     vu: usize,

@@ -11,7 +11,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Decodes lower- or upper-case hex; `None` for anything else.
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
