@@ -238,30 +238,33 @@ fn charts(out: &mut String, r: &Report) {
         out.push_str("<p class=\"muted\">Shaded: restart windows, from the restart until the target answered ready.</p>\n");
     }
     let frame = Frame::new(&r.timeline, r.duration_s);
-    let pids = pid_series(&r.timeline);
+    let pids = per_second(&frame, pid_series(&r.timeline));
     figure(
         out,
         "requests-by-pid",
         "Requests over time, by worker PID",
-        "requests per bucket",
+        "requests/s",
         &frame,
         &pids,
         true,
         &r.restarts,
     );
-    let auth = vec![
-        series("authenticated", AUTH_COLOUR, &r.timeline, |b| {
-            b.authenticated as f64
-        }),
-        series("anonymous", ANON_COLOUR, &r.timeline, |b| {
-            b.anonymous as f64
-        }),
-    ];
+    let auth = per_second(
+        &frame,
+        vec![
+            series("authenticated", AUTH_COLOUR, &r.timeline, |b| {
+                b.authenticated as f64
+            }),
+            series("anonymous", ANON_COLOUR, &r.timeline, |b| {
+                b.anonymous as f64
+            }),
+        ],
+    );
     figure(
         out,
         "auth",
         "Probes: authenticated vs anonymous",
-        "probes per bucket",
+        "probes/s",
         &frame,
         &auth,
         false,
@@ -296,6 +299,17 @@ fn series(
     }
 }
 
+/// Counts per bucket as rates: the last bucket is usually cut short by the end of the run, and
+/// as a raw count it would look like a sudden drop.
+fn per_second(frame: &Frame, mut list: Vec<Series>) -> Vec<Series> {
+    for s in &mut list {
+        for (i, v) in s.values.iter_mut().enumerate() {
+            *v = (*v / frame.span(i)).round();
+        }
+    }
+    list
+}
+
 /// One series per worker PID (in order of first appearance, so colours follow the run), plus
 /// the requests no worker claimed (errors, timeouts), so the stack adds up to all requests.
 fn pid_series(timeline: &[Bucket]) -> Vec<Series> {
@@ -319,7 +333,8 @@ fn pid_series(timeline: &[Bucket]) -> Vec<Series> {
             )
         })
         .collect();
-    let unclaimed = series("no PID (error / no answer)", NO_PID_COLOUR, timeline, |b| {
+    // Only probes name the worker; app pages and failed requests stay unattributed.
+    let unclaimed = series("no PID (app pages, errors)", NO_PID_COLOUR, timeline, |b| {
         b.requests.saturating_sub(b.pids.values().sum()) as f64
     });
     if unclaimed.values.iter().any(|&v| v > 0.0) {
@@ -413,8 +428,12 @@ impl Frame {
     }
     /// Where bucket `i`'s value is drawn: the centre of its (possibly cut short) interval.
     fn centre(&self, i: usize) -> f64 {
+        self.t[i] + self.span(i) / 2.0
+    }
+    /// How long bucket `i` really lasted (s): the last one ends with the run.
+    fn span(&self, i: usize) -> f64 {
         let start = self.t[i];
-        (start + (start + self.bucket_s).min(self.t_max)) / 2.0
+        ((start + self.bucket_s).min(self.t_max) - start).max(0.05)
     }
 }
 
@@ -482,7 +501,7 @@ fn chart_svg(
             line_path(&mut svg, f, s, y_max);
         }
     }
-    hover_columns(&mut svg, f, series);
+    hover_columns(&mut svg, f, series, y_label);
     svg.push_str("</svg>\n");
     svg
 }
@@ -616,13 +635,13 @@ fn line_path(svg: &mut String, f: &Frame, s: &Series, y_max: f64) {
 }
 
 /// Invisible full-height columns, one per bucket, whose tooltip lists every series' value.
-fn hover_columns(svg: &mut String, f: &Frame, series: &[Series]) {
+fn hover_columns(svg: &mut String, f: &Frame, series: &[Series], unit: &str) {
     for (i, &start) in f.t.iter().enumerate() {
         let x0 = f.x(start);
         let x1 = f.x(start + f.bucket_s);
         let mut tip = format!("{:.1}–{:.1} s", start, (start + f.bucket_s).min(f.t_max));
         for s in series {
-            let _ = write!(tip, "\n{}: {}", s.label, s.values[i]);
+            let _ = write!(tip, "\n{}: {} {unit}", s.label, s.values[i]);
         }
         let _ = writeln!(
             svg,

@@ -568,14 +568,39 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in secrets.iter().filter(|s| !s.is_empty()) {
         out = out.replace(s.as_str(), "[REDACTED]");
-        // In JSON a secret with quotes or backslashes appears escaped.
-        let escaped = serde_json::to_string(s).unwrap_or_default();
-        let escaped = escaped.trim_matches('"');
-        if escaped != s {
-            out = out.replace(escaped, "[REDACTED]");
+        // Each format escapes differently: a secret with quotes, `&`, `<` or `|` appears
+        // escaped in JSON, HTML, XML or a Markdown table, and must go there too.
+        for escaped in escaped_forms(s) {
+            if escaped != *s {
+                out = out.replace(&escaped, "[REDACTED]");
+            }
         }
     }
     out
+}
+
+/// How `secret` appears once escaped by each renderer.
+fn escaped_forms(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let xml = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;");
+    // XML text content may escape only `&`, `<` and `>`.
+    let xml_text = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    vec![
+        json.trim_matches('"').to_string(),
+        xml_text,
+        html_escape::encode_text(secret).into_owned(),
+        html_escape::encode_double_quoted_attribute(secret).into_owned(),
+        xml,
+        secret.replace('\\', "\\\\").replace('|', "\\|"),
+    ]
 }
 
 /// Server log lines can carry cookies or tokens: keep the words, drop the values.
@@ -745,8 +770,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn write_all_writes_every_format_redacted() {
+        let mut r = testing::sample_report();
+        r.findings[0].message = "cookie value s3cr3t-cookie leaked".into();
+        let dir = std::env::temp_dir().join(format!("sesscheck-write-all-{}", std::process::id()));
+        let written = write_all(&r, &dir, &["s3cr3t-cookie".into()]).unwrap();
+        let names: Vec<String> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let base = "sample-20260101000000";
+        for ext in ["json", "junit.xml", "md", "html"] {
+            assert!(names.contains(&format!("{base}.{ext}")), "{names:?}");
+        }
+        for path in &written {
+            let text = std::fs::read_to_string(path).unwrap();
+            assert!(!text.contains("s3cr3t-cookie"), "{}", path.display());
+            assert!(text.contains("[REDACTED]"), "{}", path.display());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn redaction_and_log_scrubbing() {
         assert_eq!(redact("pw=hunter2!", &["hunter2".into()]), "pw=[REDACTED]!");
+        let tricky = "a&b<\"c'|".to_string();
+        let mut r = testing::sample_report();
+        r.scenario = tricky.clone();
+        r.findings[0].message = format!("password {tricky} seen");
+        r.expectations[0].message = format!("password {tricky} seen");
+        for text in [
+            html::render(&r),
+            junit::render(&r).unwrap(),
+            markdown::render(&r),
+            serde_json::to_string(&r).unwrap(),
+        ] {
+            let redacted = redact(&text, std::slice::from_ref(&tricky));
+            assert!(
+                !redacted.contains("a&") && !redacted.contains("b<"),
+                "{redacted}"
+            );
+        }
         let line = "GET / Cookie: session=abc123; other=1 password=x";
         let s = scrub_log_line(line);
         assert!(!s.contains("abc123") && !s.contains("password=x"), "{s}");
