@@ -30,6 +30,18 @@ fn counters(p: &Progress) -> String {
     )
 }
 
+/// The counters that matter most while watching, short enough for an 80-column terminal.
+fn short_counters(p: &Progress) -> String {
+    let pids = p.pids.lock().map(|s| s.len()).unwrap_or(0);
+    format!(
+        "{} req | {} err | {} anon | {} PIDs",
+        p.requests.load(Ordering::Relaxed),
+        p.errors.load(Ordering::Relaxed),
+        p.anonymous.load(Ordering::Relaxed),
+        pids
+    )
+}
+
 fn remaining_s(ctx: &Ctx) -> u64 {
     ctx.deadline
         .saturating_duration_since(Instant::now())
@@ -41,7 +53,8 @@ async fn live_bar(ctx: Arc<Ctx>) {
     // Cleared when dropped (the task is aborted), so the summary table starts on a clean line.
     let bar = ProgressBar::new(total.as_millis() as u64).with_finish(ProgressFinish::AndClear);
     if let Ok(style) = ProgressStyle::with_template(
-        "{spinner:.green} {elapsed:>4} [{bar:24.cyan/blue}] ~{prefix}s left | {msg}",
+        // wide_msg: the counters are cut to the terminal's width rather than wrapping.
+        "{spinner:.green} {elapsed:>4} [{bar:20.cyan/blue}] ~{prefix}s left | {wide_msg}",
     ) {
         bar.set_style(style.progress_chars("=> "));
     }
@@ -50,7 +63,7 @@ async fn live_bar(ctx: Arc<Ctx>) {
         tick.tick().await;
         bar.set_position(ctx.clock.elapsed().as_millis() as u64);
         bar.set_prefix(remaining_s(&ctx).to_string());
-        bar.set_message(counters(&ctx.progress));
+        bar.set_message(short_counters(&ctx.progress));
     }
 }
 
