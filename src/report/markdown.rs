@@ -65,7 +65,7 @@ fn verdict(out: &mut String, r: &Report) {
 
 fn key_figures(out: &mut String, r: &Report) {
     let _ = writeln!(out, "### Key figures\n");
-    header(out, &["", ""]);
+    header(out, &["figure", "value"]);
     let l = &r.latency_ms;
     let rows = [
         ("target", format!("`{}`", r.target.url)),
