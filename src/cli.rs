@@ -18,6 +18,8 @@ EXAMPLES:
   sesscheck run scenarios/restart.toml --users 50    # restart mid-run, more users
   sesscheck run my-app.toml --url http://127.0.0.1:8000 --quiet
   sesscheck validate my-app.toml
+  sesscheck report reports/multiworker-*.json --format md >> \"$GITHUB_STEP_SUMMARY\"
+  sesscheck compare main.json branch.json            # exit 1 if the branch made things worse
   sesscheck target --workers 4 --store memory        # a demo app with the classic bug";
 
 #[derive(Parser)]
@@ -53,6 +55,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Show what changed between two saved reports (A the baseline, B the new run).
+    #[command(after_help = crate::report::compare::WORSE_RULE)]
+    Compare {
+        /// The baseline JSON report.
+        a: PathBuf,
+        /// The JSON report to judge against it.
+        b: PathBuf,
+    },
     /// Run the built-in demo target: a multi-process web app with real logins and sessions,
     /// whose session faults can be switched on and off.
     Target(crate::target::TargetArgs),
@@ -84,7 +94,15 @@ pub struct RunArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
+    /// The terminal summary.
     Table,
+    /// Markdown for CI job summaries and PR comments.
+    Md,
+    /// JUnit XML for CI test reporters.
+    Junit,
+    /// One self-contained HTML page with charts.
+    Html,
+    /// The JSON report itself.
     Json,
 }
 
@@ -98,6 +116,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Validate { scenario } => validate(&scenario),
         Command::Report { report, format } => rerender(&report, format),
+        Command::Compare { a, b } => compare(&a, &b),
         Command::Target(args) => match crate::target::run(args) {
             Ok(()) => Outcome::Pass,
             Err(e) => {
@@ -174,18 +193,57 @@ fn run(args: RunArgs) -> Outcome {
 
 fn rerender(path: &std::path::Path, format: Format) -> Outcome {
     match crate::report::load(path) {
-        Ok(r) => {
-            match format {
-                Format::Table => print!("{}", crate::report::table::render(&r)),
-                Format::Json => {
-                    println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default())
-                }
+        Ok(r) => match render(&r, format) {
+            Ok(text) => {
+                print!("{text}");
+                Outcome::Pass
             }
-            Outcome::Pass
-        }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                Outcome::Invalid
+            }
+        },
         Err(e) => {
             eprintln!("error: {e:#}");
             Outcome::Invalid
         }
+    }
+}
+
+fn render(r: &crate::report::Report, format: Format) -> anyhow::Result<String> {
+    use crate::report::{html, junit, markdown, table};
+    Ok(match format {
+        Format::Table => table::render(r),
+        Format::Md => markdown::render(r),
+        Format::Junit => junit::render(r)?,
+        Format::Html => html::render(r),
+        Format::Json => serde_json::to_string_pretty(r)? + "\n",
+    })
+}
+
+/// Exit 1 when B is worse than A (see `WORSE_RULE`), 2 when either is not a report.
+fn compare(a: &std::path::Path, b: &std::path::Path) -> Outcome {
+    let (ra, rb) = match (crate::report::load(a), crate::report::load(b)) {
+        (Ok(ra), Ok(rb)) => (ra, rb),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e:#}");
+            return Outcome::Invalid;
+        }
+    };
+    if ra.scenario != rb.scenario {
+        eprintln!(
+            "note: comparing different scenarios ({:?} and {:?})",
+            ra.scenario, rb.scenario
+        );
+    }
+    let c = crate::report::compare::compare(&ra, &rb);
+    print!(
+        "{}",
+        crate::report::compare::render(&c, &a.display().to_string(), &b.display().to_string())
+    );
+    if c.worse {
+        Outcome::Fail
+    } else {
+        Outcome::Pass
     }
 }

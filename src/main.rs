@@ -10,6 +10,7 @@ mod client;
 mod detect;
 mod engine;
 mod observe;
+mod progress;
 mod report;
 mod run;
 mod scenario;

@@ -283,7 +283,7 @@ async fn drive(
             }
         })
     });
-    let progress_task = (!o.quiet).then(|| tokio::spawn(print_progress(ctx.clone())));
+    let progress_task = (!o.quiet).then(|| tokio::spawn(crate::progress::show(ctx.clone())));
     let obs = engine::run(ctx.clone()).await;
     stop.cancel();
     if let Some(t) = restart_task {
@@ -291,6 +291,8 @@ async fn drive(
     }
     if let Some(t) = progress_task {
         t.abort();
+        // Wait for it to go: a live bar clears itself when dropped, before the summary prints.
+        let _ = t.await;
     }
     let restarts = restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let aborted = aborted.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -621,29 +623,4 @@ fn watch_signals(stop: CancellationToken, interrupted: Arc<std::sync::atomic::At
         interrupted.store(true, Ordering::SeqCst);
         stop.cancel();
     });
-}
-
-/// A plain progress line every 2 s on stderr.
-async fn print_progress(ctx: Arc<Ctx>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let p = &ctx.progress;
-        let pids = p.pids.lock().map(|s| s.len()).unwrap_or(0);
-        let remaining = ctx
-            .deadline
-            .saturating_duration_since(Instant::now())
-            .as_secs();
-        eprintln!(
-            "[{:>5.1}s] requests {} | errors {} | anonymous {} | logins {} | distinct PIDs {} | ~{}s left",
-            ctx.clock.elapsed().as_secs_f64(),
-            p.requests.load(Ordering::Relaxed),
-            p.errors.load(Ordering::Relaxed),
-            p.anonymous.load(Ordering::Relaxed),
-            p.logins.load(Ordering::Relaxed),
-            pids,
-            remaining
-        );
-    }
 }

@@ -1,6 +1,10 @@
 //! The report: the JSON contract (see README), built from observations and findings, and
 //! rendered in several formats. Every rendering goes through `redact` before it is written.
 
+pub mod compare;
+pub mod html;
+pub mod junit;
+pub mod markdown;
 pub mod table;
 
 use crate::audit::LifetimeInfo;
@@ -590,14 +594,39 @@ pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in secrets.iter().filter(|s| !s.is_empty()) {
         out = out.replace(s.as_str(), "[REDACTED]");
-        // In JSON a secret with quotes or backslashes appears escaped.
-        let escaped = serde_json::to_string(s).unwrap_or_default();
-        let escaped = escaped.trim_matches('"');
-        if escaped != s {
-            out = out.replace(escaped, "[REDACTED]");
+        // Each format escapes differently: a secret with quotes, `&`, `<` or `|` appears
+        // escaped in JSON, HTML, XML or a Markdown table, and must go there too.
+        for escaped in escaped_forms(s) {
+            if escaped != *s {
+                out = out.replace(&escaped, "[REDACTED]");
+            }
         }
     }
     out
+}
+
+/// How `secret` appears once escaped by each renderer.
+fn escaped_forms(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let xml = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;");
+    // XML text content may escape only `&`, `<` and `>`.
+    let xml_text = secret
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    vec![
+        json.trim_matches('"').to_string(),
+        xml_text,
+        html_escape::encode_text(secret).into_owned(),
+        html_escape::encode_double_quoted_attribute(secret).into_owned(),
+        xml,
+        secret.replace('\\', "\\\\").replace('|', "\\|"),
+    ]
 }
 
 /// Server log lines can carry cookies or tokens: keep the words, drop the values.
@@ -621,12 +650,22 @@ pub fn write_all(report: &Report, dir: &Path, secrets: &[String]) -> Result<Vec<
         .take(14)
         .collect();
     let base = format!("{}-{}", file_safe(&report.scenario), stamp);
+    let renderings = [
+        (
+            "json",
+            serde_json::to_string_pretty(report).context("serialising the report")?,
+        ),
+        ("junit.xml", junit::render(report)?),
+        ("md", markdown::render(report)),
+        ("html", html::render(report)),
+    ];
     let mut written = Vec::new();
-    let json = serde_json::to_string_pretty(report).context("serialising the report")?;
-    let path = dir.join(format!("{base}.json"));
-    std::fs::write(&path, redact(&json, secrets))
-        .with_context(|| format!("writing {}", path.display()))?;
-    written.push(path);
+    for (extension, text) in renderings {
+        let path = dir.join(format!("{base}.{extension}"));
+        std::fs::write(&path, redact(&text, secrets))
+            .with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
     Ok(written)
 }
 
@@ -650,13 +689,154 @@ pub fn load(path: &Path) -> Result<Report> {
         .with_context(|| format!("{} is not a sesscheck JSON report", path.display()))
 }
 
+/// A small failing report with every section filled, for the renderers' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    fn bucket(t_s: f64, pids: &[(&str, u64)], anonymous: u64, p99_ms: f64) -> Bucket {
+        let answered: u64 = pids.iter().map(|p| p.1).sum();
+        Bucket {
+            t_s,
+            requests: answered + 1,
+            errors: 1,
+            authenticated: answered.saturating_sub(anonymous),
+            anonymous,
+            p50_ms: p99_ms / 4.0,
+            p99_ms,
+            pids: pids.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
+        }
+    }
+
+    fn check(name: &str, passed: bool, message: &str) -> Check {
+        Check {
+            name: name.into(),
+            limit: "<= 0".into(),
+            actual: if passed { 0.0 } else { 3.0 },
+            passed,
+            message: message.into(),
+        }
+    }
+
+    fn finding(kind: &str, severity: Severity, message: &str) -> Finding {
+        Finding {
+            kind: kind.into(),
+            severity,
+            count: 3,
+            first_at_s: 1.25,
+            message: message.into(),
+            example: serde_json::json!({"vu": 1, "pid": 101, "path": "/api/me"}),
+        }
+    }
+
+    pub fn sample_report() -> Report {
+        Report {
+            sesscheck_version: "0.1.0".into(),
+            scenario: "sample".into(),
+            verdict: "fail".into(),
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration_s: 3.0,
+            interrupted: false,
+            aborted: None,
+            target: TargetInfo {
+                url: "http://127.0.0.1:8765".into(),
+                spawned: None,
+            },
+            requests: Requests {
+                total: 30,
+                ok: 27,
+                errors: 3,
+                per_second: 10.0,
+            },
+            workers: Workers {
+                distinct_pids: 2,
+                pids: [("101".to_string(), 14), ("102".to_string(), 13)].into(),
+            },
+            auth: Auth {
+                probes: 27,
+                authenticated: 24,
+                unauthenticated: 3,
+            },
+            logins: Logins::default(),
+            restarts: vec![RestartInfo {
+                at_s: 1.0,
+                method: "signal".into(),
+                downtime_s: Some(0.5),
+            }],
+            phases: vec![PhaseStats {
+                name: "before_restart".into(),
+                requests: 30,
+                ..Default::default()
+            }],
+            latency_ms: Latency::default(),
+            expectations: vec![
+                check(
+                    "max_logouts",
+                    false,
+                    "unexplained logouts: 3, over the limit",
+                ),
+                check("max_error_rate", true, "error rate: 0 (limit 0)"),
+            ],
+            findings: vec![
+                finding("logout", Severity::Error, "users lost their session"),
+                finding("worker_coverage", Severity::Warning, "few workers answered"),
+            ],
+            server_log: ServerLogInfo::default(),
+            timeline: vec![
+                bucket(0.0, &[("101", 5), ("102", 4)], 0, 8.0),
+                bucket(1.0, &[("101", 4), ("102", 4)], 3, 40.0),
+                bucket(2.0, &[("101", 5), ("102", 5)], 0, 9.0),
+            ],
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn write_all_writes_every_format_redacted() {
+        let mut r = testing::sample_report();
+        r.findings[0].message = "cookie value s3cr3t-cookie leaked".into();
+        let dir = std::env::temp_dir().join(format!("sesscheck-write-all-{}", std::process::id()));
+        let written = write_all(&r, &dir, &["s3cr3t-cookie".into()]).unwrap();
+        let names: Vec<String> = written
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        let base = "sample-20260101000000";
+        for ext in ["json", "junit.xml", "md", "html"] {
+            assert!(names.contains(&format!("{base}.{ext}")), "{names:?}");
+        }
+        for path in &written {
+            let text = std::fs::read_to_string(path).unwrap();
+            assert!(!text.contains("s3cr3t-cookie"), "{}", path.display());
+            assert!(text.contains("[REDACTED]"), "{}", path.display());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn redaction_and_log_scrubbing() {
         assert_eq!(redact("pw=hunter2!", &["hunter2".into()]), "pw=[REDACTED]!");
+        let tricky = "a&b<\"c'|".to_string();
+        let mut r = testing::sample_report();
+        r.scenario = tricky.clone();
+        r.findings[0].message = format!("password {tricky} seen");
+        r.expectations[0].message = format!("password {tricky} seen");
+        for text in [
+            html::render(&r),
+            junit::render(&r).unwrap(),
+            markdown::render(&r),
+            serde_json::to_string(&r).unwrap(),
+        ] {
+            let redacted = redact(&text, std::slice::from_ref(&tricky));
+            assert!(
+                !redacted.contains("a&") && !redacted.contains("b<"),
+                "{redacted}"
+            );
+        }
         let line = "GET / Cookie: session=abc123; other=1 password=x";
         let s = scrub_log_line(line);
         assert!(!s.contains("abc123") && !s.contains("password=x"), "{s}");
