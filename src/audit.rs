@@ -567,9 +567,9 @@ mod tests {
             ..Default::default()
         };
         let mut login = o(0, Step::Login, 0, Some(true));
-        login.cookies = Some(Box::new(vec![attrs(true, Some("Lax"))]));
+        login.cookies = Some(vec![attrs(true, Some("Lax"))].into());
         assert!(cookie_attributes(&[login.clone()], &cfg).is_none());
-        login.cookies = Some(Box::new(vec![attrs(false, None)]));
+        login.cookies = Some(vec![attrs(false, None)].into());
         let f = cookie_attributes(&[login], &cfg).unwrap();
         assert_eq!(f.count, 2);
         assert!(
@@ -582,10 +582,13 @@ mod tests {
     #[test]
     fn lifetime_min_sliding_and_restart_cut() {
         let mut login = o(0, Step::Login, 0, Some(true));
-        login.cookies = Some(Box::new(vec![CookieAttrs {
-            lifetime_s: Some(60.0),
-            ..attrs(true, Some("Lax"))
-        }]));
+        login.cookies = Some(
+            vec![CookieAttrs {
+                lifetime_s: Some(60.0),
+                ..attrs(true, Some("Lax"))
+            }]
+            .into(),
+        );
         let mut p1 = o(0, Step::Probe, 1_000_000, Some(true));
         p1.remaining_s = Some(59.0);
         let mut p2 = o(0, Step::Probe, 6_000_000, Some(true));

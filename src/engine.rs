@@ -285,7 +285,6 @@ fn begin(ctx: &Ctx, t: &TabId) -> Pending {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn finish(
     ctx: &Ctx,
     t: &TabId,
@@ -342,7 +341,6 @@ fn finish(
 }
 
 /// Send unless the run is stopped first (Ctrl-C must not wait for a hanging request).
-#[allow(clippy::too_many_arguments)]
 async fn send(
     ctx: &Ctx,
     t: &TabId,
@@ -594,7 +592,7 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
             o.fixation = own
                 .iter()
                 .any(|(name, value)| before.get(name) == Some(value));
-            o.cookies = Some(Box::new(reply.cookie_attrs.clone()));
+            o.cookies = Some(reply.cookie_attrs.clone().into());
         }
         ctx.progress.logins.fetch_add(1, Ordering::Relaxed);
     }

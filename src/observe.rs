@@ -99,7 +99,7 @@ pub struct Observation {
     pub fixation: bool,
     /// Login only: the cookies the login set, as its Set-Cookie headers described them.
     #[serde(default)]
-    pub cookies: Option<Box<Vec<CookieAttrs>>>,
+    pub cookies: Option<Box<[CookieAttrs]>>,
     /// Probe only: seconds the session has left, from `[lifetime] remaining`.
     #[serde(default)]
     pub remaining_s: Option<f64>,
