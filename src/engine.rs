@@ -184,7 +184,11 @@ async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
         }
     }
     if scope {
-        for other in &devices[1..] {
+        // A session whose own periodic logout fell at the very end is not logged in: skip it.
+        for other in devices[1..]
+            .iter()
+            .filter(|d| client::lock(&d.jar).logged_in)
+        {
             if let Some(mut p) = probe(ctx, other).await {
                 p.step = Step::ScopeCheck;
                 obs.push(p);

@@ -494,7 +494,9 @@ async fn wait_ready(
             }
         }
         match client.get(url.clone()).send().await {
-            Ok(r) if r.status().as_u16() < 500 => return Ok(()),
+            Ok(r) if r.status().as_u16() < 500 => {
+                return wait_workers(sc, base, &client, deadline).await
+            }
             Ok(r) => last = format!("HTTP {}", r.status()),
             Err(e) => last = root_cause(&e),
         }
@@ -510,6 +512,41 @@ async fn wait_ready(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Poll the probe over new connections until `ready_workers()` distinct PIDs answered, so the
+/// load does not start while only the first worker is up. Gives up quietly at the deadline:
+/// the run then reports what it saw (`worker_coverage` if PIDs stay missing).
+async fn wait_workers(
+    sc: &Scenario,
+    base: &Url,
+    client: &reqwest::Client,
+    deadline: Instant,
+) -> Result<()> {
+    let want = sc.ready_workers();
+    if want <= 1 {
+        return Ok(());
+    }
+    let url = base.join(&sc.probe.path).context("probe.path")?;
+    let mut pids = std::collections::BTreeSet::new();
+    while pids.len() < want && Instant::now() < deadline {
+        if let Ok(r) = client
+            .get(url.clone())
+            .header("connection", "close")
+            .send()
+            .await
+        {
+            if let Ok(body) = r.bytes().await {
+                if let Ok((Some(pid), _)) = engine::read_probe(&body, &sc.probe.pid, "") {
+                    pids.insert(pid);
+                }
+            }
+        }
+        if pids.len() < want {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(())
 }
 
 fn root_cause(e: &dyn std::error::Error) -> String {

@@ -189,6 +189,11 @@ pub struct Ready {
     pub path: String,
     #[serde(default = "default_ready_timeout")]
     pub timeout: Dur,
+    /// Also wait until the probe has been answered by this many distinct worker PIDs
+    /// (servers answer as soon as their first worker is up). Default: the built-in target's
+    /// worker count, else 0 (do not wait).
+    #[serde(default)]
+    pub min_workers: Option<usize>,
 }
 
 impl Default for Ready {
@@ -196,6 +201,7 @@ impl Default for Ready {
         Ready {
             path: default_ready_path(),
             timeout: default_ready_timeout(),
+            min_workers: None,
         }
     }
 }
@@ -919,6 +925,18 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+
+    /// How many distinct worker PIDs must have answered before the load starts.
+    pub fn ready_workers(&self) -> usize {
+        if self.probe.path.is_empty() || self.probe.pid.is_empty() {
+            return 0;
+        }
+        match (&self.target.ready.min_workers, &self.target.spawn) {
+            (Some(n), _) => *n,
+            (None, Some(Spawn::Builtin(b))) => b.workers,
+            _ => 0,
+        }
     }
 
     /// The path the app sends anonymous users to.
