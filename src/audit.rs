@@ -448,28 +448,8 @@ mod tests {
 
     fn o(vu: u32, step: Step, start: u64, auth: Option<bool>) -> Observation {
         Observation {
-            vu,
-            tab: 0,
-            step,
-            path: "/debug/session".into(),
-            start_us: start,
-            end_us: start + 100,
-            status: Some(200),
-            first_status: Some(200),
-            to_login: false,
-            redirects: 0,
-            pid: None,
             authenticated: auth,
-            pattern_match: false,
-            replaced_login_cookie: None,
-            epoch_start: 1,
-            epoch_end: 1,
-            logged_in: true,
-            failure: None,
-            fixation: false,
-            cookies: None,
-            remaining_s: None,
-            renewed: false,
+            ..Observation::sample(vu, step, start, start + 100)
         }
     }
 

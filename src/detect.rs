@@ -597,36 +597,13 @@ mod tests {
         auth: Option<bool>,
     ) -> Observation {
         Observation {
-            vu,
-            tab: 0,
-            step,
-            path: if step == Step::Probe {
-                "/debug/session".into()
-            } else {
-                "/dashboard".into()
-            },
-            start_us: start,
-            end_us: end,
             status: Some(status),
             first_status: Some(status),
             to_login: auth == Some(false),
-            redirects: 0,
-            pid: if step == Step::Probe {
-                Some(100 + (start / 1000) % 3)
-            } else {
-                None
-            },
+            // Probes are answered by one of three workers.
+            pid: (step == Step::Probe).then_some(100 + (start / 1000) % 3),
             authenticated: auth,
-            pattern_match: false,
-            replaced_login_cookie: None,
-            epoch_start: 1,
-            epoch_end: 1,
-            logged_in: true,
-            failure: None,
-            fixation: false,
-            cookies: None,
-            remaining_s: None,
-            renewed: false,
+            ..Observation::sample(vu, step, start, end)
         }
     }
 

@@ -124,6 +124,41 @@ impl Observation {
     }
 }
 
+#[cfg(test)]
+impl Observation {
+    /// A logged-in user's successful request, for detector tests to adjust.
+    pub fn sample(vu: u32, step: Step, start_us: u64, end_us: u64) -> Observation {
+        Observation {
+            vu,
+            tab: 0,
+            step,
+            path: if step == Step::Probe {
+                "/debug/session".into()
+            } else {
+                "/dashboard".into()
+            },
+            start_us,
+            end_us,
+            status: Some(200),
+            first_status: Some(200),
+            to_login: false,
+            redirects: 0,
+            pid: None,
+            authenticated: None,
+            pattern_match: false,
+            replaced_login_cookie: None,
+            epoch_start: 1,
+            epoch_end: 1,
+            logged_in: true,
+            failure: None,
+            fixation: false,
+            cookies: None,
+            remaining_s: None,
+            renewed: false,
+        }
+    }
+}
+
 /// A restart the engine went through, in run time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RestartWindow {

@@ -90,44 +90,7 @@ fn summary(out: &mut String, r: &Report) {
     if let Some(a) = &r.aborted {
         let _ = writeln!(out, "<p><strong>Aborted:</strong> {}</p>", esc(a));
     }
-    let l = &r.latency_ms;
-    let mut rows = vec![
-        ("target", r.target.url.clone()),
-        ("started", r.started_at.clone()),
-        ("duration", format!("{:.1} s", r.duration_s)),
-        (
-            "requests",
-            format!(
-                "{} total, {} ok, {} errors ({:.1}/s)",
-                r.requests.total, r.requests.ok, r.requests.errors, r.requests.per_second
-            ),
-        ),
-        (
-            "logins",
-            format!(
-                "{} ok, {} failed, {} deliberate logouts",
-                r.logins.ok, r.logins.failed, r.logins.logouts
-            ),
-        ),
-        (
-            "probes",
-            format!(
-                "{} total: {} authenticated, {} anonymous",
-                r.auth.probes, r.auth.authenticated, r.auth.unauthenticated
-            ),
-        ),
-        (
-            "latency",
-            format!(
-                "p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
-                l.p50, l.p90, l.p99, l.max
-            ),
-        ),
-        ("distinct worker PIDs", r.workers.distinct_pids.to_string()),
-    ];
-    for rs in &r.restarts {
-        rows.push(("restart", restart_text(rs)));
-    }
+    let rows = super::key_figures(r);
     out.push_str("<h2>Summary</h2>\n<table>\n");
     for (k, v) in rows {
         let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(&v));

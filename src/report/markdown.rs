@@ -66,56 +66,14 @@ fn verdict(out: &mut String, r: &Report) {
 fn key_figures(out: &mut String, r: &Report) {
     let _ = writeln!(out, "### Key figures\n");
     header(out, &["figure", "value"]);
-    let l = &r.latency_ms;
-    let rows = [
-        ("target", format!("`{}`", r.target.url)),
-        ("started", r.started_at.clone()),
-        ("duration", format!("{:.1} s", r.duration_s)),
-        (
-            "requests",
-            format!(
-                "{} total, {} ok, {} errors ({:.1}/s)",
-                r.requests.total, r.requests.ok, r.requests.errors, r.requests.per_second
-            ),
-        ),
-        (
-            "logins",
-            format!(
-                "{} ok, {} failed, {} deliberate logouts",
-                r.logins.ok, r.logins.failed, r.logins.logouts
-            ),
-        ),
-        (
-            "probes",
-            format!(
-                "{} total: {} authenticated, {} anonymous",
-                r.auth.probes, r.auth.authenticated, r.auth.unauthenticated
-            ),
-        ),
-        (
-            "latency",
-            format!(
-                "p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
-                l.p50, l.p90, l.p99, l.max
-            ),
-        ),
-        ("distinct worker PIDs", r.workers.distinct_pids.to_string()),
-    ];
-    for (k, v) in rows {
-        row(out, &[k.to_string(), v]);
-    }
-    for rs in &r.restarts {
-        let down = rs
-            .downtime_s
-            .map(|d| format!("{d:.2} s down"))
-            .unwrap_or_else(|| "never came back".into());
-        row(
-            out,
-            &[
-                "restart".into(),
-                format!("at {:.1} s by {}: {down}", rs.at_s, rs.method),
-            ],
-        );
+    for (label, text) in super::key_figures(r) {
+        // The URL in code style, so the job summary does not turn it into a link.
+        let text = if label == "target" {
+            format!("`{text}`")
+        } else {
+            text
+        };
+        row(out, &[label.to_string(), text]);
     }
     let _ = writeln!(out);
 }

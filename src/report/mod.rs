@@ -589,6 +589,65 @@ fn timeline(obs: &[Observation], duration_s: f64) -> Vec<Bucket> {
         .collect()
 }
 
+/// The summary figures every format shows, in order, as (label, text).
+pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
+    let l = &r.latency_ms;
+    let mut rows = vec![
+        ("target", r.target.url.clone()),
+        ("started", r.started_at.clone()),
+        ("duration", format!("{:.1} s", r.duration_s)),
+        (
+            "requests",
+            format!(
+                "{} total, {} ok, {} errors ({:.1}/s)",
+                r.requests.total, r.requests.ok, r.requests.errors, r.requests.per_second
+            ),
+        ),
+        (
+            "logins",
+            format!(
+                "{} ok, {} failed, {} deliberate logouts",
+                r.logins.ok, r.logins.failed, r.logins.logouts
+            ),
+        ),
+        (
+            "probes",
+            format!(
+                "{} total: {} authenticated, {} anonymous",
+                r.auth.probes, r.auth.authenticated, r.auth.unauthenticated
+            ),
+        ),
+        (
+            "latency",
+            format!(
+                "p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+                l.p50, l.p90, l.p99, l.max
+            ),
+        ),
+        ("distinct worker PIDs", r.workers.distinct_pids.to_string()),
+    ];
+    for rs in &r.restarts {
+        let down = rs
+            .downtime_s
+            .map(|d| format!("{d:.2} s down"))
+            .unwrap_or_else(|| "never came back".into());
+        rows.push((
+            "restart",
+            format!("at {:.1} s by {}: {down}", rs.at_s, rs.method),
+        ));
+    }
+    if r.server_log.matches > 0 {
+        rows.push((
+            "server log",
+            format!(
+                "{} lines match the interrupted pattern",
+                r.server_log.matches
+            ),
+        ));
+    }
+    rows
+}
+
 /// Replace every secret (passwords, cookie values) with a marker. Applied to every output.
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();

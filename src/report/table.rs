@@ -36,62 +36,8 @@ pub fn render(r: &Report) -> String {
     if let Some(a) = &r.aborted {
         s.add_row(vec!["aborted", a.as_str()]);
     }
-    s.add_row(vec!["target".to_string(), r.target.url.clone()]);
-    s.add_row(vec![
-        "duration".to_string(),
-        format!("{:.1} s", r.duration_s),
-    ]);
-    s.add_row(vec![
-        "requests".to_string(),
-        format!(
-            "{} total, {} ok, {} errors ({:.0}/s)",
-            r.requests.total, r.requests.ok, r.requests.errors, r.requests.per_second
-        ),
-    ]);
-    s.add_row(vec![
-        "logins".to_string(),
-        format!(
-            "{} ok, {} failed, {} deliberate logouts",
-            r.logins.ok, r.logins.failed, r.logins.logouts
-        ),
-    ]);
-    s.add_row(vec![
-        "probes".to_string(),
-        format!(
-            "{} total: {} authenticated, {} anonymous",
-            r.auth.probes, r.auth.authenticated, r.auth.unauthenticated
-        ),
-    ]);
-    let l = &r.latency_ms;
-    s.add_row(vec![
-        "latency".to_string(),
-        format!(
-            "p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
-            l.p50, l.p90, l.p99, l.max
-        ),
-    ]);
-    s.add_row(vec![
-        "distinct worker PIDs".to_string(),
-        r.workers.distinct_pids.to_string(),
-    ]);
-    for rs in &r.restarts {
-        let down = rs
-            .downtime_s
-            .map(|d| format!("{d:.2} s down"))
-            .unwrap_or_else(|| "never came back".into());
-        s.add_row(vec![
-            "restart".to_string(),
-            format!("at {:.1} s by {}: {down}", rs.at_s, rs.method),
-        ]);
-    }
-    if r.server_log.matches > 0 {
-        s.add_row(vec![
-            "server log".to_string(),
-            format!(
-                "{} lines match the interrupted pattern",
-                r.server_log.matches
-            ),
-        ]);
+    for (label, text) in super::key_figures(r) {
+        s.add_row(vec![label.to_string(), text]);
     }
     out.push_str(&s.to_string());
 
