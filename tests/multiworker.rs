@@ -157,9 +157,10 @@ fn shipped_scenarios_are_valid() {
         for e in entries.flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "toml") {
+                // now-lms.toml takes its password from the environment, with no default.
                 let out = sesscheck(
                     &["validate", &p.to_string_lossy()],
-                    &[],
+                    &[("NOW_LMS_PASSWORD", "x")],
                     std::path::Path::new("."),
                     Duration::from_secs(20),
                 );
@@ -251,19 +252,58 @@ fn reports_never_contain_the_password_or_a_session_cookie() {
 #[test]
 fn missed_thresholds_fail_the_run_and_say_by_how_much() {
     let dir = TempDir::new("thresholds");
-    let text = scenario_with("scenarios/multiworker.toml", "max_p99_ms = 1000", "max_p99_ms = 0.001\nmin_distinct_pids = 64");
-    let text = text.replace("min_distinct_pids = 2     # the requests really reached several workers\n", "");
+    let text = scenario_with(
+        "scenarios/multiworker.toml",
+        "max_p99_ms = 1000",
+        "max_p99_ms = 0.001\nmin_distinct_pids = 64",
+    );
+    let text = text.replace(
+        "min_distinct_pids = 2     # the requests really reached several workers\n",
+        "",
+    );
     let path = write_scenario(&dir, "t.toml", &text);
     let rd = dir.path().join("r");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let out = sesscheck(&["run", &path, "--url", &url, "--duration", "2s", "--users", "4", "--report-dir", &rd.to_string_lossy()], &[], &rd, std::time::Duration::from_secs(60));
+    let out = sesscheck(
+        &[
+            "run",
+            &path,
+            "--url",
+            &url,
+            "--duration",
+            "2s",
+            "--users",
+            "4",
+            "--report-dir",
+            &rd.to_string_lossy(),
+        ],
+        &[],
+        &rd,
+        std::time::Duration::from_secs(60),
+    );
     assert_eq!(out.code, 1, "{}", out.explain());
-    let p99 = out.stdout.lines().find(|l| l.starts_with("FAILED max_p99_ms")).unwrap_or_else(|| panic!("{}", out.stdout));
+    let p99 = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAILED max_p99_ms"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
     assert!(p99.contains("over the limit of 0.001 ms by"), "{p99}");
-    let pids = out.stdout.lines().find(|l| l.starts_with("FAILED min_distinct_pids")).unwrap_or_else(|| panic!("{}", out.stdout));
+    let pids = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAILED min_distinct_pids"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
     assert!(pids.contains("short of the 64 expected"), "{pids}");
     // The same limits are test cases in the JUnit file.
-    let junit = out.files.iter().find(|(p, _)| p.to_string_lossy().ends_with(".junit.xml")).expect("junit file");
-    assert!(junit.1.contains("max_p99_ms") && junit.1.contains("<failure"), "{}", junit.1);
+    let junit = out
+        .files
+        .iter()
+        .find(|(p, _)| p.to_string_lossy().ends_with(".junit.xml"))
+        .expect("junit file");
+    assert!(
+        junit.1.contains("max_p99_ms") && junit.1.contains("<failure"),
+        "{}",
+        junit.1
+    );
 }
