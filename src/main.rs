@@ -15,6 +15,9 @@ mod scenario;
 mod supervisor;
 mod target;
 
+#[cfg(test)]
+mod proptests;
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
