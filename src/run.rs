@@ -90,9 +90,11 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         message: format!("{e:#}"),
     })?;
     let pattern = Regex::new(&scenario.detect.interrupted_pattern)?;
-    let stop = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    watch_signals(stop.clone(), interrupted.clone());
+    // Cancelled by Ctrl-C / SIGTERM only; cancelling it also cancels `stop`, not the reverse.
+    let interrupt = CancellationToken::new();
+    let stop = interrupt.child_token();
+    watch_signals(interrupt.clone(), interrupted.clone());
 
     let log: SharedLog = Default::default();
     let scratch = scratch_dir();
@@ -136,6 +138,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
                 supervisor.clone(),
                 &base,
                 &o,
+                interrupt.clone(),
             )
             .await
         }
@@ -241,6 +244,7 @@ async fn drive(
     supervisor: SharedSupervisor,
     base: &Url,
     o: &Overrides,
+    interrupt: CancellationToken,
 ) -> Result<Driven> {
     let progress = Arc::new(Progress::default());
     let restarts: Arc<Mutex<Vec<RestartWindow>>> = Default::default();
@@ -253,7 +257,7 @@ async fn drive(
         progress.clone(),
     ));
     let restart_task = scenario.restart.clone().map(|r| {
-        let (sc, base, sup, restarts, aborted, progress, stop) = (
+        let (sc, base, sup, restarts, aborted, progress, stop, interrupt) = (
             scenario.clone(),
             base.clone(),
             supervisor.clone(),
@@ -261,10 +265,13 @@ async fn drive(
             aborted.clone(),
             progress.clone(),
             stop.clone(),
+            interrupt.clone(),
         );
         tokio::spawn(async move {
-            if let Err(e) =
-                restart_loop(&sc, &r, &base, &sup, &restarts, &progress, clock, &stop).await
+            if let Err(e) = restart_loop(
+                &sc, &r, &base, &sup, &restarts, &progress, clock, &stop, &interrupt,
+            )
+            .await
             {
                 *aborted.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{e:#}"));
                 stop.cancel();
@@ -296,6 +303,7 @@ async fn restart_loop(
     progress: &Progress,
     clock: Instant,
     stop: &CancellationToken,
+    interrupt: &CancellationToken,
 ) -> Result<()> {
     // Wait for the trigger: a time, or a number of requests.
     if let Some(at) = r.at {
@@ -337,7 +345,12 @@ async fn restart_loop(
                 s.start().context("starting the target again")?;
             }
             RestartMethod::Command { command, timeout } => {
-                supervisor::run_command(command, timeout.0, scenario_dir(sc).as_ref()).await?;
+                // Ctrl-C must not wait out the command's timeout; dropping the wait kills it.
+                let dir = scenario_dir(sc);
+                tokio::select! {
+                    r = supervisor::run_command(command, timeout.0, dir.as_ref()) => r?,
+                    _ = interrupt.cancelled() => return Ok(()),
+                }
             }
             RestartMethod::Signal { signal, pidfile } => {
                 supervisor::signal_pidfile(signal, &resolve(sc, pidfile).to_string_lossy())?;

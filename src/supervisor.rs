@@ -200,7 +200,15 @@ pub async fn run_command(command: &str, timeout: Duration, cwd: Option<&PathBuf>
         .spawn()
         .with_context(|| format!("starting restart command `{command}`"))?;
     let pid = child.id();
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+    // Kills the command's whole group if this wait is abandoned (timeout, or the caller's
+    // future dropped on Ctrl-C); kill_on_drop alone would only reach `sh`.
+    let mut guard = KillGroupOnDrop(pid);
+    let waited = tokio::time::timeout(timeout, child.wait_with_output()).await;
+    if matches!(waited, Ok(Ok(_))) {
+        // It exited by itself: whatever it started in the background is left alone.
+        guard.0 = None;
+    }
+    match waited {
         Ok(Ok(out)) if out.status.success() => Ok(()),
         Ok(Ok(out)) => {
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -224,6 +232,16 @@ pub async fn run_command(command: &str, timeout: Duration, cwd: Option<&PathBuf>
                 "restart command `{command}` did not finish within {} and was killed",
                 humantime::format_duration(timeout)
             )
+        }
+    }
+}
+
+struct KillGroupOnDrop(Option<u32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
     }
 }
