@@ -405,7 +405,15 @@ async fn wait_ready(
         match client.get(url.clone()).send().await {
             Ok(r) if r.status().as_u16() < 500 => return Ok(()),
             Ok(r) => last = format!("HTTP {}", r.status()),
-            Err(e) => last = root_cause(&e),
+            Err(e) => {
+                last = root_cause(&e);
+                // Waiting does not fix a certificate: say so now, not after ready.timeout.
+                if base.scheme() == "https" && last.contains("certificate") {
+                    return Err(unreachable(format!(
+                        "the TLS certificate of {url} was refused ({last}); for a self-signed test certificate set `insecure_tls = true` under [target]"
+                    )));
+                }
+            }
         }
         if Instant::now() >= deadline {
             let tail = match sup.lock().await.as_ref() {
