@@ -372,3 +372,73 @@ fn max_duration_caps_a_run() {
     let d = rep["duration_s"].as_f64().unwrap();
     assert!((1.5..8.0).contains(&d), "duration_s {d}");
 }
+
+/// A spawned target (a shell script ending in a tiny Python HTTP server) that first writes
+/// `noise` to its stdout; sesscheck must keep draining that output, whatever it is.
+fn noisy_target(dir: &TempDir, port: u16, noise: &str) -> String {
+    std::fs::write(
+        dir.path().join("target.sh"),
+        format!("{noise}\necho serving\nexec python3 -m http.server \"$PORT\" --bind 127.0.0.1\n"),
+    )
+    .unwrap();
+    format!(
+        r#"
+name = "noisy"
+[target]
+url = "http://127.0.0.1:{port}"
+spawn = {{ command = {{ command = "sh target.sh" }} }}
+ready = {{ path = "/", timeout = "20s" }}
+stop_timeout = "2s"
+[probe]
+path = ""
+[load]
+users = 2
+duration = "1s"
+requests = ["/"]
+"#
+    )
+}
+
+fn python3_available() -> bool {
+    std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn i_target_output_that_is_not_utf8_is_still_drained() {
+    if !python3_available() {
+        eprintln!("skipped: python3 is not available");
+        return;
+    }
+    let port = free_port();
+    let dir = TempDir::new("latin1");
+    let _reaper = Reaper(vec![dir.path().to_string_lossy().into_owned()]);
+    // A Latin-1 log line, then 2 MB of ordinary lines: far more than a pipe holds.
+    let noise = "printf 'login Jos\\351 ok\\n'\ni=0; while [ $i -lt 20000 ]; do echo \"access log line $i ......................................................................................\"; i=$((i+1)); done";
+    let o = run_scenario(&dir, &noisy_target(&dir, port, noise), LIMIT);
+    assert!(!o.timed_out, "{o:?}");
+    assert!(matches!(o.code, Some(0 | 1)), "{o:?}");
+}
+
+#[test]
+fn i_an_endless_output_line_keeps_memory_bounded() {
+    if !python3_available() {
+        eprintln!("skipped: python3 is not available");
+        return;
+    }
+    let port = free_port();
+    let dir = TempDir::new("longline");
+    let _reaper = Reaper(vec![dir.path().to_string_lossy().into_owned()]);
+    // 100 MB on one line, no newline until the end.
+    let noise = "head -c 100000000 /dev/zero | tr '\\0' x; echo";
+    let o = run_scenario(&dir, &noisy_target(&dir, port, noise), LIMIT);
+    assert!(!o.timed_out, "{o:?}");
+    assert!(matches!(o.code, Some(0 | 1)), "{o:?}");
+    assert!(
+        o.peak_rss_kb < 64 * 1024,
+        "peak RSS {} kB while the target wrote a 100 MB line",
+        o.peak_rss_kb
+    );
+}
