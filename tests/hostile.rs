@@ -442,3 +442,21 @@ fn i_an_endless_output_line_keeps_memory_bounded() {
         o.peak_rss_kb
     );
 }
+
+#[test]
+fn h_a_restart_that_spans_the_end_of_the_load_is_not_an_abort() {
+    let port = free_port();
+    let dir = TempDir::new("restart-spans-end");
+    let _reaper = Reaper(vec![format!("--port {port} ")]);
+    let text = restart_scenario(port, r#"{ command = "sleep 1.5" }"#)
+        .replace("duration = \"20s\"", "duration = \"2s\"");
+    let o = run_scenario(&dir, &text, LIMIT);
+    assert!(!o.timed_out, "{o:?}");
+    assert_ne!(o.code, Some(3), "{o:?}");
+    let rep = report(&dir);
+    assert!(rep["aborted"].is_null(), "{rep}");
+    assert!(
+        !finding_kinds(&rep).contains(&"infinite_loading".to_string()),
+        "{rep}"
+    );
+}
