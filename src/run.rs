@@ -356,9 +356,12 @@ async fn restart_loop(
                 supervisor::signal_pidfile(signal, &resolve(sc, pidfile).to_string_lossy())?;
             }
         }
-        wait_ready(sc, base, sup, stop)
-            .await
-            .context("after the restart")?;
+        // Watch only Ctrl-C here: a load that ends during the restart still lets it finish.
+        match wait_ready(sc, base, sup, interrupt).await {
+            Ok(()) => {}
+            Err(_) if interrupt.is_cancelled() => return Ok(()),
+            Err(e) => return Err(e.context("after the restart")),
+        }
         windows.lock().unwrap_or_else(|e| e.into_inner())[index].ready_us =
             Some(clock.elapsed().as_micros() as u64);
         if i + 1 < r.count {
