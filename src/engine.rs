@@ -154,9 +154,7 @@ async fn tab_loop(ctx: Arc<Ctx>, vu: usize, tab: usize, jar: SharedJar) -> Vec<O
         {
             login(&ctx, vu, tab, &jar, &mut obs).await;
         }
-        if !ctx.scenario.probe.path.is_empty()
-            && (i as u32).is_multiple_of(ctx.scenario.probe.every)
-        {
+        if !ctx.scenario.probe.path.is_empty() && (i as u32) % ctx.scenario.probe.every == 0 {
             match probe(&ctx, vu, tab, &jar).await {
                 Some(p) => obs.push(p),
                 None => break,
@@ -200,6 +198,7 @@ fn begin(ctx: &Ctx, jar: &SharedJar) -> Pending {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish(
     ctx: &Ctx,
     vu: usize,
@@ -253,6 +252,7 @@ fn finish(
 }
 
 /// Send unless the run is stopped first (Ctrl-C must not wait for a hanging request).
+#[allow(clippy::too_many_arguments)]
 async fn send(
     ctx: &Ctx,
     vu: usize,

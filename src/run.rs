@@ -236,6 +236,7 @@ type Driven = (
 );
 
 /// The load itself, with the restart task and the progress line beside it.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     scenario: Scenario,
     http: Http,

@@ -869,7 +869,7 @@ pub fn locate(text: &str, field: &str) -> Option<usize> {
             let name = line.trim_matches(|c| c == '[' || c == ']').trim();
             table = name.split('.').map(|s| s.trim().to_string()).collect();
             if parts.starts_with(&table.iter().map(String::as_str).collect::<Vec<_>>())
-                && best.is_none_or(|b| b.0 < table.len())
+                && best.map_or(true, |b| b.0 < table.len())
             {
                 best = Some((table.len(), i + 1));
             }
@@ -881,7 +881,7 @@ pub fn locate(text: &str, field: &str) -> Option<usize> {
         let mut full: Vec<&str> = table.iter().map(String::as_str).collect();
         full.extend(key.trim().trim_matches('"').split('.').map(str::trim));
         let depth = full.iter().zip(&parts).take_while(|(a, b)| a == b).count();
-        if depth == full.len().min(parts.len()) && depth > 0 && best.is_none_or(|b| b.0 < depth) {
+        if depth == full.len().min(parts.len()) && depth > 0 && best.map_or(true, |b| b.0 < depth) {
             best = Some((depth, i + 1));
         }
     }
