@@ -35,12 +35,16 @@ min_distinct_pids = 2
 auth_persistence = 1.0
 "#;
 
+/// 256 cases, unless PROPTEST_CASES asks for more (a longer hunt).
 fn config() -> ProptestConfig {
-    ProptestConfig {
-        cases: 256,
+    let mut c = ProptestConfig {
         failure_persistence: None,
         ..ProptestConfig::default()
+    };
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = 256;
     }
+    c
 }
 
 /// Values of every TOML type, including huge and odd ones, to put where another type belongs.
