@@ -460,3 +460,32 @@ fn h_a_restart_that_spans_the_end_of_the_load_is_not_an_abort() {
         "{rep}"
     );
 }
+
+#[test]
+fn command_line_overrides_are_validated_too() {
+    let dir = TempDir::new("overrides");
+    let s = dir.scenario(
+        "name = \"o\"\n[target]\nurl = \"http://127.0.0.1:9\"\nready = { timeout = \"1s\" }\n[load]\nduration = \"1s\"\n",
+    );
+    let reports = dir.reports();
+    let base = [
+        "run",
+        s.to_str().unwrap(),
+        "--report-dir",
+        reports.to_str().unwrap(),
+        "--quiet",
+    ];
+    for (extra, expect) in [
+        (&["--users", "0"][..], "load.users"),
+        (&["--users", "100000000"][..], "load.users"),
+        (&["--duration", "0s"][..], "load.duration"),
+        (&["--url", "ftp://127.0.0.1:9"][..], "target.url"),
+    ] {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let o = wait(spawn(&args), LIMIT);
+        assert!(!o.timed_out, "{extra:?}: {o:?}");
+        assert_eq!(o.code, Some(2), "{extra:?}: {o:?}");
+        assert!(o.stderr.contains(expect), "{extra:?}: {}", o.stderr);
+        assert!(o.elapsed < Duration::from_secs(5), "{extra:?}: {o:?}");
+    }
+}
