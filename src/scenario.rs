@@ -583,7 +583,7 @@ impl Scenario {
         Ok(())
     }
 
-    fn validate(&self) -> std::result::Result<(), (String, String)> {
+    pub fn validate(&self) -> std::result::Result<(), (String, String)> {
         let bad = |field: &str, m: &str| Err((field.to_string(), m.to_string()));
         let url = url::Url::parse(&self.target.url)
             .map_err(|e| ("target.url".to_string(), format!("not a valid URL ({e})")))?;
