@@ -168,6 +168,11 @@ fn run(args: RunArgs) -> Outcome {
         verbose: args.verbose,
     };
     let scenario = crate::run::apply(scenario, &overrides);
+    // The overrides get the same checks as the file (`--users 0`, `--url ftp://...`).
+    if let Err((field, message)) = scenario.validate() {
+        eprintln!("error: invalid command-line override: {field}: {message}");
+        return Outcome::Invalid;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -289,6 +289,7 @@ fn begin(ctx: &Ctx, t: &TabId) -> Pending {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn finish(
     ctx: &Ctx,
     t: &TabId,
@@ -345,6 +346,7 @@ fn finish(
 }
 
 /// Send unless the run is stopped first (Ctrl-C must not wait for a hanging request).
+#[allow(clippy::too_many_arguments)]
 async fn send(
     ctx: &Ctx,
     t: &TabId,

@@ -17,6 +17,9 @@ mod scenario;
 mod supervisor;
 mod target;
 
+#[cfg(test)]
+mod proptests;
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -91,9 +91,11 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         message: format!("{e:#}"),
     })?;
     let pattern = Regex::new(&scenario.detect.interrupted_pattern)?;
-    let stop = CancellationToken::new();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    watch_signals(stop.clone(), interrupted.clone());
+    // Cancelled by Ctrl-C / SIGTERM only; cancelling it also cancels `stop`, not the reverse.
+    let interrupt = CancellationToken::new();
+    let stop = interrupt.child_token();
+    watch_signals(interrupt.clone(), interrupted.clone());
 
     let log: SharedLog = Default::default();
     let scratch = scratch_dir();
@@ -141,6 +143,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
                 supervisor.clone(),
                 &base,
                 &o,
+                interrupt.clone(),
             )
             .await
         }
@@ -245,6 +248,7 @@ type Driven = (
 );
 
 /// The load itself, with the restart task and the progress line beside it.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     scenario: Scenario,
     http: Http,
@@ -253,6 +257,7 @@ async fn drive(
     supervisor: SharedSupervisor,
     base: &Url,
     o: &Overrides,
+    interrupt: CancellationToken,
 ) -> Result<Driven> {
     let progress = Arc::new(Progress::default());
     let restarts: Arc<Mutex<Vec<RestartWindow>>> = Default::default();
@@ -265,7 +270,7 @@ async fn drive(
         progress.clone(),
     ));
     let restart_task = scenario.restart.clone().map(|r| {
-        let (sc, base, sup, restarts, aborted, progress, stop) = (
+        let (sc, base, sup, restarts, aborted, progress, stop, interrupt) = (
             scenario.clone(),
             base.clone(),
             supervisor.clone(),
@@ -273,10 +278,13 @@ async fn drive(
             aborted.clone(),
             progress.clone(),
             stop.clone(),
+            interrupt.clone(),
         );
         tokio::spawn(async move {
-            if let Err(e) =
-                restart_loop(&sc, &r, &base, &sup, &restarts, &progress, clock, &stop).await
+            if let Err(e) = restart_loop(
+                &sc, &r, &base, &sup, &restarts, &progress, clock, &stop, &interrupt,
+            )
+            .await
             {
                 *aborted.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{e:#}"));
                 stop.cancel();
@@ -310,6 +318,7 @@ async fn restart_loop(
     progress: &Progress,
     clock: Instant,
     stop: &CancellationToken,
+    interrupt: &CancellationToken,
 ) -> Result<()> {
     // Wait for the trigger: a time, or a number of requests.
     if let Some(at) = r.at {
@@ -351,15 +360,23 @@ async fn restart_loop(
                 s.start().context("starting the target again")?;
             }
             RestartMethod::Command { command, timeout } => {
-                supervisor::run_command(command, timeout.0, scenario_dir(sc).as_ref()).await?;
+                // Ctrl-C must not wait out the command's timeout; dropping the wait kills it.
+                let dir = scenario_dir(sc);
+                tokio::select! {
+                    r = supervisor::run_command(command, timeout.0, dir.as_ref()) => r?,
+                    _ = interrupt.cancelled() => return Ok(()),
+                }
             }
             RestartMethod::Signal { signal, pidfile } => {
                 supervisor::signal_pidfile(signal, &resolve(sc, pidfile).to_string_lossy())?;
             }
         }
-        wait_ready(sc, base, sup, stop)
-            .await
-            .context("after the restart")?;
+        // Watch only Ctrl-C here: a load that ends during the restart still lets it finish.
+        match wait_ready(sc, base, sup, interrupt).await {
+            Ok(()) => {}
+            Err(_) if interrupt.is_cancelled() => return Ok(()),
+            Err(e) => return Err(e.context("after the restart")),
+        }
         windows.lock().unwrap_or_else(|e| e.into_inner())[index].ready_us =
             Some(clock.elapsed().as_micros() as u64);
         if i + 1 < r.count {
@@ -498,7 +515,15 @@ async fn wait_ready(
                 return wait_workers(sc, base, &client, deadline).await
             }
             Ok(r) => last = format!("HTTP {}", r.status()),
-            Err(e) => last = root_cause(&e),
+            Err(e) => {
+                last = root_cause(&e);
+                // Waiting does not fix a certificate: say so now, not after ready.timeout.
+                if base.scheme() == "https" && last.contains("certificate") {
+                    return Err(unreachable(format!(
+                        "the TLS certificate of {url} was refused ({last}); for a self-signed test certificate set `insecure_tls = true` under [target]"
+                    )));
+                }
+            }
         }
         if Instant::now() >= deadline {
             let tail = match sup.lock().await.as_ref() {

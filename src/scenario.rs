@@ -40,10 +40,18 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
+/// Longest duration a scenario (or `--duration`) may give: far beyond any run, and far below
+/// what `Instant + Duration` can hold (a larger one made the run panic).
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|e| {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
         format!("invalid duration {text:?} ({e}); write it like \"20s\", \"500ms\" or \"2m\"")
-    })
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!("duration {text:?} is too long (at most 100 years)"));
+    }
+    Ok(d)
 }
 
 fn secs(s: u64) -> Dur {
@@ -728,7 +736,7 @@ impl Scenario {
         Ok(())
     }
 
-    fn validate(&self) -> std::result::Result<(), (String, String)> {
+    pub fn validate(&self) -> std::result::Result<(), (String, String)> {
         let bad = |field: &str, m: &str| Err((field.to_string(), m.to_string()));
         let url = url::Url::parse(&self.target.url)
             .map_err(|e| ("target.url".to_string(), format!("not a valid URL ({e})")))?;

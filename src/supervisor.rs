@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// How to start the target: a program, its arguments, where, with which environment.
@@ -41,6 +41,23 @@ pub struct ServerLog {
 
 const MAX_KEPT: usize = 1000;
 const TAIL_LINES: usize = 20;
+/// A longer output line is cut into pieces of this size: memory stays bounded.
+const MAX_LINE: u64 = 64 * 1024;
+
+/// The next line of output (at most `MAX_LINE` bytes, without its line ending), decoded
+/// leniently: a Latin-1 byte must not stop the reading (an unread pipe blocks the target).
+/// None at the end of the stream.
+async fn next_line<R: AsyncBufRead + Unpin>(reader: &mut R, buf: &mut Vec<u8>) -> Option<String> {
+    buf.clear();
+    match reader.take(MAX_LINE).read_until(b'\n', buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(
+            String::from_utf8_lossy(buf)
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        ),
+    }
+}
 
 pub type SharedLog = Arc<Mutex<ServerLog>>;
 
@@ -115,8 +132,9 @@ impl Supervisor {
             self.echo,
         );
         tokio::spawn(async move {
-            let mut lines = BufReader::new(stream).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
+            let mut reader = BufReader::new(stream);
+            let mut buf = Vec::new();
+            while let Some(line) = next_line(&mut reader, &mut buf).await {
                 if echo {
                     eprintln!("[target] {line}");
                 }
@@ -200,7 +218,15 @@ pub async fn run_command(command: &str, timeout: Duration, cwd: Option<&PathBuf>
         .spawn()
         .with_context(|| format!("starting restart command `{command}`"))?;
     let pid = child.id();
-    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+    // Kills the command's whole group if this wait is abandoned (timeout, or the caller's
+    // future dropped on Ctrl-C); kill_on_drop alone would only reach `sh`.
+    let mut guard = KillGroupOnDrop(pid);
+    let waited = tokio::time::timeout(timeout, child.wait_with_output()).await;
+    if matches!(waited, Ok(Ok(_))) {
+        // It exited by itself: whatever it started in the background is left alone.
+        guard.0 = None;
+    }
+    match waited {
         Ok(Ok(out)) if out.status.success() => Ok(()),
         Ok(Ok(out)) => {
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -224,6 +250,16 @@ pub async fn run_command(command: &str, timeout: Duration, cwd: Option<&PathBuf>
                 "restart command `{command}` did not finish within {} and was killed",
                 humantime::format_duration(timeout)
             )
+        }
+    }
+}
+
+struct KillGroupOnDrop(Option<u32>);
+
+impl Drop for KillGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
     }
 }
@@ -267,17 +303,16 @@ pub fn follow_file(
         let mut file = file;
         let _ = file.seek(std::io::SeekFrom::End(0)).await;
         let mut reader = BufReader::new(file);
-        let mut line = String::new();
+        let mut buf = Vec::new();
         loop {
-            line.clear();
-            match reader.read_line(&mut line).await {
-                Ok(0) | Err(_) => {
+            match next_line(&mut reader, &mut buf).await {
+                None => {
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
                         _ = stop.cancelled() => return,
                     }
                 }
-                Ok(_) => record_line(&log, &pattern, clock, line.trim_end().to_string()),
+                Some(line) => record_line(&log, &pattern, clock, line.trim_end().to_string()),
             }
         }
     });
