@@ -213,9 +213,17 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         audits: enabled_audits(&scenario),
     });
     let secrets = scenario.secrets();
-    let written = report::write_all(&rep, &o.report_dir, &secrets)?;
+    let written = report::write_all(&rep, &o.report_dir, &secrets).map_err(|e| RunError {
+        outcome: Outcome::Invalid,
+        message: format!("{e:#} (check --report-dir)"),
+    })?;
     if o.quiet {
-        println!("{}: {}", rep.scenario, rep.verdict);
+        let verdict = if rep.interrupted {
+            "interrupted"
+        } else {
+            rep.verdict.as_str()
+        };
+        println!("{}: {verdict}", rep.scenario);
     } else {
         print!("{}", report::redact(&report::table::render(&rep), &secrets));
         for p in &written {

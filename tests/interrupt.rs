@@ -58,6 +58,10 @@ think_time = "20ms"
     assert!(took < Duration::from_secs(8), "exit took {took:?}");
     let rep = report(&dir);
     assert_eq!(rep["interrupted"], true, "{rep}");
+    assert_eq!(
+        rep["verdict"], "fail",
+        "an interrupted run is never a pass: {rep}"
+    );
     assert!(rep["requests"]["total"].as_u64().unwrap_or(0) > 0, "{rep}");
     // No orphan: nothing with `--port <port>` in its command line survives (give the
     // kernel a moment to reap).

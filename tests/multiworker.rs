@@ -307,3 +307,27 @@ fn missed_thresholds_fail_the_run_and_say_by_how_much() {
         junit.1
     );
 }
+
+#[test]
+fn unwritable_report_dir_is_a_usage_error() {
+    let dir = TempDir::new("rdir");
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "a file where the report dir should be").unwrap();
+    let rd = blocker.join("reports");
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let args = [
+        "run",
+        "scenarios/multiworker.toml",
+        "--url",
+        &url,
+        "--duration",
+        "1s",
+        "--users",
+        "2",
+    ];
+    let rd_text = rd.to_string_lossy();
+    let args = [&args[..], &["--report-dir", &rd_text, "--quiet"]].concat();
+    let out = sesscheck(&args, &[], &rd, Duration::from_secs(60));
+    assert_eq!(out.code, 2, "{}", out.explain());
+    assert!(out.stderr.contains("--report-dir"), "{}", out.stderr);
+}

@@ -354,7 +354,8 @@ pub fn build(inp: Inputs) -> Report {
             Severity::Warning
         };
     }
-    let passed = expectations.iter().all(|c| c.passed) && inp.aborted.is_none();
+    // A run cut short verified nothing to the end: never a pass.
+    let passed = expectations.iter().all(|c| c.passed) && inp.aborted.is_none() && !inp.interrupted;
     Report {
         sesscheck_version: env!("CARGO_PKG_VERSION").into(),
         scenario: inp.scenario.into(),
