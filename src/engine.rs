@@ -53,7 +53,9 @@ impl Ctx {
             .unwrap_or(load.max_duration.0)
             .min(load.max_duration.0);
         Ctx {
-            deadline: clock + duration,
+            // The load starts now, after the target answered ready: a slow-booting app
+            // (Django + Gunicorn takes seconds) must not eat into the load's duration.
+            deadline: Instant::now() + duration,
             login_pacer: tokio::sync::Mutex::new(clock),
             scenario,
             http,
@@ -609,6 +611,25 @@ async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_duration_counts_from_the_load_not_from_the_spawn() {
+        let text = "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nduration = \"3s\"\n";
+        let scenario = Scenario::parse(text, "t.toml").unwrap();
+        let base = url::Url::parse(&scenario.target.url).unwrap();
+        let http = Http::new(&scenario, &base).unwrap();
+        // The target took 5 s to become ready.
+        let clock = Instant::now() - Duration::from_secs(5);
+        let ctx = Ctx::new(
+            scenario,
+            http,
+            clock,
+            CancellationToken::new(),
+            Default::default(),
+        );
+        assert!(ctx.deadline > Instant::now() + Duration::from_secs(2));
+        assert!(!ctx.done());
+    }
 
     #[test]
     fn probe_reading_is_tolerant_and_never_panics() {
