@@ -99,7 +99,9 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
         .filter(|o| o.step == Step::Login && o.authenticated == Some(false))
         .filter(|o| {
             !(matches!(o.failure, Some(Failure::Connect(_) | Failure::Transport(_)))
-                && (during_restart(o.start_us, ev.restarts) || recovering(o.start_us, ev)))
+                && (during_restart(o.start_us, ev.restarts)
+                    || during_restart(o.end_us, ev.restarts)
+                    || recovering(o.start_us, ev)))
         })
         .collect();
     let first = failed.iter().min_by_key(|o| o.start_us)?;
@@ -807,6 +809,12 @@ mod tests {
             ready_us: Some(6_000),
             method: "supervisor".into(),
         };
+        assert!(!kinds(&run(&v, &[restart.clone()])).contains(&"login_failed"));
+        // Sent just before the restart began, reset by it.
+        let mut early = l.clone();
+        early.start_us = 3_900;
+        early.end_us = 4_100;
+        *v.last_mut().unwrap() = early;
         assert!(!kinds(&run(&v, &[restart])).contains(&"login_failed"));
         // The same reset with no restart going on is a failed login.
         assert!(kinds(&run(&v, &[])).contains(&"login_failed"));
