@@ -809,7 +809,7 @@ mod tests {
             ready_us: Some(6_000),
             method: "supervisor".into(),
         };
-        assert!(!kinds(&run(&v, &[restart.clone()])).contains(&"login_failed"));
+        assert!(!kinds(&run(&v, std::slice::from_ref(&restart))).contains(&"login_failed"));
         // Sent just before the restart began, reset by it.
         let mut early = l.clone();
         early.start_us = 3_900;

@@ -614,7 +614,8 @@ mod tests {
 
     #[test]
     fn load_duration_counts_from_the_load_not_from_the_spawn() {
-        let text = "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nduration = \"3s\"\n";
+        let text =
+            "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nduration = \"3s\"\n";
         let scenario = Scenario::parse(text, "t.toml").unwrap();
         let base = url::Url::parse(&scenario.target.url).unwrap();
         let http = Http::new(&scenario, &base).unwrap();

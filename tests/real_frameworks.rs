@@ -178,7 +178,9 @@ impl RunResult {
             .unwrap_or(0)
     }
     fn distinct_pids(&self) -> u64 {
-        self.report["workers"]["distinct_pids"].as_u64().unwrap_or(0)
+        self.report["workers"]["distinct_pids"]
+            .as_u64()
+            .unwrap_or(0)
     }
     /// Everything a failed assertion should show.
     fn explain(&self) -> String {
@@ -312,7 +314,11 @@ fn assert_kinds(r: &RunResult, want: &[&str]) {
 fn assert_healthy(r: &RunResult, min_pids: u64) {
     assert_exit(r, 0, "pass");
     assert_kinds(r, &[]);
-    assert!(r.distinct_pids() >= min_pids, "distinct pids\n{}", r.explain());
+    assert!(
+        r.distinct_pids() >= min_pids,
+        "distinct pids\n{}",
+        r.explain()
+    );
     let auth = &r.report["auth"];
     assert!(auth["probes"].as_u64().unwrap_or(0) > 50, "{}", r.explain());
     assert_eq!(auth["unauthenticated"], 0, "{}", r.explain());
@@ -342,7 +348,11 @@ fn flask_redis_survives_workers_and_hup() {
     assert_eq!(restarts.len(), 1, "{}", r.explain());
     assert_eq!(restarts[0]["method"], "signal HUP", "{}", r.explain());
     // The HUP replaced the workers: more PIDs answered than there are workers.
-    assert!(r.distinct_pids() > 4, "HUP did not replace workers\n{}", r.explain());
+    assert!(
+        r.distinct_pids() > 4,
+        "HUP did not replace workers\n{}",
+        r.explain()
+    );
     assert_eq!(r.report["requests"]["errors"], 0, "{}", r.explain());
     let redis_pid = redis.pid();
     drop(redis);
@@ -358,7 +368,11 @@ fn flask_redis_survives_full_restart() {
     assert_healthy(&r, 4);
     let restarts = r.report["restarts"].as_array().unwrap();
     assert_eq!(restarts.len(), 1, "{}", r.explain());
-    assert!(restarts[0]["downtime_s"].as_f64().is_some(), "{}", r.explain());
+    assert!(
+        restarts[0]["downtime_s"].as_f64().is_some(),
+        "{}",
+        r.explain()
+    );
     let redis_pid = redis.pid();
     drop(redis);
     assert!(!alive(redis_pid), "redis-server {redis_pid} still running");
@@ -437,7 +451,11 @@ fn django_save_every_request_interrupts_sessions() {
     );
     assert_exit(&r, 1, "fail");
     assert_kinds(&r, &["session_interrupted"]);
-    assert!(r.report["logins"]["logouts"].as_u64().unwrap_or(0) > 20, "{}", r.explain());
+    assert!(
+        r.report["logins"]["logouts"].as_u64().unwrap_or(0) > 20,
+        "{}",
+        r.explain()
+    );
     // Django also says so on stderr, once per interrupted request.
     assert!(
         r.report["server_log"]["matches"].as_u64().unwrap_or(0) > 0,
@@ -461,5 +479,9 @@ fn django_db_sessions_have_no_interrupted_race() {
     );
     assert_exit(&r, 0, "pass");
     assert_kinds(&r, &[]);
-    assert!(r.report["logins"]["logouts"].as_u64().unwrap_or(0) > 20, "{}", r.explain());
+    assert!(
+        r.report["logins"]["logouts"].as_u64().unwrap_or(0) > 20,
+        "{}",
+        r.explain()
+    );
 }
