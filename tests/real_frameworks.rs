@@ -320,7 +320,7 @@ fn assert_healthy(r: &RunResult, min_pids: u64) {
         r.explain()
     );
     let auth = &r.report["auth"];
-    assert!(auth["probes"].as_u64().unwrap_or(0) > 50, "{}", r.explain());
+    assert!(auth["probes"].as_u64().unwrap_or(0) > 20, "{}", r.explain());
     assert_eq!(auth["unauthenticated"], 0, "{}", r.explain());
     assert_eq!(r.report["logins"]["failed"], 0, "{}", r.explain());
 }
@@ -452,7 +452,7 @@ fn django_save_every_request_interrupts_sessions() {
     assert_exit(&r, 1, "fail");
     assert_kinds(&r, &["session_interrupted"]);
     assert!(
-        r.report["logins"]["logouts"].as_u64().unwrap_or(0) > 20,
+        r.report["logins"]["logouts"].as_u64().unwrap_or(0) >= 5,
         "{}",
         r.explain()
     );
@@ -480,7 +480,7 @@ fn django_db_sessions_have_no_interrupted_race() {
     assert_exit(&r, 0, "pass");
     assert_kinds(&r, &[]);
     assert!(
-        r.report["logins"]["logouts"].as_u64().unwrap_or(0) > 20,
+        r.report["logins"]["logouts"].as_u64().unwrap_or(0) >= 5,
         "{}",
         r.explain()
     );
