@@ -247,11 +247,22 @@ fn run_scenario(file: &str, env: &[(&str, String)]) -> RunResult {
         stderr,
         elapsed,
     };
+    let downtimes: Vec<String> = result.report["restarts"]
+        .as_array()
+        .map(|a| a.iter().map(|r| r["downtime_s"].to_string()).collect())
+        .unwrap_or_default();
     eprintln!(
-        "{file}: exit {} in {:.1}s, findings {:?}",
+        "{file}: exit {} in {:.1}s, findings {:?}; {} PIDs, {} requests ({} errors), {} logouts, {} interrupted, restart downtime {:?} s, max latency {} ms",
         result.code,
         elapsed.as_secs_f64(),
-        result.kinds()
+        result.kinds(),
+        result.distinct_pids(),
+        result.report["requests"]["total"],
+        result.report["requests"]["errors"],
+        result.report["logins"]["logouts"],
+        result.count("session_interrupted"),
+        downtimes,
+        result.report["latency_ms"]["max"],
     );
     assert_no_leftovers(port, &result);
     result
