@@ -106,15 +106,18 @@ fn describe(o: &Observation) -> serde_json::Value {
     })
 }
 
-/// `login_failed`: a login that did not work (not counting refused connections while the target restarts).
+/// `login_failed`: a login that did not work (not counting connections refused or reset while
+/// the target restarts: a stopping Gunicorn resets the connections still in its accept queue).
 pub fn login_failed(ev: &Evidence) -> Option<Finding> {
     let failed: Vec<&Observation> = ev
         .obs
         .iter()
         .filter(|o| o.step == Step::Login && o.authenticated == Some(false))
         .filter(|o| {
-            !(matches!(o.failure, Some(Failure::Connect(_)))
-                && (during_restart(o.start_us, ev.restarts) || recovering(o.start_us, ev)))
+            !(matches!(o.failure, Some(Failure::Connect(_) | Failure::Transport(_)))
+                && (during_restart(o.start_us, ev.restarts)
+                    || during_restart(o.end_us, ev.restarts)
+                    || recovering(o.start_us, ev)))
         })
         .collect();
     let first = failed.iter().min_by_key(|o| o.start_us)?;
@@ -819,5 +822,31 @@ mod tests {
         l.authenticated = Some(false);
         v.push(l);
         assert_eq!(kinds(&run(&v, &[])), vec!["login_failed"]);
+    }
+
+    #[test]
+    fn login_reset_by_a_restarting_target_is_not_a_failed_login() {
+        // Gunicorn stopping: the connection was accepted by the kernel, then reset.
+        let mut v = healthy();
+        let mut l = login(2, 5_000);
+        l.authenticated = Some(false);
+        l.failure = Some(Failure::Transport(
+            "Connection reset by peer (os error 104)".into(),
+        ));
+        v.push(l.clone());
+        let restart = RestartWindow {
+            start_us: 4_000,
+            ready_us: Some(6_000),
+            method: "supervisor".into(),
+        };
+        assert!(!kinds(&run(&v, std::slice::from_ref(&restart))).contains(&"login_failed"));
+        // Sent just before the restart began, reset by it.
+        let mut early = l.clone();
+        early.start_us = 3_900;
+        early.end_us = 4_100;
+        *v.last_mut().unwrap() = early;
+        assert!(!kinds(&run(&v, &[restart])).contains(&"login_failed"));
+        // The same reset with no restart going on is a failed login.
+        assert!(kinds(&run(&v, &[])).contains(&"login_failed"));
     }
 }

@@ -53,7 +53,9 @@ impl Ctx {
             .unwrap_or(load.max_duration.0)
             .min(load.max_duration.0);
         Ctx {
-            deadline: clock + duration,
+            // The load starts now, after the target answered ready: a slow-booting app
+            // (Django + Gunicorn takes seconds) must not eat into the load's duration.
+            deadline: Instant::now() + duration,
             login_pacer: tokio::sync::Mutex::new(clock),
             scenario,
             http,
@@ -227,6 +229,7 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) -> Vec<Observation> {
             break;
         };
         let bounced = page.anonymous() && page.logged_in && page.epoch_start == page.epoch_end;
+        let pause = pause_after(&page, load.think_time.0);
         obs.push(page);
         // A person sent to the login page logs in again; so does a virtual user (once per
         // bounce: the first tab to notice claims the re-login).
@@ -244,14 +247,29 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) -> Vec<Observation> {
                 None => break,
             }
         }
-        if !load.think_time.0.is_zero() {
+        if !pause.is_zero() {
             tokio::select! {
-                _ = tokio::time::sleep(load.think_time.0) => {}
+                _ = tokio::time::sleep(pause) => {}
                 _ = ctx.stop.cancelled() => break,
             }
         }
     }
     obs
+}
+
+/// While the target is down (connection refused), a tab waits at least this long before its
+/// next page, as a person pressing reload would.
+const REFUSED_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The pause before a tab's next page: `think_time`, and at least `REFUSED_BACKOFF` after a
+/// refused connection. Without it, every tab spins on refused connects during a restart
+/// (thousands per second), starving the restarting app of the CPU it needs to boot.
+fn pause_after(page: &Observation, think_time: Duration) -> Duration {
+    if matches!(page.failure, Some(Failure::Connect(_))) {
+        think_time.max(REFUSED_BACKOFF)
+    } else {
+        think_time
+    }
 }
 
 /// Mark the jar logged out if nobody else has since `epoch`; true if this caller should log in.
@@ -722,6 +740,58 @@ async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_connections_back_off() {
+        let mut o = Observation {
+            vu: 0,
+            tab: 0,
+            step: Step::Request,
+            path: "/dashboard".into(),
+            start_us: 0,
+            end_us: 1,
+            status: Some(200),
+            first_status: Some(200),
+            to_login: false,
+            redirects: 0,
+            pid: None,
+            authenticated: Some(true),
+            pattern_match: false,
+            replaced_login_cookie: None,
+            epoch_start: 1,
+            epoch_end: 1,
+            logged_in: true,
+            failure: None,
+        };
+        assert_eq!(pause_after(&o, Duration::ZERO), Duration::ZERO);
+        o.status = None;
+        o.failure = Some(Failure::Connect("Connection refused (os error 111)".into()));
+        assert_eq!(pause_after(&o, Duration::ZERO), REFUSED_BACKOFF);
+        assert_eq!(
+            pause_after(&o, Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn load_duration_counts_from_the_load_not_from_the_spawn() {
+        let text =
+            "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nduration = \"3s\"\n";
+        let scenario = Scenario::parse(text, "t.toml").unwrap();
+        let base = url::Url::parse(&scenario.target.url).unwrap();
+        let http = Http::new(&scenario, &base).unwrap();
+        // The target took 5 s to become ready.
+        let clock = Instant::now() - Duration::from_secs(5);
+        let ctx = Ctx::new(
+            scenario,
+            http,
+            clock,
+            CancellationToken::new(),
+            Default::default(),
+        );
+        assert!(ctx.deadline > Instant::now() + Duration::from_secs(2));
+        assert!(!ctx.done());
+    }
 
     #[test]
     fn probe_reading_is_tolerant_and_never_panics() {

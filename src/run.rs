@@ -328,10 +328,10 @@ async fn restart_loop(
     stop: &CancellationToken,
     interrupt: &CancellationToken,
 ) -> Result<()> {
-    // Wait for the trigger: a time, or a number of requests.
+    // Wait for the trigger: a time after the load started (now), or a number of requests.
     if let Some(at) = r.at {
         tokio::select! {
-            _ = tokio::time::sleep_until((clock + at.0).into()) => {}
+            _ = tokio::time::sleep(at.0) => {}
             _ = stop.cancelled() => return Ok(()),
         }
     } else if let Some(n) = r.after_requests {
