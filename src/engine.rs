@@ -744,24 +744,8 @@ mod tests {
     #[test]
     fn refused_connections_back_off() {
         let mut o = Observation {
-            vu: 0,
-            tab: 0,
-            step: Step::Request,
-            path: "/dashboard".into(),
-            start_us: 0,
-            end_us: 1,
-            status: Some(200),
-            first_status: Some(200),
-            to_login: false,
-            redirects: 0,
-            pid: None,
             authenticated: Some(true),
-            pattern_match: false,
-            replaced_login_cookie: None,
-            epoch_start: 1,
-            epoch_end: 1,
-            logged_in: true,
-            failure: None,
+            ..Observation::sample(0, Step::Request, 0, 1)
         };
         assert_eq!(pause_after(&o, Duration::ZERO), Duration::ZERO);
         o.status = None;
