@@ -443,7 +443,21 @@ fn django_locmem_loses_sessions_across_workers_and_restart() {
         &[("DJANGO_DB", db.display().to_string())],
     );
     assert_exit(&r, 1, "fail");
-    assert_kinds(&r, &["logout", "restart_logout"]);
+    // A worker whose LocMemCache lacks the session deletes the `sessionid` cookie on its
+    // answer, so a re-logged-in user often needs several logins to stay in. Whether some
+    // user also gets no authenticated page within recovery_timeout after the restart
+    // (`infinite_loading`) depends on timing: allowed, not required.
+    let kinds = r.kinds();
+    for must in ["logout", "restart_logout"] {
+        assert!(kinds.contains(must), "{must} missing\n{}", r.explain());
+    }
+    assert!(
+        kinds
+            .iter()
+            .all(|k| ["logout", "restart_logout", "infinite_loading"].contains(&k.as_str())),
+        "unexpected kinds\n{}",
+        r.explain()
+    );
     assert!(r.distinct_pids() >= 2, "{}", r.explain());
 }
 
