@@ -95,6 +95,8 @@ pub struct Http {
     max_body: usize,
     login_path: String,
     pattern: Regex,
+    /// The same pattern over raw bytes: bodies are matched without a UTF-8 copy.
+    body_pattern: regex::bytes::Regex,
 }
 
 impl Http {
@@ -145,6 +147,8 @@ impl Http {
             login_path: scenario.login_path().to_string(),
             pattern: Regex::new(&scenario.detect.interrupted_pattern)
                 .context("detect.interrupted_pattern")?,
+            body_pattern: regex::bytes::Regex::new(&scenario.detect.interrupted_pattern)
+                .context("detect.interrupted_pattern")?,
         })
     }
 
@@ -186,6 +190,8 @@ impl Http {
         let mut url = self
             .url(path)
             .map_err(|e| Failure::Transport(format!("{e:#}")))?;
+        // Hops already followed (URL, cookies): filled only when a redirect is followed, so a
+        // plain request allocates nothing for loop detection.
         let mut visited: HashSet<(String, String)> = HashSet::new();
         let mut chain_urls: Vec<String> = Vec::new();
         let mut reply = Reply {
@@ -202,14 +208,13 @@ impl Http {
         loop {
             let cookie_header = cookie_header(jar, &url);
             // A loop is the same URL asked for with the same cookies: nothing can change.
-            if !visited.insert((url.to_string(), cookie_header.clone())) {
+            if !visited.is_empty() && visited.contains(&(url.to_string(), cookie_header.clone())) {
                 chain_urls.push(url.path().to_string());
                 return Err(Failure::RedirectLoop(chain_urls));
             }
-            chain_urls.push(url.path().to_string());
             let mut req = client.request(method.clone(), url.clone());
             if !cookie_header.is_empty() {
-                req = req.header(COOKIE, cookie_header);
+                req = req.header(COOKIE, cookie_header.as_str());
             }
             req = match body.take() {
                 Some(Body::Form(fields)) => req
@@ -254,6 +259,8 @@ impl Http {
                             return Err(Failure::TooManyRedirects);
                         }
                         reply.redirects = reply.redirects.saturating_add(1);
+                        chain_urls.push(url.path().to_string());
+                        visited.insert((url.to_string(), cookie_header));
                         url = next;
                         if status != 307 && status != 308 {
                             method = Method::GET;
@@ -264,8 +271,7 @@ impl Http {
             }
             reply.status = status;
             reply.body = read_capped(&mut resp, self.max_body).await?;
-            if !reply.pattern_match && self.pattern.is_match(&String::from_utf8_lossy(&reply.body))
-            {
+            if !reply.pattern_match && self.body_pattern.is_match(&reply.body) {
                 reply.pattern_match = true;
             }
             return Ok(reply);
@@ -297,14 +303,17 @@ impl Http {
             }
             // A cookie the jar refuses (bad domain, malformed) is what a browser would drop too.
             let _ = jar.store.insert_raw(&raw, url);
-            reply.set_cookies.push((name, val));
+            // Only a login needs them (to learn its session cookie).
+            if is_login {
+                reply.set_cookies.push((name, val));
+            }
         }
     }
 }
 
 fn cookie_header(jar: &SharedJar, url: &Url) -> String {
     let jar = lock(jar);
-    let mut out = String::new();
+    let mut out = String::with_capacity(128);
     for (name, value) in jar.store.get_request_values(url) {
         if !out.is_empty() {
             out.push_str("; ");
@@ -356,13 +365,22 @@ fn transport_failure(e: reqwest::Error) -> Failure {
 
 /// Find `<input ... name="FIELD" ... value="...">` in an HTML page (either attribute order).
 pub fn extract_hidden_field(html: &str, field: &str) -> Option<String> {
-    let re = Regex::new(r#"(?is)<input\b[^>]*>"#).ok()?;
-    let attr = |tag: &str, name: &str| -> Option<String> {
-        let re = Regex::new(&format!(
+    // Compiled once per process, not once per login.
+    static INPUT: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    static NAME: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    static VALUE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let attr_re = |name: &str| {
+        Regex::new(&format!(
             r#"(?is)\b{}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#,
             regex::escape(name)
         ))
-        .ok()?;
+        .expect("static regex")
+    };
+    let re = INPUT.get_or_init(|| Regex::new(r#"(?is)<input\b[^>]*>"#).expect("static regex"));
+    let name_re = NAME.get_or_init(|| attr_re("name"));
+    let value_re = VALUE.get_or_init(|| attr_re("value"));
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let re = if name == "name" { name_re } else { value_re };
         let c = re.captures(tag)?;
         c.get(1)
             .or(c.get(2))

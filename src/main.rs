@@ -9,6 +9,7 @@ mod client;
 mod detect;
 mod engine;
 mod observe;
+mod openloop;
 mod report;
 mod run;
 mod scenario;

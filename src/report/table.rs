@@ -48,6 +48,18 @@ pub fn render(r: &Report) -> String {
             r.requests.total, r.requests.ok, r.requests.errors, r.requests.per_second
         ),
     ]);
+    if let Some(g) = &r.generator {
+        s.add_row(vec![
+            "generator".to_string(),
+            format!(
+                "{}: {:.0}/s asked, {:.0}/s sent, {} late sends, max lag {:.1} ms",
+                g.mode, g.target_rate, g.achieved_rate, g.late_sends, g.max_lag_ms
+            ),
+        ]);
+    }
+    if let Some(sh) = &r.shard {
+        s.add_row(vec!["shard".to_string(), sh.clone()]);
+    }
     s.add_row(vec![
         "logins".to_string(),
         format!(
