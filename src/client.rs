@@ -7,7 +7,7 @@
 use crate::observe::Failure;
 use crate::scenario::{ConnectionPolicy, Scenario};
 use anyhow::{Context, Result};
-use cookie_store::{CookieStore, RawCookie};
+use cookie_store::{CookieExpiration, CookieStore, RawCookie};
 use regex::Regex;
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, LOCATION, SET_COOKIE,
@@ -28,7 +28,14 @@ pub struct Jar {
     /// Bumped at every login and logout, so observations can tell they raced one.
     pub epoch: u32,
     pub logged_in: bool,
+    /// `Cookie` headers already built, per request URL, with the expiry of each cookie in them.
+    /// Cleared whenever a response sets a cookie; an entry is unused once one of its cookies
+    /// has expired. Saves the cookie store's domain/path matching on every request.
+    header_cache: Vec<(String, HeaderValue, Vec<CookieExpiration>)>,
 }
+
+/// At most this many URLs per jar keep a built `Cookie` header.
+const HEADER_CACHE: usize = 8;
 
 /// Tabs of one user share its jar; users never share one.
 pub type SharedJar = Arc<Mutex<Jar>>;
@@ -94,6 +101,8 @@ pub struct Http {
     max_redirects: usize,
     max_body: usize,
     login_path: String,
+    /// The scenario's paths, joined to the base URL once.
+    urls: std::collections::HashMap<String, Url>,
     pattern: Regex,
     /// The same pattern over raw bytes: bodies are matched without a UTF-8 copy.
     body_pattern: regex::bytes::Regex,
@@ -138,7 +147,21 @@ impl Http {
             }
             clients.push(b.build().context("building the HTTP client")?);
         }
+        let mut paths: Vec<&str> = scenario.load.requests.iter().map(String::as_str).collect();
+        paths.push(&scenario.probe.path);
+        if let Some(l) = &scenario.login {
+            paths.push(&l.path);
+            if let Some(c) = &l.csrf {
+                paths.push(&c.page);
+            }
+        }
+        paths.push(&scenario.logout.path);
+        let urls = paths
+            .into_iter()
+            .filter_map(|p| Some((p.to_string(), base.join(p).ok()?)))
+            .collect();
         Ok(Http {
+            urls,
             clients,
             base: base.clone(),
             timeout: load.loading_timeout.0,
@@ -153,6 +176,9 @@ impl Http {
     }
 
     pub fn url(&self, path: &str) -> Result<Url> {
+        if let Some(u) = self.urls.get(path) {
+            return Ok(u.clone());
+        }
         self.base
             .join(path)
             .with_context(|| format!("invalid path {path:?}"))
@@ -208,13 +234,20 @@ impl Http {
         loop {
             let cookie_header = cookie_header(jar, &url);
             // A loop is the same URL asked for with the same cookies: nothing can change.
-            if !visited.is_empty() && visited.contains(&(url.to_string(), cookie_header.clone())) {
+            let cookies_text = || {
+                cookie_header
+                    .as_ref()
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            if !visited.is_empty() && visited.contains(&(url.to_string(), cookies_text())) {
                 chain_urls.push(url.path().to_string());
                 return Err(Failure::RedirectLoop(chain_urls));
             }
             let mut req = client.request(method.clone(), url.clone());
-            if !cookie_header.is_empty() {
-                req = req.header(COOKIE, cookie_header.as_str());
+            if let Some(h) = &cookie_header {
+                req = req.header(COOKIE, h.clone());
             }
             req = match body.take() {
                 Some(Body::Form(fields)) => req
@@ -260,7 +293,7 @@ impl Http {
                         }
                         reply.redirects = reply.redirects.saturating_add(1);
                         chain_urls.push(url.path().to_string());
-                        visited.insert((url.to_string(), cookie_header));
+                        visited.insert((url.to_string(), cookies_text()));
                         url = next;
                         if status != 307 && status != 308 {
                             method = Method::GET;
@@ -288,6 +321,9 @@ impl Http {
         reply: &mut Reply,
     ) {
         let mut jar = lock(jar);
+        if headers.contains_key(SET_COOKIE) {
+            jar.header_cache.clear();
+        }
         for value in headers.get_all(SET_COOKIE) {
             let Ok(text) = value.to_str() else { continue };
             let Ok(raw) = RawCookie::parse(text.to_string()) else {
@@ -311,18 +347,41 @@ impl Http {
     }
 }
 
-fn cookie_header(jar: &SharedJar, url: &Url) -> String {
-    let jar = lock(jar);
+/// The `Cookie` header for `url` from the user's jar (None: no cookie to send).
+fn cookie_header(jar: &SharedJar, url: &Url) -> Option<HeaderValue> {
+    let mut jar = lock(jar);
+    let key = url.as_str();
+    if let Some(i) = jar.header_cache.iter().position(|(u, _, _)| u == key) {
+        if jar.header_cache[i].2.iter().all(|e| !e.is_expired()) {
+            return Some(jar.header_cache[i].1.clone());
+        }
+        jar.header_cache.swap_remove(i);
+    }
     let mut out = String::with_capacity(128);
-    for (name, value) in jar.store.get_request_values(url) {
+    let mut expiries = Vec::new();
+    for c in jar.store.matches(url) {
+        let (name, value) = c.name_value();
         if !out.is_empty() {
             out.push_str("; ");
         }
         out.push_str(name);
         out.push('=');
         out.push_str(value);
+        if let CookieExpiration::AtUtc(_) = c.expires {
+            expiries.push(c.expires.clone());
+        }
     }
-    out
+    if out.is_empty() {
+        return None;
+    }
+    // A value no header can carry (reqwest would refuse the request): send no cookies.
+    let value = HeaderValue::from_str(&out).ok()?;
+    if jar.header_cache.len() >= HEADER_CACHE {
+        jar.header_cache.remove(0);
+    }
+    jar.header_cache
+        .push((key.to_string(), value.clone(), expiries));
+    Some(value)
 }
 
 fn form_encode(fields: &[(String, String)]) -> String {

@@ -365,17 +365,32 @@ pub fn read_probe(
     pid_ptr: &str,
     auth_ptr: &str,
 ) -> std::result::Result<(Option<u64>, Option<bool>), String> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+    // Only the two pointed-at values are built (see `jsonseek`), not the whole document.
+    let at = |ptr: &str| crate::jsonseek::pointer(body, ptr);
+    let not_json = |e: serde_json::Error| {
         let head: String = String::from_utf8_lossy(&body[..body.len().min(60)])
             .chars()
             .filter(|c| !c.is_control())
             .collect();
         format!("probe did not answer JSON ({e}); it began {head:?}")
-    })?;
+    };
+    let pid_v = if pid_ptr.is_empty() {
+        None
+    } else {
+        at(pid_ptr).map_err(not_json)?
+    };
+    let auth_v = if auth_ptr.is_empty() {
+        None
+    } else {
+        at(auth_ptr).map_err(not_json)?
+    };
+    if pid_ptr.is_empty() && auth_ptr.is_empty() {
+        at("").map_err(not_json)?;
+    }
     let pid = if pid_ptr.is_empty() {
         None
     } else {
-        match v.pointer(pid_ptr) {
+        match pid_v.as_ref() {
             Some(serde_json::Value::Number(n)) => n.as_u64(),
             Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
             _ => return Err(format!("probe JSON has no number at {pid_ptr}")),
@@ -384,7 +399,7 @@ pub fn read_probe(
     let auth = if auth_ptr.is_empty() {
         None
     } else {
-        match v.pointer(auth_ptr) {
+        match auth_v.as_ref() {
             Some(serde_json::Value::Bool(b)) => Some(*b),
             // Some apps answer null/None for anonymous users, or a user object for a logged-in one.
             Some(serde_json::Value::Null) | None => Some(false),

@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod detect;
 mod engine;
+mod jsonseek;
 mod observe;
 mod openloop;
 mod report;

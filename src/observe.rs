@@ -210,6 +210,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn observations_stay_small() {
+        // Observations are kept in memory for the detectors: this is the cost of a request
+        // (plus nothing on the heap for the path, which is shared; a failure's text, rare,
+        // is extra).
+        let size = std::mem::size_of::<Observation>();
+        assert!(size <= 136, "Observation grew to {size} bytes");
+        let a = PathStr::from("/dashboard");
+        let b = a.clone();
+        assert!(std::ptr::eq(a.as_str(), b.as_str()));
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"/dashboard\"");
+        assert_eq!(a, "/dashboard");
+    }
+
+    #[test]
     fn phases_follow_restart_windows() {
         let r = vec![
             RestartWindow {
