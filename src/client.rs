@@ -101,6 +101,8 @@ pub struct Http {
     max_redirects: usize,
     max_body: usize,
     login_path: String,
+    /// `[load] max_connections`: permits for requests in flight.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
     /// The scenario's paths, joined to the base URL once.
     urls: std::collections::HashMap<String, Url>,
     pattern: Regex,
@@ -161,6 +163,9 @@ impl Http {
             .filter_map(|p| Some((p.to_string(), base.join(p).ok()?)))
             .collect();
         Ok(Http {
+            slots: load
+                .max_connections
+                .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             urls,
             clients,
             base: base.clone(),
@@ -192,7 +197,13 @@ impl Http {
         jar: &SharedJar,
         req: Req<'_>,
     ) -> std::result::Result<Reply, Failure> {
-        let chain = self.chain(vu, jar, req);
+        let _slot = match &self.slots {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
+        // Boxed: the request's (large) state lives on the heap only while it is in flight, so
+        // the task of an idle user (thinking, or waiting for a slot) stays small.
+        let chain = Box::pin(self.chain(vu, jar, req));
         match tokio::time::timeout(self.timeout, chain).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout),

@@ -106,11 +106,12 @@ pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
     let mut all = Vec::new();
     while let Some(done) = users.join_next().await {
         // A panicking user task is a bug in sesscheck; keep the others' observations.
-        if let Ok(obs) = done {
-            all.extend(obs);
+        if let Ok(mut obs) = done {
+            obs.shrink_to_fit();
+            all.push(obs);
         }
     }
-    all
+    crate::openloop::concat(all)
 }
 
 async fn user(ctx: Arc<Ctx>, vu: usize) -> Vec<Observation> {

@@ -15,8 +15,8 @@ use std::fmt;
 pub fn pointer(json: &[u8], pointer: &str) -> Result<Option<Value>, serde_json::Error> {
     let segments: Option<Vec<Cow<str>>> = if pointer.is_empty() {
         Some(Vec::new())
-    } else if let Some(rest) = pointer.strip_prefix('/') {
-        Some(
+    } else {
+        pointer.strip_prefix('/').map(|rest| {
             rest.split('/')
                 .map(|s| {
                     if s.contains('~') {
@@ -25,10 +25,8 @@ pub fn pointer(json: &[u8], pointer: &str) -> Result<Option<Value>, serde_json::
                         Cow::Borrowed(s)
                     }
                 })
-                .collect(),
-        )
-    } else {
-        None
+                .collect()
+        })
     };
     let mut de = serde_json::Deserializer::from_slice(json);
     let found = match &segments {
