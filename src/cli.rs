@@ -63,6 +63,16 @@ pub enum Command {
         /// The JSON report to judge against it.
         b: PathBuf,
     },
+    /// Combine the JSON reports of shards (`run --shard I/N`) into one: counts summed,
+    /// histograms merged exactly, findings combined, verdict recomputed (exit 0 pass, 1 fail).
+    Merge {
+        /// Shard reports written by `sesscheck run --shard I/N`.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the merged JSON report here (default: print it on stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the built-in demo target: a multi-process web app with real logins and sessions,
     /// whose session faults can be switched on and off.
     Target(crate::target::TargetArgs),
@@ -84,6 +94,10 @@ pub struct RunArgs {
     /// Override [load] duration (e.g. 30s, 2m).
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
+    /// Run only shard I of N (1-based): the users whose number ≡ I (mod N), and rate/N of an
+    /// open-loop rate. Merge the shards' reports with `sesscheck merge`.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// Print only the verdict line: no progress, no tables.
     #[arg(long, short)]
     pub quiet: bool,
@@ -117,6 +131,7 @@ pub fn main() -> ExitCode {
         Command::Validate { scenario } => validate(&scenario),
         Command::Report { report, format } => rerender(&report, format),
         Command::Compare { a, b } => compare(&a, &b),
+        Command::Merge { reports, out } => merge(&reports, out.as_deref()),
         Command::Target(args) => match crate::target::run(args) {
             Ok(()) => Outcome::Pass,
             Err(e) => {
@@ -159,7 +174,16 @@ fn run(args: RunArgs) -> Outcome {
         Ok(s) => s,
         Err(o) => return o,
     };
+    let shard = match args.shard.as_deref().map(crate::openloop::parse_shard) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return Outcome::Invalid;
+        }
+    };
     let overrides = Overrides {
+        shard,
         url: args.url,
         users: args.users,
         duration: args.duration,
@@ -250,5 +274,43 @@ fn compare(a: &std::path::Path, b: &std::path::Path) -> Outcome {
         Outcome::Fail
     } else {
         Outcome::Pass
+    }
+}
+
+fn merge(paths: &[PathBuf], out: Option<&std::path::Path>) -> Outcome {
+    let mut reports = Vec::new();
+    for p in paths {
+        match crate::report::load(p) {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return Outcome::Invalid;
+            }
+        }
+    }
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let merged = match crate::report::merge::merge(&reports, &names) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Outcome::Invalid;
+        }
+    };
+    let json = serde_json::to_string_pretty(&merged).unwrap_or_default();
+    match out {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &json) {
+                eprintln!("error: writing {}: {e}", path.display());
+                return Outcome::Invalid;
+            }
+            print!("{}", crate::report::table::render(&merged));
+            println!("report: {}", path.display());
+        }
+        None => println!("{json}"),
+    }
+    if merged.verdict == "pass" {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
     }
 }

@@ -7,7 +7,7 @@
 use crate::observe::{CookieAttrs, Failure};
 use crate::scenario::{ConnectionPolicy, Scenario};
 use anyhow::{Context, Result};
-use cookie_store::{CookieStore, RawCookie};
+use cookie_store::{CookieExpiration, CookieStore, RawCookie};
 use regex::Regex;
 use reqwest::header::{
     HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, LOCATION, SET_COOKIE,
@@ -28,7 +28,24 @@ pub struct Jar {
     /// Bumped at every login and logout, so observations can tell they raced one.
     pub epoch: u32,
     pub logged_in: bool,
+    /// `Cookie` headers already built, per request URL, with the expiry of each cookie in them.
+    /// Cleared whenever a response sets a cookie; an entry is unused once one of its cookies
+    /// has expired. Saves the cookie store's domain/path matching on every request.
+    header_cache: Vec<(String, HeaderValue, Vec<CookieExpiration>)>,
 }
+
+impl Jar {
+    /// A jar holding these cookies and nothing else (the revocation check replays a copy).
+    pub fn with_cookies(store: CookieStore) -> Jar {
+        Jar {
+            store,
+            ..Jar::default()
+        }
+    }
+}
+
+/// At most this many URLs per jar keep a built `Cookie` header.
+const HEADER_CACHE: usize = 8;
 
 /// Tabs of one user share its jar; users never share one.
 pub type SharedJar = Arc<Mutex<Jar>>;
@@ -98,7 +115,13 @@ pub struct Http {
     max_redirects: usize,
     max_body: usize,
     login_path: String,
+    /// `[load] max_connections`: permits for requests in flight.
+    slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// The scenario's paths, joined to the base URL once.
+    urls: std::collections::HashMap<String, Url>,
     pattern: Regex,
+    /// The same pattern over raw bytes: bodies are matched without a UTF-8 copy.
+    body_pattern: regex::bytes::Regex,
 }
 
 impl Http {
@@ -140,7 +163,24 @@ impl Http {
             }
             clients.push(b.build().context("building the HTTP client")?);
         }
+        let mut paths: Vec<&str> = scenario.load.requests.iter().map(String::as_str).collect();
+        paths.push(&scenario.probe.path);
+        if let Some(l) = &scenario.login {
+            paths.push(&l.path);
+            if let Some(c) = &l.csrf {
+                paths.push(&c.page);
+            }
+        }
+        paths.push(&scenario.logout.path);
+        let urls = paths
+            .into_iter()
+            .filter_map(|p| Some((p.to_string(), base.join(p).ok()?)))
+            .collect();
         Ok(Http {
+            slots: load
+                .max_connections
+                .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+            urls,
             clients,
             base: base.clone(),
             timeout: load.loading_timeout.0,
@@ -149,10 +189,15 @@ impl Http {
             login_path: scenario.login_path().to_string(),
             pattern: Regex::new(&scenario.detect.interrupted_pattern)
                 .context("detect.interrupted_pattern")?,
+            body_pattern: regex::bytes::Regex::new(&scenario.detect.interrupted_pattern)
+                .context("detect.interrupted_pattern")?,
         })
     }
 
     pub fn url(&self, path: &str) -> Result<Url> {
+        if let Some(u) = self.urls.get(path) {
+            return Ok(u.clone());
+        }
         self.base
             .join(path)
             .with_context(|| format!("invalid path {path:?}"))
@@ -167,7 +212,13 @@ impl Http {
         jar: &SharedJar,
         req: Req<'_>,
     ) -> std::result::Result<Reply, Failure> {
-        let chain = self.chain(vu, jar, req);
+        let _slot = match &self.slots {
+            Some(s) => s.acquire().await.ok(),
+            None => None,
+        };
+        // Boxed: the request's (large) state lives on the heap only while it is in flight, so
+        // the task of an idle user (thinking, or waiting for a slot) stays small.
+        let chain = Box::pin(self.chain(vu, jar, req));
         match tokio::time::timeout(self.timeout, chain).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout),
@@ -191,6 +242,8 @@ impl Http {
         let mut url = self
             .url(path)
             .map_err(|e| Failure::Transport(format!("{e:#}")))?;
+        // Hops already followed (URL, cookies): filled only when a redirect is followed, so a
+        // plain request allocates nothing for loop detection.
         let mut visited: HashSet<(String, String)> = HashSet::new();
         let mut chain_urls: Vec<String> = Vec::new();
         let mut reply = Reply {
@@ -209,14 +262,20 @@ impl Http {
         loop {
             let cookie_header = cookie_header(jar, &url);
             // A loop is the same URL asked for with the same cookies: nothing can change.
-            if !visited.insert((url.to_string(), cookie_header.clone())) {
+            let cookies_text = || {
+                cookie_header
+                    .as_ref()
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            if !visited.is_empty() && visited.contains(&(url.to_string(), cookies_text())) {
                 chain_urls.push(url.path().to_string());
                 return Err(Failure::RedirectLoop(chain_urls));
             }
-            chain_urls.push(url.path().to_string());
             let mut req = client.request(method.clone(), url.clone());
-            if !cookie_header.is_empty() {
-                req = req.header(COOKIE, cookie_header);
+            if let Some(h) = &cookie_header {
+                req = req.header(COOKIE, h.clone());
             }
             req = match body.take() {
                 Some(Body::Form(fields)) => req
@@ -261,6 +320,8 @@ impl Http {
                             return Err(Failure::TooManyRedirects);
                         }
                         reply.redirects = reply.redirects.saturating_add(1);
+                        chain_urls.push(url.path().to_string());
+                        visited.insert((url.to_string(), cookies_text()));
                         url = next;
                         if status != 307 && status != 308 {
                             method = Method::GET;
@@ -271,8 +332,7 @@ impl Http {
             }
             reply.status = status;
             reply.body = read_capped(&mut resp, self.max_body).await?;
-            if !reply.pattern_match && self.pattern.is_match(&String::from_utf8_lossy(&reply.body))
-            {
+            if !reply.pattern_match && self.body_pattern.is_match(&reply.body) {
                 reply.pattern_match = true;
             }
             return Ok(reply);
@@ -289,6 +349,9 @@ impl Http {
         reply: &mut Reply,
     ) {
         let mut jar = lock(jar);
+        if headers.contains_key(SET_COOKIE) {
+            jar.header_cache.clear();
+        }
         for value in headers.get_all(SET_COOKIE) {
             let Ok(text) = value.to_str() else { continue };
             let Ok(raw) = RawCookie::parse(text.to_string()) else {
@@ -314,7 +377,10 @@ impl Http {
             }
             // A cookie the jar refuses (bad domain, malformed) is what a browser would drop too.
             let _ = jar.store.insert_raw(&raw, url);
-            reply.set_cookies.push((name, val));
+            // Only a login needs them (to learn its session cookie).
+            if is_login {
+                reply.set_cookies.push((name, val));
+            }
         }
     }
 }
@@ -341,18 +407,41 @@ pub fn cookie_values(jar: &SharedJar, url: &Url) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn cookie_header(jar: &SharedJar, url: &Url) -> String {
-    let jar = lock(jar);
-    let mut out = String::new();
-    for (name, value) in jar.store.get_request_values(url) {
+/// The `Cookie` header for `url` from the user's jar (None: no cookie to send).
+fn cookie_header(jar: &SharedJar, url: &Url) -> Option<HeaderValue> {
+    let mut jar = lock(jar);
+    let key = url.as_str();
+    if let Some(i) = jar.header_cache.iter().position(|(u, _, _)| u == key) {
+        if jar.header_cache[i].2.iter().all(|e| !e.is_expired()) {
+            return Some(jar.header_cache[i].1.clone());
+        }
+        jar.header_cache.swap_remove(i);
+    }
+    let mut out = String::with_capacity(128);
+    let mut expiries = Vec::new();
+    for c in jar.store.matches(url) {
+        let (name, value) = c.name_value();
         if !out.is_empty() {
             out.push_str("; ");
         }
         out.push_str(name);
         out.push('=');
         out.push_str(value);
+        if let CookieExpiration::AtUtc(_) = c.expires {
+            expiries.push(c.expires.clone());
+        }
     }
-    out
+    if out.is_empty() {
+        return None;
+    }
+    // A value no header can carry (reqwest would refuse the request): send no cookies.
+    let value = HeaderValue::from_str(&out).ok()?;
+    if jar.header_cache.len() >= HEADER_CACHE {
+        jar.header_cache.remove(0);
+    }
+    jar.header_cache
+        .push((key.to_string(), value.clone(), expiries));
+    Some(value)
 }
 
 fn form_encode(fields: &[(String, String)]) -> String {
@@ -395,13 +484,22 @@ fn transport_failure(e: reqwest::Error) -> Failure {
 
 /// Find `<input ... name="FIELD" ... value="...">` in an HTML page (either attribute order).
 pub fn extract_hidden_field(html: &str, field: &str) -> Option<String> {
-    let re = Regex::new(r#"(?is)<input\b[^>]*>"#).ok()?;
-    let attr = |tag: &str, name: &str| -> Option<String> {
-        let re = Regex::new(&format!(
+    // Compiled once per process, not once per login.
+    static INPUT: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    static NAME: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    static VALUE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    let attr_re = |name: &str| {
+        Regex::new(&format!(
             r#"(?is)\b{}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#,
             regex::escape(name)
         ))
-        .ok()?;
+        .expect("static regex")
+    };
+    let re = INPUT.get_or_init(|| Regex::new(r#"(?is)<input\b[^>]*>"#).expect("static regex"));
+    let name_re = NAME.get_or_init(|| attr_re("name"));
+    let value_re = VALUE.get_or_init(|| attr_re("value"));
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let re = if name == "name" { name_re } else { value_re };
         let c = re.captures(tag)?;
         c.get(1)
             .or(c.get(2))

@@ -5,7 +5,7 @@
 //! about detectors or report formats: it only records what happened.
 
 use crate::client::{self, Body, Http, Jar, Req, SharedJar};
-use crate::observe::{Failure, Observation, Step};
+use crate::observe::{Failure, Observation, PathStr, Step};
 use crate::scenario::{BodyKind, Login, Scenario};
 use reqwest::Method;
 use std::collections::BTreeMap;
@@ -36,6 +36,13 @@ pub struct Ctx {
     /// When the load ends (run start + duration, capped by max_duration).
     pub deadline: Instant,
     login_pacer: tokio::sync::Mutex<Instant>,
+    /// `[load] requests` and the probe path, allocated once and shared by every observation.
+    pub paths: Vec<PathStr>,
+    pub probe_path: PathStr,
+    /// `--shard I/N` (1-based I): only users with index ≡ I (mod N) run.
+    pub shard: Option<(usize, usize)>,
+    /// What the open-loop generator achieved (`[load] rate`), for the report.
+    pub generator: Mutex<Option<crate::report::Generator>>,
 }
 
 impl Ctx {
@@ -57,6 +64,14 @@ impl Ctx {
             // (Django + Gunicorn takes seconds) must not eat into the load's duration.
             deadline: Instant::now() + duration,
             login_pacer: tokio::sync::Mutex::new(clock),
+            paths: load
+                .requests
+                .iter()
+                .map(|p| PathStr::from(p.as_str()))
+                .collect(),
+            probe_path: PathStr::from(scenario.probe.path.as_str()),
+            shard: None,
+            generator: Mutex::new(None),
             scenario,
             http,
             clock,
@@ -83,18 +98,22 @@ impl Ctx {
 
 /// Run all users to the end; returns every observation, in no particular order.
 pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
+    if ctx.scenario.load.rate.is_some() {
+        return crate::openloop::run(ctx).await;
+    }
     let mut accounts = JoinSet::new();
-    for account in 0..ctx.scenario.load.users {
+    for account in crate::openloop::shard_users(ctx.scenario.load.users, ctx.shard) {
         accounts.spawn(account_task(ctx.clone(), account));
     }
     let mut all = Vec::new();
     while let Some(done) = accounts.join_next().await {
         // A panicking task is a bug in sesscheck; keep the others' observations.
-        if let Ok(obs) = done {
-            all.extend(obs);
+        if let Ok(mut obs) = done {
+            obs.shrink_to_fit();
+            all.push(obs);
         }
     }
-    all
+    crate::openloop::concat(all)
 }
 
 /// One account: `[sessions] per_user` logins (devices), each with its own jar and its tabs.
@@ -171,10 +190,7 @@ async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
     let before_logout = client::lock(&first.jar).store.clone();
     logout(ctx, first, obs).await;
     if revocation {
-        let old = Jar {
-            store: before_logout,
-            ..Jar::default()
-        };
+        let old = Jar::with_cookies(before_logout);
         let replay = TabId {
             vu: first.vu,
             tab: first.tab,
@@ -223,7 +239,7 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) -> Vec<Observation> {
                 continue;
             }
         }
-        let path = &load.requests[i % load.requests.len()];
+        let path = &ctx.paths[i % ctx.paths.len()];
         i += 1;
         let Some(page) = page(&ctx, &t, path).await else {
             break;
@@ -312,7 +328,7 @@ fn finish(
     ctx: &Ctx,
     t: &TabId,
     step: Step,
-    path: &str,
+    path: impl Into<PathStr>,
     p: Pending,
     result: &std::result::Result<client::Reply, Failure>,
 ) -> Observation {
@@ -321,7 +337,7 @@ fn finish(
         vu: t.vu as u32,
         tab: t.tab as u16,
         step,
-        path: path.to_string(),
+        path: path.into(),
         start_us: p.start_us,
         end_us: ctx.now_us(),
         status: None,
@@ -377,10 +393,10 @@ async fn send(
 }
 
 /// An app page: followed through redirects like a browser; the login page means anonymous.
-async fn page(ctx: &Ctx, t: &TabId, path: &str) -> Option<Observation> {
+async fn page(ctx: &Ctx, t: &TabId, path: &PathStr) -> Option<Observation> {
     let p = begin(ctx, t);
     let r = send(ctx, t, Req::page(path)).await?;
-    let mut o = finish(ctx, t, Step::Request, path, p, &r);
+    let mut o = finish(ctx, t, Step::Request, path.clone(), p, &r);
     if let Ok(reply) = &r {
         o.authenticated = match reply.status {
             401 | 403 => Some(false),
@@ -408,7 +424,7 @@ async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
         },
     )
     .await?;
-    let mut o = finish(ctx, t, Step::Probe, &probe.path, p, &r);
+    let mut o = finish(ctx, t, Step::Probe, ctx.probe_path.clone(), p, &r);
     if let Ok(reply) = &r {
         if reply.to_login || reply.status == 401 || reply.status == 403 {
             o.authenticated = Some(false);
@@ -449,17 +465,32 @@ pub fn read_probe(
     pid_ptr: &str,
     auth_ptr: &str,
 ) -> std::result::Result<(Option<u64>, Option<bool>), String> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+    // Only the two pointed-at values are built (see `jsonseek`), not the whole document.
+    let at = |ptr: &str| crate::jsonseek::pointer(body, ptr);
+    let not_json = |e: serde_json::Error| {
         let head: String = String::from_utf8_lossy(&body[..body.len().min(60)])
             .chars()
             .filter(|c| !c.is_control())
             .collect();
         format!("probe did not answer JSON ({e}); it began {head:?}")
-    })?;
+    };
+    let pid_v = if pid_ptr.is_empty() {
+        None
+    } else {
+        at(pid_ptr).map_err(not_json)?
+    };
+    let auth_v = if auth_ptr.is_empty() {
+        None
+    } else {
+        at(auth_ptr).map_err(not_json)?
+    };
+    if pid_ptr.is_empty() && auth_ptr.is_empty() {
+        at("").map_err(not_json)?;
+    }
     let pid = if pid_ptr.is_empty() {
         None
     } else {
-        match v.pointer(pid_ptr) {
+        match pid_v.as_ref() {
             Some(serde_json::Value::Number(n)) => n.as_u64(),
             Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
             _ => return Err(format!("probe JSON has no number at {pid_ptr}")),
@@ -468,7 +499,7 @@ pub fn read_probe(
     let auth = if auth_ptr.is_empty() {
         None
     } else {
-        match v.pointer(auth_ptr) {
+        match auth_v.as_ref() {
             Some(serde_json::Value::Bool(b)) => Some(*b),
             // Some apps answer null/None for anonymous users, or a user object for a logged-in one.
             Some(serde_json::Value::Null) | None => Some(false),
@@ -604,7 +635,7 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     let Some(r) = send(ctx, t, req).await else {
         return false;
     };
-    let mut o = finish(ctx, t, Step::Login, &login.path, p, &r);
+    let mut o = finish(ctx, t, Step::Login, login.path.as_str(), p, &r);
     let success = match &r {
         Ok(reply) => login_succeeded(ctx, login, reply),
         Err(_) => false,
@@ -691,7 +722,7 @@ fn record_login_failure(
         ctx,
         t,
         Step::Login,
-        &login.path,
+        login.path.as_str(),
         p,
         &Err(Failure::Transport(why.to_string())),
     );
@@ -731,10 +762,65 @@ async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
     )
     .await
     {
-        obs.push(finish(ctx, t, Step::Logout, &cfg.path, p, &r));
+        obs.push(finish(ctx, t, Step::Logout, cfg.path.as_str(), p, &r));
     }
     let mut j = client::lock(&t.jar);
     j.login_cookies.clear();
+}
+
+/// Open-loop hooks (see `openloop`): a user's jar, its login, and one arrival of the schedule.
+pub(crate) struct OpenUser(TabId);
+
+/// True once the run must end (stopped, past the deadline, out of requests).
+pub(crate) fn open_done(ctx: &Ctx) -> bool {
+    ctx.done()
+}
+
+/// Create user `vu` and log it in (when the scenario has a login). None: the login failed.
+pub(crate) async fn open_user(
+    ctx: &Ctx,
+    vu: usize,
+    obs: &mut Vec<Observation>,
+) -> Option<OpenUser> {
+    let t = TabId {
+        vu,
+        tab: 0,
+        jar: Arc::new(Mutex::new(Jar::default())),
+    };
+    if ctx.scenario.login.is_some() && !login(ctx, &t, obs).await {
+        return None;
+    }
+    Some(OpenUser(t))
+}
+
+/// The `n`-th arrival of a user: its n-th page (or probe, every `probe.every` pages), with
+/// latency counted from `intended_us`, the time the schedule meant to send it.
+pub(crate) async fn open_arrival(
+    ctx: &Ctx,
+    u: &OpenUser,
+    n: u64,
+    intended_us: u64,
+    obs: &mut Vec<Observation>,
+) {
+    let t = &u.0;
+    let every = u64::from(ctx.scenario.probe.every.max(1));
+    let probing = !ctx.scenario.probe.path.is_empty();
+    let cycle = if probing { every + 1 } else { 1 };
+    let o = if probing && n % cycle == every {
+        probe(ctx, t).await
+    } else {
+        let i = (n - n / cycle) as usize;
+        page(ctx, t, &ctx.paths[i % ctx.paths.len()]).await
+    };
+    let Some(mut o) = o else { return };
+    o.start_us = o.start_us.min(intended_us);
+    let bounced =
+        o.step == Step::Request && o.anonymous() && o.logged_in && o.epoch_start == o.epoch_end;
+    let epoch = o.epoch_end;
+    obs.push(o);
+    if bounced && ctx.scenario.login.is_some() && claim_relogin(&t.jar, Some(epoch)) {
+        login(ctx, t, obs).await;
+    }
 }
 
 #[cfg(test)]

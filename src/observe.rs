@@ -61,6 +61,66 @@ impl Failure {
     }
 }
 
+/// A request path, shared (`Arc<str>`): the engine hands out clones of one allocation per
+/// configured path, so an observation costs no heap allocation for it. Reads like a `&str`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct PathStr(pub std::sync::Arc<str>);
+
+impl PathStr {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for PathStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PathStr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for PathStr {
+    fn from(s: &str) -> Self {
+        PathStr(s.into())
+    }
+}
+
+impl From<String> for PathStr {
+    fn from(s: String) -> Self {
+        PathStr(s.into())
+    }
+}
+
+impl PartialEq<str> for PathStr {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for PathStr {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl Serialize for PathStr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PathStr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(PathStr::from)
+    }
+}
+
 /// One request as the engine saw it. Times are microseconds since the run started.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Observation {
@@ -69,7 +129,8 @@ pub struct Observation {
     /// Tab of that user (concurrent streams sharing the user's jar).
     pub tab: u16,
     pub step: Step,
-    pub path: String,
+    /// Shared with every other observation of the same path (no allocation per request).
+    pub path: PathStr,
     pub start_us: u64,
     pub end_us: u64,
     /// Final status after the redirects the engine followed.
@@ -211,6 +272,20 @@ impl Phase {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn observations_stay_small() {
+        // Observations are kept in memory for the detectors: this is the cost of a request
+        // (plus nothing on the heap for the path, which is shared; a failure's text, rare,
+        // is extra).
+        let size = std::mem::size_of::<Observation>();
+        assert!(size <= 136, "Observation grew to {size} bytes");
+        let a = PathStr::from("/dashboard");
+        let b = a.clone();
+        assert!(std::ptr::eq(a.as_str(), b.as_str()));
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"/dashboard\"");
+        assert_eq!(a, "/dashboard");
+    }
 
     #[test]
     fn phases_follow_restart_windows() {

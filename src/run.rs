@@ -52,6 +52,8 @@ fn unreachable(message: String) -> anyhow::Error {
 /// Command-line overrides of the scenario.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    /// `--shard I/N` (1-based).
+    pub shard: Option<(usize, usize)>,
     pub url: Option<String>,
     pub users: Option<usize>,
     pub duration: Option<Duration>,
@@ -155,10 +157,10 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         let _ = sup.stop().await;
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    let (obs, restarts, aborted) = match result {
+    let (obs, restarts, aborted, generator) = match result {
         Ok(v) => v,
         // Interrupted before the load began: still write an (empty) report.
-        Err(_) if interrupted.load(Ordering::SeqCst) => (Vec::new(), Vec::new(), None),
+        Err(_) if interrupted.load(Ordering::SeqCst) => (Vec::new(), Vec::new(), None, None),
         Err(e) => return Err(e),
     };
     let duration_s = clock.elapsed().as_secs_f64();
@@ -212,6 +214,9 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
             .map(|_| audit::measure_lifetime(&obs, &restarts)),
         audits: enabled_audits(&scenario),
     });
+    let mut rep = rep;
+    rep.generator = generator;
+    rep.shard = o.shard.map(|(i, n)| format!("{i}/{n}"));
     let secrets = scenario.secrets();
     let written = report::write_all(&rep, &o.report_dir, &secrets).map_err(|e| RunError {
         outcome: Outcome::Invalid,
@@ -253,6 +258,7 @@ type Driven = (
     Vec<crate::observe::Observation>,
     Vec<RestartWindow>,
     Option<String>,
+    Option<report::Generator>,
 );
 
 /// The load itself, with the restart task and the progress line beside it.
@@ -270,13 +276,15 @@ async fn drive(
     let progress = Arc::new(Progress::default());
     let restarts: Arc<Mutex<Vec<RestartWindow>>> = Default::default();
     let aborted: Arc<Mutex<Option<String>>> = Default::default();
-    let ctx = Arc::new(Ctx::new(
+    let mut ctx = Ctx::new(
         scenario.clone(),
         http,
         clock,
         stop.clone(),
         progress.clone(),
-    ));
+    );
+    ctx.shard = o.shard;
+    let ctx = Arc::new(ctx);
     let restart_task = scenario.restart.clone().map(|r| {
         let (sc, base, sup, restarts, aborted, progress, stop, interrupt) = (
             scenario.clone(),
@@ -312,7 +320,12 @@ async fn drive(
     }
     let restarts = restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let aborted = aborted.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    Ok((obs, restarts, aborted))
+    let generator = ctx
+        .generator
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    Ok((obs, restarts, aborted, generator))
 }
 
 /// Restart the target when the scenario says, `count` times, recording each window.

@@ -409,6 +409,18 @@ pub struct Load {
     /// Hard cap on the whole run, whatever else is configured.
     #[serde(default = "default_max_duration")]
     pub max_duration: Dur,
+    /// Open-loop load: send this many requests/s at a constant arrival rate (round-robin over
+    /// the users, each with its own jar) instead of closed-loop tabs. Latency is counted from
+    /// each request's intended send time, so a slow target cannot hide it (no coordinated
+    /// omission). With `--shard I/N` each shard sends rate/N.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// At most this many requests in flight at once, so at most this many connections (default:
+    /// no limit, one connection per request in flight). Many users then share few connections,
+    /// each still with its own jar; a request waiting for a free connection counts that wait in
+    /// its latency.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
 }
 
 fn default_users() -> usize {
@@ -820,6 +832,14 @@ impl Scenario {
         }
         if load.tabs == 0 || load.tabs > 64 {
             return bad("load.tabs", "must be between 1 and 64");
+        }
+        if load.max_connections == Some(0) {
+            return bad("load.max_connections", "must be at least 1");
+        }
+        if let Some(r) = load.rate {
+            if !(r.is_finite() && r > 0.0 && r <= 1_000_000.0) {
+                return bad("load.rate", "must be between 0 and 1000000 requests/s");
+            }
         }
         if load.duration.is_none() && load.total_requests.is_none() {
             return bad(

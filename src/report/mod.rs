@@ -5,6 +5,7 @@ pub mod compare;
 pub mod html;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod table;
 
 use crate::audit::LifetimeInfo;
@@ -47,6 +48,64 @@ pub struct Report {
     /// Measured session lifetime (when the scenario has a [lifetime] section).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifetime: Option<LifetimeInfo>,
+    /// Open-loop runs (`[load] rate`): what the request generator achieved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<Generator>,
+    /// The latency histograms themselves (base64 of the HdrHistogram V2+deflate serialization,
+    /// µs), so that `sesscheck merge` can combine shard reports exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histograms: Option<Histograms>,
+    /// `--shard I/N` of the run that wrote this report, or the shards a merged report combines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+}
+
+/// What an open-loop generator did: did it keep up with its schedule?
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct Generator {
+    /// "open" (constant arrival rate).
+    pub mode: String,
+    /// Requests/s the schedule asked for.
+    pub target_rate: f64,
+    /// Requests/s actually sent over the sending window.
+    pub achieved_rate: f64,
+    /// Requests sent.
+    #[serde(default)]
+    pub sent: u64,
+    /// Sends more than 2 ms behind their intended time (the generator fell behind).
+    pub late_sends: u64,
+    /// The largest delay between an intended and an actual send.
+    pub max_lag_ms: f64,
+}
+
+/// Serialized latency histograms: overall and per phase name.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct Histograms {
+    pub overall: String,
+    #[serde(default)]
+    pub phases: BTreeMap<String, String>,
+}
+
+/// Encode a histogram for the report (V2 with deflate, then base64).
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    use base64::Engine;
+    use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+    let mut bytes = Vec::new();
+    // Serializing into a Vec cannot fail for a valid histogram.
+    let _ = V2DeflateSerializer::new().serialize(h, &mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decode what `encode_histogram` wrote.
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>> {
+    use base64::Engine;
+    use hdrhistogram::serialization::Deserializer;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .context("histogram is not base64")?;
+    Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| anyhow::anyhow!("histogram does not decode: {e:?}"))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -170,19 +229,19 @@ pub struct Inputs<'a> {
     pub audits: Vec<&'static str>,
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub fn new_histogram() -> Histogram<u64> {
     // 1 µs to 1 hour at 3 significant digits: exact enough for p99 and small in memory.
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
 }
 
-fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+pub fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     if h.is_empty() {
         return 0.0;
     }
     round3(h.value_at_quantile(q) as f64 / 1000.0)
 }
 
-fn round3(x: f64) -> f64 {
+pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -222,6 +281,13 @@ pub fn build(inp: Inputs) -> Report {
         s.errors += is_error(o) as u64;
         s.logouts += (o.anonymous() && o.logged_in && o.epoch_start == o.epoch_end) as u64;
     }
+    let histograms = Histograms {
+        overall: encode_histogram(&overall),
+        phases: per_phase
+            .values()
+            .map(|(h, s)| (s.name.clone(), encode_histogram(h)))
+            .collect(),
+    };
     let phases = per_phase
         .into_values()
         .map(|(h, mut s)| {
@@ -380,11 +446,14 @@ pub fn build(inp: Inputs) -> Report {
         server_log,
         timeline: timeline(obs, inp.duration_s),
         lifetime: inp.lifetime,
+        generator: None,
+        histograms: Some(histograms),
+        shard: None,
     }
 }
 
 /// Which expectation judges which finding kind.
-fn check_covers(check: &str, kind: &str) -> bool {
+pub(crate) fn check_covers(check: &str, kind: &str) -> bool {
     check.strip_prefix("no_") == Some(kind)
         || matches!(
             (check, kind),
@@ -627,6 +696,18 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
         ),
         ("distinct worker PIDs", r.workers.distinct_pids.to_string()),
     ];
+    if let Some(g) = &r.generator {
+        rows.push((
+            "generator",
+            format!(
+                "{}: {:.0}/s asked, {:.0}/s sent, {} late sends, max lag {:.1} ms",
+                g.mode, g.target_rate, g.achieved_rate, g.late_sends, g.max_lag_ms
+            ),
+        ));
+    }
+    if let Some(sh) = &r.shard {
+        rows.push(("shard", sh.clone()));
+    }
     for rs in &r.restarts {
         let down = rs
             .downtime_s
@@ -848,6 +929,9 @@ pub(crate) mod testing {
                 bucket(2.0, &[("101", 5), ("102", 5)], 0, 9.0),
             ],
             lifetime: None,
+            generator: None,
+            histograms: None,
+            shard: None,
         }
     }
 }

@@ -1,0 +1,234 @@
+//! Open-loop load (`[load] rate`): requests arrive on a fixed schedule, whatever the target does.
+//!
+//! Closed-loop tabs wait for an answer before sending the next request, so a stalled target
+//! also stalls the load and its worst latencies are never measured ("coordinated omission").
+//! Here arrival k is *intended* at `k / rate` seconds after the start; it is sent at that time
+//! (or as soon as the generator can, if it fell behind) and its latency is counted from the
+//! intended time, as wrk2 does. Arrivals go to the users round-robin, each request with its
+//! user's own cookie jar; every user logs in first, as in closed-loop runs.
+
+use crate::engine::{self, Ctx};
+use crate::observe::Observation;
+use crate::report::Generator;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// A send later than this behind its intended time counts as late. Tokio's timer has a 1 ms
+/// resolution, so anything below that is the timer, not the generator falling behind.
+pub const LATE_AFTER_US: u64 = 2_000;
+
+/// Intended send time of arrival `k`, in µs after the schedule's start. Computed from `k`
+/// (not accumulated), so the schedule does not drift however long it runs.
+pub fn intended_us(rate: f64, k: u64) -> u64 {
+    (k as f64 * 1e6 / rate).round() as u64
+}
+
+/// How many arrivals are due `elapsed_us` after the start (arrival 0 is due at once).
+pub fn due(rate: f64, elapsed_us: u64) -> u64 {
+    let mut n = (elapsed_us as f64 * rate / 1e6).floor() as u64 + 1;
+    // Guard against floating-point rounding at the boundaries: due ⇔ intended <= elapsed.
+    while n > 0 && intended_us(rate, n - 1) > elapsed_us {
+        n -= 1;
+    }
+    while intended_us(rate, n) <= elapsed_us {
+        n += 1;
+    }
+    n
+}
+
+/// The users this process runs: all of them, or those of shard I/N (index ≡ I mod N, 1-based).
+pub fn shard_users(users: usize, shard: Option<(usize, usize)>) -> Vec<usize> {
+    match shard {
+        None => (0..users).collect(),
+        Some((i, n)) => (0..users).filter(|vu| vu % n == i - 1).collect(),
+    }
+}
+
+/// Parse `I/N` (1-based, 1 <= I <= N).
+pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("--shard {s:?}: expected I/N, e.g. 1/4"))?;
+    let i: usize = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("--shard {s:?}: I is not a number"))?;
+    let n: usize = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("--shard {s:?}: N is not a number"))?;
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("--shard {s:?}: need 1 <= I <= N"));
+    }
+    Ok((i, n))
+}
+
+/// Log every user in, then send on the schedule until the run ends.
+pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
+    let mut rate = ctx.scenario.load.rate.unwrap_or(1.0);
+    if let Some((_, n)) = ctx.shard {
+        rate /= n as f64;
+    }
+    let mut all = Vec::new();
+
+    // Logins, concurrently (paced by `login_rate` as in closed-loop runs).
+    let mut logins = JoinSet::new();
+    for vu in shard_users(ctx.scenario.load.users, ctx.shard) {
+        let ctx = ctx.clone();
+        logins.spawn(async move {
+            let mut obs = Vec::new();
+            let u = engine::open_user(&ctx, vu, &mut obs).await;
+            (vu, u, obs)
+        });
+    }
+    let mut users = Vec::new();
+    while let Some(done) = logins.join_next().await {
+        if let Ok((vu, u, obs)) = done {
+            all.extend(obs);
+            if let Some(u) = u {
+                users.push((vu, Arc::new(u)));
+            }
+        }
+    }
+    users.sort_by_key(|(vu, _)| *vu);
+    let users: Vec<Arc<engine::OpenUser>> = users.into_iter().map(|(_, u)| u).collect();
+
+    let start = Instant::now();
+    let start_us = ctx.clock.elapsed().as_micros() as u64;
+    let mut stats = Generator {
+        mode: "open".into(),
+        target_rate: rate,
+        ..Default::default()
+    };
+    let mut tasks: JoinSet<Vec<Observation>> = JoinSet::new();
+    let mut k: u64 = 0;
+    let mut max_lag_us = 0u64;
+    if !users.is_empty() {
+        while !engine::open_done(&ctx) {
+            let elapsed = start.elapsed().as_micros() as u64;
+            let due_now = due(rate, elapsed);
+            while k < due_now {
+                let intended = intended_us(rate, k);
+                let lag = elapsed.saturating_sub(intended);
+                max_lag_us = max_lag_us.max(lag);
+                if lag > LATE_AFTER_US {
+                    stats.late_sends += 1;
+                }
+                let u = users[(k % users.len() as u64) as usize].clone();
+                let n = k / users.len() as u64;
+                let ctx = ctx.clone();
+                tasks.spawn(async move {
+                    let mut obs = Vec::with_capacity(1);
+                    engine::open_arrival(&ctx, &u, n, start_us + intended, &mut obs).await;
+                    obs
+                });
+                k += 1;
+            }
+            while let Some(done) = tasks.try_join_next() {
+                if let Ok(obs) = done {
+                    all.extend(obs);
+                }
+            }
+            let next = start + Duration::from_micros(intended_us(rate, k));
+            let until = next.min(ctx.deadline);
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.into()) => {}
+                _ = ctx.stop.cancelled() => break,
+            }
+        }
+    }
+    let window = start.elapsed().as_secs_f64();
+    stats.sent = k;
+    stats.achieved_rate = if window > 0.0 {
+        round3(k as f64 / window)
+    } else {
+        0.0
+    };
+    stats.max_lag_ms = round3(max_lag_us as f64 / 1000.0);
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(obs) = done {
+            all.extend(obs);
+        }
+    }
+    *ctx.generator.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+    all
+}
+
+/// Concatenate per-user observations into one Vec of exactly the right size. (Growing one Vec
+/// by doubling would, at its last reallocation, hold the old and the new copy at once: with
+/// observations the bulk of memory, that was the run's peak.)
+pub fn concat<T>(chunks: Vec<Vec<T>>) -> Vec<T> {
+    let mut all = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+    for c in chunks {
+        all.extend(c);
+    }
+    all
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_is_evenly_spaced_and_does_not_drift() {
+        let times: Vec<u64> = (0..5).map(|k| intended_us(2000.0, k)).collect();
+        assert_eq!(times, vec![0, 500, 1000, 1500, 2000]);
+        // One hour at 3 req/s: computed from k, so no accumulated rounding error.
+        assert_eq!(intended_us(3.0, 3 * 3600), 3_600_000_000);
+        assert_eq!(intended_us(3.0, 1), 333_333);
+        assert_eq!(intended_us(3.0, 2), 666_667);
+    }
+
+    #[test]
+    fn due_counts_arrivals_whose_time_has_come() {
+        assert_eq!(due(2000.0, 0), 1);
+        assert_eq!(due(2000.0, 499), 1);
+        assert_eq!(due(2000.0, 500), 2);
+        assert_eq!(due(2000.0, 1_000_000), 2001);
+        assert_eq!(due(3.0, 333_332), 1);
+        assert_eq!(due(3.0, 333_333), 2);
+        for &rate in &[1.0, 3.0, 7.5, 200.0, 2000.0, 123_456.0] {
+            for t in (0..3_000_000).step_by(9_973) {
+                let n = due(rate, t);
+                assert!(intended_us(rate, n - 1) <= t && intended_us(rate, n) > t);
+            }
+        }
+        // A rate of 200 for 3 s is 600 arrivals (plus the one at t = 0).
+        assert_eq!(due(200.0, 3_000_000), 601);
+    }
+
+    #[test]
+    fn shards_partition_the_users() {
+        assert_eq!(shard_users(5, None), vec![0, 1, 2, 3, 4]);
+        assert_eq!(shard_users(5, Some((1, 2))), vec![0, 2, 4]);
+        assert_eq!(shard_users(5, Some((2, 2))), vec![1, 3]);
+        let mut all: Vec<usize> = (1..=3)
+            .flat_map(|i| shard_users(10, Some((i, 3))))
+            .collect();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn concat_keeps_everything_in_order() {
+        let all = concat(vec![vec![1, 2], vec![], vec![3]]);
+        assert_eq!(all, vec![1, 2, 3]);
+        assert_eq!(all.capacity(), 3);
+    }
+
+    #[test]
+    fn shard_syntax_is_validated() {
+        assert_eq!(parse_shard("1/2"), Ok((1, 2)));
+        assert_eq!(parse_shard("3/3"), Ok((3, 3)));
+        assert!(parse_shard("0/2").is_err());
+        assert!(parse_shard("3/2").is_err());
+        assert!(parse_shard("1/0").is_err());
+        assert!(parse_shard("1").is_err());
+        assert!(parse_shard("a/b").is_err());
+    }
+}

@@ -1,0 +1,523 @@
+//! `sesscheck merge`: combine the reports of shards (`sesscheck run --shard I/N`) into one.
+//!
+//! Counts are summed; latency percentiles are recomputed from the shards' histograms merged
+//! exactly (each report carries them serialized); PIDs are unioned; findings are combined by
+//! kind (counts summed, the earliest occurrence kept as the example); expectations are
+//! recomputed on the combined figures and the verdict fails if any shard failed or any
+//! combined expectation fails. Timeline buckets are summed; their p50/p99 are the worst of the
+//! shards (buckets carry no histograms), which is an upper bound, not an exact figure.
+
+use super::{
+    check_covers, decode_histogram, encode_histogram, ms, new_histogram, round3, Bucket, Check,
+    Generator, Histograms, Latency, PhaseStats, Report,
+};
+use crate::detect::{Finding, Severity};
+use anyhow::{bail, Context, Result};
+use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
+
+/// Merge shard reports. `names` label them in error messages (file names).
+pub fn merge(reports: &[Report], names: &[String]) -> Result<Report> {
+    let Some(first) = reports.first() else {
+        bail!("nothing to merge: give at least one report");
+    };
+    let name = |i: usize| {
+        names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("#{}", i + 1))
+    };
+    for (i, r) in reports.iter().enumerate() {
+        if r.scenario != first.scenario {
+            bail!(
+                "{} is of scenario {:?}, {} of {:?}: only shards of one scenario can be merged",
+                name(i),
+                r.scenario,
+                name(0),
+                first.scenario
+            );
+        }
+    }
+
+    // Histograms: exact merge.
+    let mut overall = new_histogram();
+    let mut phase_h: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    for (i, r) in reports.iter().enumerate() {
+        let h = r.histograms.as_ref().with_context(|| {
+            format!(
+                "{} carries no latency histograms (written by an older sesscheck?): run it again",
+                name(i)
+            )
+        })?;
+        let o = decode_histogram(&h.overall).with_context(|| format!("{}: overall", name(i)))?;
+        overall
+            .add(&o)
+            .map_err(|e| anyhow::anyhow!("{}: {e:?}", name(i)))?;
+        for (p, text) in &h.phases {
+            let ph = decode_histogram(text).with_context(|| format!("{}: phase {p}", name(i)))?;
+            phase_h
+                .entry(p.clone())
+                .or_insert_with(new_histogram)
+                .add(&ph)
+                .map_err(|e| anyhow::anyhow!("{}: {e:?}", name(i)))?;
+        }
+    }
+
+    let mut m = first.clone();
+    m.started_at = reports
+        .iter()
+        .map(|r| r.started_at.clone())
+        .min()
+        .unwrap_or_default();
+    m.duration_s = reports.iter().map(|r| r.duration_s).fold(0.0, f64::max);
+    m.interrupted = reports.iter().any(|r| r.interrupted);
+    m.aborted = reports.iter().find_map(|r| r.aborted.clone());
+
+    m.requests = Default::default();
+    m.auth = Default::default();
+    m.logins = Default::default();
+    m.workers = Default::default();
+    m.server_log = Default::default();
+    for r in reports {
+        m.requests.total += r.requests.total;
+        m.requests.ok += r.requests.ok;
+        m.requests.errors += r.requests.errors;
+        // Shards run side by side: their rates add up.
+        m.requests.per_second += r.requests.per_second;
+        m.auth.probes += r.auth.probes;
+        m.auth.authenticated += r.auth.authenticated;
+        m.auth.unauthenticated += r.auth.unauthenticated;
+        m.logins.attempts += r.logins.attempts;
+        m.logins.ok += r.logins.ok;
+        m.logins.failed += r.logins.failed;
+        m.logins.logouts += r.logins.logouts;
+        for (pid, n) in &r.workers.pids {
+            *m.workers.pids.entry(pid.clone()).or_default() += n;
+        }
+        m.server_log.matches += r.server_log.matches;
+        for (p, n) in &r.server_log.by_phase {
+            *m.server_log.by_phase.entry(p.clone()).or_default() += n;
+        }
+        if m.server_log.example.is_none() {
+            m.server_log.example = r.server_log.example.clone();
+        }
+    }
+    m.requests.per_second = round3(m.requests.per_second);
+    m.workers.distinct_pids = m.workers.pids.len();
+    m.restarts = reports.iter().flat_map(|r| r.restarts.clone()).collect();
+    m.restarts.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+
+    // Phases: counts summed, percentiles from the merged histograms.
+    let mut phases: BTreeMap<String, PhaseStats> = BTreeMap::new();
+    for p in reports.iter().flat_map(|r| &r.phases) {
+        let s = phases.entry(p.name.clone()).or_insert_with(|| PhaseStats {
+            name: p.name.clone(),
+            ..Default::default()
+        });
+        s.requests += p.requests;
+        s.errors += p.errors;
+        s.logouts += p.logouts;
+    }
+    // Keep the shards' phase order (load, before, during, after).
+    let order: Vec<String> = {
+        let mut seen = Vec::new();
+        for p in reports.iter().flat_map(|r| &r.phases) {
+            if !seen.contains(&p.name) {
+                seen.push(p.name.clone());
+            }
+        }
+        seen
+    };
+    m.phases = order
+        .iter()
+        .filter_map(|n| phases.remove(n))
+        .map(|mut s| {
+            if let Some(h) = phase_h.get(&s.name) {
+                (s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms) =
+                    (ms(h, 0.5), ms(h, 0.9), ms(h, 0.99), ms(h, 1.0));
+            }
+            s
+        })
+        .collect();
+    m.latency_ms = Latency {
+        p50: ms(&overall, 0.5),
+        p90: ms(&overall, 0.9),
+        p99: ms(&overall, 0.99),
+        max: ms(&overall, 1.0),
+        mean: if overall.is_empty() {
+            0.0
+        } else {
+            round3(overall.mean() / 1000.0)
+        },
+    };
+    m.histograms = Some(Histograms {
+        overall: encode_histogram(&overall),
+        phases: phase_h
+            .iter()
+            .map(|(k, h)| (k.clone(), encode_histogram(h)))
+            .collect(),
+    });
+
+    m.findings = merge_findings(reports.iter().flat_map(|r| r.findings.iter()));
+    m.timeline = merge_timeline(reports.iter().map(|r| r.timeline.as_slice()));
+    m.generator = merge_generators(reports.iter().filter_map(|r| r.generator.as_ref()));
+
+    // Expectations on the combined figures.
+    let traffic: u64 = m.phases.iter().map(|p| p.requests).sum();
+    let mut names_in_order: Vec<String> = Vec::new();
+    for c in reports.iter().flat_map(|r| &r.expectations) {
+        if !names_in_order.contains(&c.name) {
+            names_in_order.push(c.name.clone());
+        }
+    }
+    m.expectations = names_in_order
+        .iter()
+        .map(|n| {
+            let shards: Vec<&Check> = reports
+                .iter()
+                .flat_map(|r| &r.expectations)
+                .filter(|c| &c.name == n)
+                .collect();
+            combined_check(n, &shards, &m, traffic)
+        })
+        .collect();
+    for f in m.findings.iter_mut() {
+        let failed = m
+            .expectations
+            .iter()
+            .any(|c| !c.passed && check_covers(&c.name, &f.kind));
+        f.severity = if failed {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
+    }
+    let passed = reports.iter().all(|r| r.verdict == "pass")
+        && m.expectations.iter().all(|c| c.passed)
+        && m.aborted.is_none();
+    m.verdict = if passed { "pass" } else { "fail" }.into();
+    let labels: Vec<String> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| r.shard.clone().unwrap_or_else(|| name(i)))
+        .collect();
+    m.shard = Some(format!("merged: {}", labels.join(", ")));
+    Ok(m)
+}
+
+/// Findings by kind: counts summed, the earliest occurrence's message and example kept.
+pub fn merge_findings<'a>(all: impl Iterator<Item = &'a Finding>) -> Vec<Finding> {
+    let mut by_kind: Vec<Finding> = Vec::new();
+    for f in all {
+        match by_kind.iter_mut().find(|g| g.kind == f.kind) {
+            Some(g) => {
+                let count = g.count + f.count;
+                if f.first_at_s < g.first_at_s {
+                    *g = f.clone();
+                }
+                g.count = count;
+                if f.severity == Severity::Error {
+                    g.severity = Severity::Error;
+                }
+            }
+            None => by_kind.push(f.clone()),
+        }
+    }
+    by_kind
+}
+
+fn merge_timeline<'a>(all: impl Iterator<Item = &'a [Bucket]>) -> Vec<Bucket> {
+    let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
+    for b in all.flatten() {
+        let m = buckets
+            .entry((b.t_s * 1000.0).round() as i64)
+            .or_insert_with(|| Bucket {
+                t_s: b.t_s,
+                ..Default::default()
+            });
+        m.requests += b.requests;
+        m.errors += b.errors;
+        m.authenticated += b.authenticated;
+        m.anonymous += b.anonymous;
+        m.p50_ms = m.p50_ms.max(b.p50_ms);
+        m.p99_ms = m.p99_ms.max(b.p99_ms);
+        for (pid, n) in &b.pids {
+            *m.pids.entry(pid.clone()).or_default() += n;
+        }
+    }
+    buckets.into_values().collect()
+}
+
+fn merge_generators<'a>(mut all: impl Iterator<Item = &'a Generator>) -> Option<Generator> {
+    let mut g = all.next()?.clone();
+    for o in all {
+        g.target_rate += o.target_rate;
+        g.achieved_rate += o.achieved_rate;
+        g.sent += o.sent;
+        g.late_sends += o.late_sends;
+        g.max_lag_ms = g.max_lag_ms.max(o.max_lag_ms);
+    }
+    g.target_rate = round3(g.target_rate);
+    g.achieved_rate = round3(g.achieved_rate);
+    Some(g)
+}
+
+/// `"<= 500 ms"` → ("<=", 500.0).
+fn parse_limit(limit: &str) -> Option<(&str, f64)> {
+    let limit = limit.trim();
+    let (op, rest) = if let Some(r) = limit.strip_prefix("<=") {
+        ("<=", r)
+    } else if let Some(r) = limit.strip_prefix(">=") {
+        (">=", r)
+    } else {
+        return None;
+    };
+    let num = rest.split_whitespace().next()?;
+    let num = num.trim_end_matches(|c: char| c.is_alphabetic());
+    Some((op, num.parse().ok()?))
+}
+
+/// "12 of 40 probes ..." (the auth_persistence message) → (12, 40).
+fn of_counts(message: &str) -> Option<(u64, u64)> {
+    let mut words = message.split_whitespace();
+    let ok = words.next()?.parse().ok()?;
+    if words.next()? != "of" {
+        return None;
+    }
+    Some((ok, words.next()?.parse().ok()?))
+}
+
+fn finding_count(m: &Report, kind: &str) -> f64 {
+    m.findings
+        .iter()
+        .filter(|f| f.kind == kind)
+        .map(|f| f.count)
+        .sum::<u64>() as f64
+}
+
+/// One expectation recomputed on the combined report.
+fn combined_check(name: &str, shards: &[&Check], m: &Report, traffic: u64) -> Check {
+    let limit_text = shards.first().map(|c| c.limit.clone()).unwrap_or_default();
+    let kind = [
+        "logout",
+        "restart_logout",
+        "session_interrupted",
+        "infinite_loading",
+        "login_failed",
+        "worker_coverage",
+    ]
+    .into_iter()
+    .find(|k| check_covers(name, k) && name != "min_distinct_pids");
+    let actual = match name {
+        _ if kind.is_some() => finding_count(m, kind.unwrap_or_default()),
+        "max_error_rate" => round3(finding_count(m, "http_error") / traffic.max(1) as f64),
+        "max_p99_ms" => m.latency_ms.p99,
+        "min_distinct_pids" => m.workers.distinct_pids as f64,
+        "max_downtime_s" => shards.iter().map(|c| c.actual).fold(0.0, f64::max),
+        "auth_persistence" => {
+            let counts: Option<Vec<(u64, u64)>> =
+                shards.iter().map(|c| of_counts(&c.message)).collect();
+            match counts {
+                Some(c) => {
+                    let (ok, n) = c.iter().fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+                    if n == 0 {
+                        0.0
+                    } else {
+                        round3(ok as f64 / n as f64)
+                    }
+                }
+                None => shards
+                    .iter()
+                    .map(|c| c.actual)
+                    .fold(f64::INFINITY, f64::min),
+            }
+        }
+        // An expectation this version does not know: the worst shard's figure.
+        _ => match parse_limit(&limit_text) {
+            Some((">=", _)) => shards
+                .iter()
+                .map(|c| c.actual)
+                .fold(f64::INFINITY, f64::min),
+            _ => shards
+                .iter()
+                .map(|c| c.actual)
+                .fold(f64::NEG_INFINITY, f64::max),
+        },
+    };
+    let passed = match parse_limit(&limit_text) {
+        Some(("<=", l)) => actual <= l,
+        Some((_, l)) => actual >= l,
+        None => shards.iter().all(|c| c.passed),
+    };
+    Check {
+        name: name.to_string(),
+        limit: limit_text.clone(),
+        actual,
+        passed,
+        message: format!(
+            "{name}: {actual} over {} shard report(s) (limit {limit_text})",
+            shards.len()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::{Observation, Step};
+    use crate::scenario::Expect;
+
+    fn obs(vu: u32, start: u64, lat: u64, pid: u64) -> Observation {
+        Observation {
+            pid: Some(pid),
+            authenticated: Some(true),
+            ..Observation::sample(vu, Step::Probe, start, start + lat)
+        }
+    }
+
+    fn report(obs: &[Observation], findings: Vec<Finding>, expect: &Expect) -> Report {
+        super::super::build(super::super::Inputs {
+            scenario: "s",
+            url: "http://127.0.0.1:1",
+            spawned: None,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            duration_s: 2.0,
+            obs,
+            restarts: &[],
+            findings,
+            expect,
+            interrupted: false,
+            aborted: None,
+            server_log: &[],
+            server_log_count: 0,
+            lifetime: None,
+            audits: vec![],
+        })
+    }
+
+    fn finding(kind: &str, count: u64, at: f64) -> Finding {
+        Finding {
+            kind: kind.into(),
+            severity: Severity::Warning,
+            count,
+            first_at_s: at,
+            message: format!("{kind} at {at}"),
+            example: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn histograms_round_trip() {
+        let mut h = new_histogram();
+        for v in [1u64, 10, 100, 1000, 123_456] {
+            h.record(v).unwrap();
+        }
+        let back = decode_histogram(&encode_histogram(&h)).unwrap();
+        assert_eq!(back, h);
+        assert!(decode_histogram("not base64!").is_err());
+    }
+
+    #[test]
+    fn merging_equals_one_run_over_all_observations() {
+        let expect = Expect {
+            max_logouts: Some(3),
+            ..Default::default()
+        };
+        // Shard A: fast, PIDs 1 and 2; shard B: slow, PIDs 2 and 3.
+        let a: Vec<Observation> = (0..100)
+            .map(|i| obs(0, i * 1000, 1000 + i * 10, 1 + i % 2))
+            .collect();
+        let b: Vec<Observation> = (0..50)
+            .map(|i| obs(1, i * 2000, 50_000 + i * 1000, 2 + i % 2))
+            .collect();
+        let ra = report(&a, vec![finding("logout", 2, 1.5)], &expect);
+        let rb = report(&b, vec![finding("logout", 2, 0.5)], &expect);
+        assert_eq!(ra.verdict, "pass");
+        assert_eq!(rb.verdict, "pass");
+        let m = merge(&[ra, rb], &["a".into(), "b".into()]).unwrap();
+        let all: Vec<Observation> = a.iter().chain(&b).cloned().collect();
+        let whole = report(&all, vec![], &expect);
+        assert_eq!(m.requests.total, 150);
+        assert_eq!(m.latency_ms.p50, whole.latency_ms.p50);
+        assert_eq!(m.latency_ms.p99, whole.latency_ms.p99);
+        assert_eq!(m.latency_ms.max, whole.latency_ms.max);
+        assert_eq!(m.phases[0].p90_ms, whole.phases[0].p90_ms);
+        assert_eq!(m.phases[0].requests, 150);
+        assert_eq!(m.workers.distinct_pids, 3);
+        assert_eq!(m.workers.pids["2"], 50 + 25);
+        assert_eq!(m.auth.probes, 150);
+        // Findings by kind: summed, the earliest kept.
+        assert_eq!(m.findings.len(), 1);
+        assert_eq!(m.findings[0].count, 4);
+        assert_eq!(m.findings[0].first_at_s, 0.5);
+        assert_eq!(m.findings[0].message, "logout at 0.5");
+        // 2 + 2 logouts pass each shard's limit of 3 but not the combined one.
+        let c = m
+            .expectations
+            .iter()
+            .find(|c| c.name == "max_logouts")
+            .unwrap();
+        assert_eq!(c.actual, 4.0);
+        assert!(!c.passed);
+        assert_eq!(m.verdict, "fail");
+        assert_eq!(m.findings[0].severity, Severity::Error);
+        assert_eq!(m.timeline.iter().map(|b| b.requests).sum::<u64>(), 150);
+    }
+
+    #[test]
+    fn a_failed_shard_fails_the_merge_and_bad_input_is_refused() {
+        let expect = Expect::default();
+        let a = report(&[obs(0, 0, 10, 1)], vec![], &expect);
+        let mut b = report(&[obs(1, 0, 10, 1)], vec![], &expect);
+        assert_eq!(merge(&[a.clone(), b.clone()], &[]).unwrap().verdict, "pass");
+        b.verdict = "fail".into();
+        assert_eq!(merge(&[a.clone(), b.clone()], &[]).unwrap().verdict, "fail");
+        let mut c = a.clone();
+        c.histograms = None;
+        assert!(merge(&[a.clone(), c], &[]).is_err());
+        let mut d = a.clone();
+        d.scenario = "other".into();
+        assert!(merge(&[a, d], &[]).is_err());
+        assert!(merge(&[], &[]).is_err());
+    }
+
+    #[test]
+    fn limits_and_counts_parse() {
+        assert_eq!(parse_limit("<= 500 ms"), Some(("<=", 500.0)));
+        assert_eq!(parse_limit(">= 2"), Some((">=", 2.0)));
+        assert_eq!(parse_limit("<= 0.05"), Some(("<=", 0.05)));
+        assert_eq!(parse_limit("about 3"), None);
+        assert_eq!(
+            of_counts("12 of 40 probes of logged-in users"),
+            Some((12, 40))
+        );
+        assert_eq!(of_counts("twelve"), None);
+    }
+
+    #[test]
+    fn generators_add_up() {
+        let g = Generator {
+            mode: "open".into(),
+            target_rate: 100.0,
+            achieved_rate: 99.0,
+            sent: 300,
+            late_sends: 1,
+            max_lag_ms: 3.0,
+        };
+        let h = Generator {
+            max_lag_ms: 7.0,
+            ..g.clone()
+        };
+        let m = merge_generators([g, h].iter()).unwrap();
+        assert_eq!(
+            (
+                m.target_rate,
+                m.achieved_rate,
+                m.sent,
+                m.late_sends,
+                m.max_lag_ms
+            ),
+            (200.0, 198.0, 600, 2, 7.0)
+        );
+    }
+}

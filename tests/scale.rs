@@ -1,0 +1,224 @@
+//! Performance and scale features: open-loop load (`[load] rate`), `run --shard I/N` and
+//! `merge`. Bounds on counts, never timed assertions.
+mod common;
+use common::*;
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LOGIN: &str = r#"
+[login]
+path = "/login"
+fields = { username = "user{user}", password = "demo" }
+success = { redirect_to = "/dashboard" }
+csrf = { page = "/login", field = "csrf_token" }
+
+[probe]
+path = "/debug/session"
+pid = "/worker/pid"
+authenticated = "/authenticated"
+"#;
+
+/// Requests to app pages and probes (logins and CSRF fetches excluded).
+fn traffic(r: &Value) -> u64 {
+    r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["requests"].as_u64().unwrap())
+        .sum()
+}
+
+#[test]
+fn open_loop_sends_at_the_asked_rate_and_reports_the_generator() {
+    let dir = TempDir::new("openloop");
+    let scenario = write_scenario(
+        &dir,
+        "open.toml",
+        &format!(
+            r#"name = "open"
+[target]
+url = "http://127.0.0.1:1"
+spawn = {{ builtin = {{ workers = 2, store = "shared" }} }}
+{LOGIN}
+[load]
+users = 10
+duration = "3s"
+rate = 200
+requests = ["/dashboard", "/"]
+connection = "keep-alive"
+
+[expect]
+auth_persistence = 1.0
+"#
+        ),
+    );
+    let (out, _d) = run_scenario(&scenario, &[], &[]);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let r = out.report.as_ref().unwrap();
+    let g = &r["generator"];
+    assert_eq!(g["mode"], "open", "{g}");
+    assert_eq!(g["target_rate"].as_f64().unwrap(), 200.0);
+    // 3 s at 200/s, less the logins' share of the 3 s: a loose band on counts.
+    let n = traffic(r);
+    assert!((450..=650).contains(&n), "{n} requests; generator {g}");
+    let sent = g["sent"].as_u64().unwrap();
+    assert_eq!(sent, n, "every arrival is one request");
+    assert!(g["achieved_rate"].as_f64().unwrap() > 100.0, "{g}");
+    // Both pages and probes, all authenticated, over several users' jars.
+    assert!(r["auth"]["probes"].as_u64().unwrap() > 100);
+    assert_eq!(r["auth"]["unauthenticated"], 0);
+    assert_eq!(r["logins"]["ok"], 10);
+    assert!(r["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    assert!(r["histograms"]["overall"].as_str().unwrap().len() > 10);
+}
+
+#[test]
+fn bad_shard_is_a_usage_error() {
+    for bad in ["0/2", "3/2", "x", "1/0"] {
+        let (out, _d) = run_scenario("scenarios/multiworker.toml", &["--shard", bad], &[]);
+        assert_eq!(out.code, 2, "--shard {bad}: {}", out.explain());
+        assert!(out.stderr.contains("--shard"), "{}", out.stderr);
+    }
+}
+
+struct Target(Child);
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // SIGTERM lets the master stop its workers.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn two_shards_against_one_target_merge_into_one_report() {
+    let dir = TempDir::new("shards");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let state = dir.path().join("state");
+    let _target = Target(
+        Command::new(BIN)
+            .args(["target", "--port", &port.to_string(), "--workers", "2"])
+            .args(["--store", "shared", "--state-dir"])
+            .arg(&state)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "target did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let scenario = write_scenario(
+        &dir,
+        "shards.toml",
+        &format!(
+            r#"name = "shards"
+[target]
+url = "{url}"
+{LOGIN}
+[load]
+users = 6
+duration = "2s"
+requests = ["/dashboard"]
+think_time = "20ms"
+
+[expect]
+auth_persistence = 1.0
+max_logouts = 0
+"#
+        ),
+    );
+    let runs: Vec<_> = ["1/2", "2/2"]
+        .into_iter()
+        .map(|shard| {
+            let (scenario, dir) = (scenario.clone(), dir.path().join(shard.replace('/', "of")));
+            std::thread::spawn(move || {
+                let rd = dir.to_string_lossy().into_owned();
+                let out = sesscheck(
+                    &[
+                        "run",
+                        &scenario,
+                        "--shard",
+                        shard,
+                        "--report-dir",
+                        &rd,
+                        "--quiet",
+                    ],
+                    &[],
+                    &dir,
+                    Duration::from_secs(60),
+                );
+                (out, dir)
+            })
+        })
+        .collect();
+    let mut reports = Vec::new();
+    let mut totals = 0;
+    for h in runs {
+        let (out, dir) = h.join().unwrap();
+        assert_eq!(out.code, 0, "{}", out.explain());
+        let r = out.report.clone().unwrap();
+        // Each shard ran its 3 of the 6 users.
+        assert_eq!(r["logins"]["ok"], 3, "{}", r["logins"]);
+        totals += r["requests"]["total"].as_u64().unwrap();
+        let json = out
+            .files
+            .iter()
+            .find(|(p, _)| p.extension().is_some_and(|x| x == "json"))
+            .map(|(p, _)| p.clone())
+            .unwrap();
+        reports.push((json, dir, r));
+    }
+    assert_eq!(reports[0].2["shard"], "1/2");
+    let merged = dir.path().join("merged.json");
+    let mut args = vec!["merge".to_string()];
+    args.extend(
+        reports
+            .iter()
+            .map(|(p, _, _)| p.to_string_lossy().into_owned()),
+    );
+    args.extend(["--out".into(), merged.to_string_lossy().into_owned()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = sesscheck(&args, &[], dir.path(), Duration::from_secs(20));
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let m: Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    assert_eq!(m["requests"]["total"].as_u64().unwrap(), totals);
+    assert_eq!(m["logins"]["ok"], 6);
+    assert_eq!(m["verdict"], "pass");
+    assert_eq!(traffic(&m), traffic(&reports[0].2) + traffic(&reports[1].2));
+    let p99 = m["latency_ms"]["p99"].as_f64().unwrap();
+    let worst = reports
+        .iter()
+        .map(|(_, _, r)| r["latency_ms"]["max"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    assert!(p99 > 0.0 && p99 <= worst, "{p99} vs {worst}");
+    assert!(m["workers"]["distinct_pids"].as_u64().unwrap() >= 1);
+    // Merging a report with itself of another scenario is refused (exit 2).
+    let bad = dir.path().join("bad.json");
+    let mut other = reports[0].2.clone();
+    other["scenario"] = "other".into();
+    std::fs::write(&bad, other.to_string()).unwrap();
+    let out = sesscheck(
+        &["merge", args[1], bad.to_str().unwrap()],
+        &[],
+        dir.path(),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code, 2, "{}", out.explain());
+}
