@@ -314,7 +314,7 @@ pub fn measure_lifetime(obs: &[Observation], restarts: &[RestartWindow]) -> Life
         .iter()
         .filter(|o| o.step == Step::Probe && o.authenticated == Some(true))
     {
-        if let Some(r) = o.remaining_s {
+        if let Some(r) = o.remaining_s.map(f64::from) {
             series
                 .entry((o.vu, o.epoch_start))
                 .or_default()

@@ -439,7 +439,7 @@ async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
                         .as_ref()
                         .and_then(|l| l.remaining.as_deref())
                     {
-                        o.remaining_s = read_number(&reply.body, ptr);
+                        o.remaining_s = read_number(&reply.body, ptr).map(|x| x as f32);
                     }
                     if let Some(pid) = pid {
                         ctx.progress

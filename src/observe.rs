@@ -160,10 +160,10 @@ pub struct Observation {
     pub fixation: bool,
     /// Login only: the cookies the login set, as its Set-Cookie headers described them.
     #[serde(default)]
-    pub cookies: Option<Box<[CookieAttrs]>>,
+    pub cookies: Option<Box<LoginCookies>>,
     /// Probe only: seconds the session has left, from `[lifetime] remaining`.
     #[serde(default)]
-    pub remaining_s: Option<f64>,
+    pub remaining_s: Option<f32>,
     /// The response re-sent a login cookie, unchanged, with a fresh Max-Age/Expires.
     #[serde(default)]
     pub renewed: bool,
@@ -217,6 +217,24 @@ impl Observation {
             remaining_s: None,
             renewed: false,
         }
+    }
+}
+
+/// The cookies a login set. Only logins have them, so observations keep a thin pointer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LoginCookies(pub Vec<CookieAttrs>);
+
+impl std::ops::Deref for LoginCookies {
+    type Target = [CookieAttrs];
+    fn deref(&self) -> &[CookieAttrs] {
+        &self.0
+    }
+}
+
+impl From<Vec<CookieAttrs>> for Box<LoginCookies> {
+    fn from(v: Vec<CookieAttrs>) -> Self {
+        Box::new(LoginCookies(v))
     }
 }
 
@@ -279,7 +297,8 @@ mod tests {
         // (plus nothing on the heap for the path, which is shared; a failure's text, rare,
         // is extra).
         let size = std::mem::size_of::<Observation>();
-        assert!(size <= 136, "Observation grew to {size} bytes");
+        // 136 before the session-rule fields (fixation, renewal, remaining time, login cookies).
+        assert!(size <= 152, "Observation grew to {size} bytes");
         let a = PathStr::from("/dashboard");
         let b = a.clone();
         assert!(std::ptr::eq(a.as_str(), b.as_str()));
