@@ -139,17 +139,7 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report> {
             s
         })
         .collect();
-    m.latency_ms = Latency {
-        p50: ms(&overall, 0.5),
-        p90: ms(&overall, 0.9),
-        p99: ms(&overall, 0.99),
-        max: ms(&overall, 1.0),
-        mean: if overall.is_empty() {
-            0.0
-        } else {
-            round3(overall.mean() / 1000.0)
-        },
-    };
+    m.latency_ms = Latency::of(&overall);
     m.histograms = Some(Histograms {
         overall: encode_histogram(&overall),
         phases: phase_h

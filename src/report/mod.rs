@@ -234,6 +234,23 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
 }
 
+impl Latency {
+    /// The summary of a latency histogram (recorded in µs) in milliseconds.
+    pub fn of(h: &Histogram<u64>) -> Latency {
+        Latency {
+            p50: ms(h, 0.5),
+            p90: ms(h, 0.9),
+            p99: ms(h, 0.99),
+            max: ms(h, 1.0),
+            mean: if h.is_empty() {
+                0.0
+            } else {
+                round3(h.mean() / 1000.0)
+            },
+        }
+    }
+}
+
 pub fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     if h.is_empty() {
         return 0.0;
@@ -352,17 +369,7 @@ pub fn build(inp: Inputs) -> Report {
                 .map(|e| round3(e.saturating_sub(r.start_us) as f64 / 1e6)),
         })
         .collect();
-    let latency_ms = Latency {
-        p50: ms(&overall, 0.5),
-        p90: ms(&overall, 0.9),
-        p99: ms(&overall, 0.99),
-        max: ms(&overall, 1.0),
-        mean: if overall.is_empty() {
-            0.0
-        } else {
-            round3(overall.mean() / 1000.0)
-        },
-    };
+    let latency_ms = Latency::of(&overall);
     let mut server_log = ServerLogInfo {
         matches: inp.server_log_count,
         ..Default::default()
