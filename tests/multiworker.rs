@@ -331,3 +331,34 @@ fn unwritable_report_dir_is_a_usage_error() {
     assert_eq!(out.code, 2, "{}", out.explain());
     assert!(out.stderr.contains("--report-dir"), "{}", out.stderr);
 }
+
+/// Login pacing and per-user loopback source addresses (apps rate-limit logins per client IP).
+#[test]
+fn paced_logins_from_several_loopback_addresses_work() {
+    let dir = TempDir::new("pacing");
+    let text = scenario_with(
+        "scenarios/multiworker.toml",
+        "csrf = { page = \"/login\", field = \"csrf_token\" }",
+        "csrf = { page = \"/login\", field = \"csrf_token\" }\nlogin_rate = 10\nsource_addresses = [\"127.0.0.2\", \"127.0.0.3\"]",
+    );
+    let path = write_scenario(&dir, "pacing.toml", &text);
+    let (out, _d) = run_scenario(&path, &["--duration", "2s", "--users", "6"], &[]);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    assert_eq!(out.report.as_ref().unwrap()["logins"]["ok"], 6);
+
+    // Only loopback addresses may be used as sources: traffic never leaves the machine.
+    let bad = text.replace("127.0.0.3", "10.0.0.1");
+    let path = write_scenario(&dir, "bad.toml", &bad);
+    let out = sesscheck(
+        &["validate", &path],
+        &[],
+        dir.path(),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code, 2, "{}", out.explain());
+    assert!(
+        out.stderr.contains("not a loopback address"),
+        "{}",
+        out.stderr
+    );
+}
