@@ -205,7 +205,6 @@ impl Http {
 
     /// Send one request with the user's jar, following redirects (GET) when `follow` is set.
     /// The whole chain must finish within `loading_timeout`.
-    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         vu: usize,

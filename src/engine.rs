@@ -323,7 +323,6 @@ fn begin(ctx: &Ctx, t: &TabId) -> Pending {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn finish(
     ctx: &Ctx,
     t: &TabId,
@@ -380,7 +379,6 @@ fn finish(
 }
 
 /// Send unless the run is stopped first (Ctrl-C must not wait for a hanging request).
-#[allow(clippy::too_many_arguments)]
 async fn send(
     ctx: &Ctx,
     t: &TabId,

@@ -137,17 +137,12 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
                         .unwrap_or("target not spawned by sesscheck")
                 );
             }
-            drive(
-                scenario.clone(),
-                http,
+            let ctl = RunControl {
                 clock,
-                stop.clone(),
-                supervisor.clone(),
-                &base,
-                &o,
-                interrupt.clone(),
-            )
-            .await
+                stop: stop.clone(),
+                interrupt: interrupt.clone(),
+            };
+            drive(scenario.clone(), http, supervisor.clone(), &base, &o, ctl).await
         }
         Err(e) => Err(e),
     };
@@ -262,17 +257,15 @@ type Driven = (
 );
 
 /// The load itself, with the restart task and the progress line beside it.
-#[allow(clippy::too_many_arguments)]
 async fn drive(
     scenario: Scenario,
     http: Http,
-    clock: Instant,
-    stop: CancellationToken,
     supervisor: SharedSupervisor,
     base: &Url,
     o: &Overrides,
-    interrupt: CancellationToken,
+    ctl: RunControl,
 ) -> Result<Driven> {
+    let RunControl { clock, stop, .. } = ctl.clone();
     let progress = Arc::new(Progress::default());
     let restarts: Arc<Mutex<Vec<RestartWindow>>> = Default::default();
     let aborted: Arc<Mutex<Option<String>>> = Default::default();
@@ -285,25 +278,21 @@ async fn drive(
     );
     ctx.shard = o.shard;
     let ctx = Arc::new(ctx);
-    let restart_task = scenario.restart.clone().map(|r| {
-        let (sc, base, sup, restarts, aborted, progress, stop, interrupt) = (
-            scenario.clone(),
-            base.clone(),
-            supervisor.clone(),
-            restarts.clone(),
-            aborted.clone(),
-            progress.clone(),
-            stop.clone(),
-            interrupt.clone(),
-        );
+    let restart_task = scenario.restart.clone().map(|plan| {
+        let restarter = Restarter {
+            sc: scenario.clone(),
+            plan,
+            base: base.clone(),
+            sup: supervisor.clone(),
+            windows: restarts.clone(),
+            progress: progress.clone(),
+            ctl: ctl.clone(),
+        };
+        let aborted = aborted.clone();
         tokio::spawn(async move {
-            if let Err(e) = restart_loop(
-                &sc, &r, &base, &sup, &restarts, &progress, clock, &stop, &interrupt,
-            )
-            .await
-            {
+            if let Err(e) = restarter.run().await {
                 *aborted.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{e:#}"));
-                stop.cancel();
+                restarter.ctl.stop.cancel();
             }
         })
     });
@@ -328,86 +317,111 @@ async fn drive(
     Ok((obs, restarts, aborted, generator))
 }
 
-/// Restart the target when the scenario says, `count` times, recording each window.
-#[allow(clippy::too_many_arguments)]
-async fn restart_loop(
-    sc: &Scenario,
-    r: &crate::scenario::Restart,
-    base: &Url,
-    sup: &SharedSupervisor,
-    windows: &Mutex<Vec<RestartWindow>>,
-    progress: &Progress,
+/// When the run started, and the two ways it is told to stop: `stop` ends the load (its end,
+/// or a failed restart), `interrupt` is Ctrl-C/SIGTERM.
+#[derive(Clone)]
+struct RunControl {
     clock: Instant,
-    stop: &CancellationToken,
-    interrupt: &CancellationToken,
-) -> Result<()> {
-    // Wait for the trigger: a time after the load started (now), or a number of requests.
-    if let Some(at) = r.at {
-        tokio::select! {
-            _ = tokio::time::sleep(at.0) => {}
-            _ = stop.cancelled() => return Ok(()),
-        }
-    } else if let Some(n) = r.after_requests {
-        while progress.requests.load(Ordering::Relaxed) < n {
+    stop: CancellationToken,
+    interrupt: CancellationToken,
+}
+
+/// The restart task: the scenario's `[restart]` plan and the run's shared handles.
+struct Restarter {
+    sc: Scenario,
+    plan: crate::scenario::Restart,
+    base: Url,
+    sup: SharedSupervisor,
+    windows: Arc<Mutex<Vec<RestartWindow>>>,
+    progress: Arc<Progress>,
+    ctl: RunControl,
+}
+
+impl Restarter {
+    /// Restart the target when the scenario says, `count` times, recording each window.
+    async fn run(&self) -> Result<()> {
+        let Restarter {
+            sc,
+            plan: r,
+            base,
+            sup,
+            windows,
+            progress,
+            ctl,
+        } = self;
+        let RunControl {
+            clock,
+            stop,
+            interrupt,
+        } = ctl;
+        // Wait for the trigger: a time after the load started (now), or a number of requests.
+        if let Some(at) = r.at {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = tokio::time::sleep(at.0) => {}
                 _ = stop.cancelled() => return Ok(()),
             }
-        }
-    }
-    for i in 0..r.count {
-        if stop.is_cancelled() {
-            return Ok(());
-        }
-        let start_us = clock.elapsed().as_micros() as u64;
-        let index = {
-            let mut w = windows.lock().unwrap_or_else(|e| e.into_inner());
-            w.push(RestartWindow {
-                start_us,
-                ready_us: None,
-                method: r.method.label(),
-            });
-            w.len() - 1
-        };
-        match &r.method {
-            RestartMethod::Named(_) => {
-                let mut guard = sup.lock().await;
-                let s = guard.as_mut().ok_or_else(|| {
-                    anyhow!(
-                        "restart.method = \"supervisor\" but sesscheck did not spawn the target"
-                    )
-                })?;
-                s.stop().await?;
-                s.start().context("starting the target again")?;
-            }
-            RestartMethod::Command { command, timeout } => {
-                // Ctrl-C must not wait out the command's timeout; dropping the wait kills it.
-                let dir = scenario_dir(sc);
+        } else if let Some(n) = r.after_requests {
+            while progress.requests.load(Ordering::Relaxed) < n {
                 tokio::select! {
-                    r = supervisor::run_command(command, timeout.0, dir.as_ref()) => r?,
-                    _ = interrupt.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                    _ = stop.cancelled() => return Ok(()),
                 }
             }
-            RestartMethod::Signal { signal, pidfile } => {
-                supervisor::signal_pidfile(signal, &resolve(sc, pidfile).to_string_lossy())?;
+        }
+        for i in 0..r.count {
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+            let start_us = clock.elapsed().as_micros() as u64;
+            let index = {
+                let mut w = windows.lock().unwrap_or_else(|e| e.into_inner());
+                w.push(RestartWindow {
+                    start_us,
+                    ready_us: None,
+                    method: r.method.label(),
+                });
+                w.len() - 1
+            };
+            match &r.method {
+                RestartMethod::Named(_) => {
+                    let mut guard = sup.lock().await;
+                    let s = guard.as_mut().ok_or_else(|| {
+                        anyhow!(
+                        "restart.method = \"supervisor\" but sesscheck did not spawn the target"
+                    )
+                    })?;
+                    s.stop().await?;
+                    s.start().context("starting the target again")?;
+                }
+                RestartMethod::Command { command, timeout } => {
+                    // Ctrl-C must not wait out the command's timeout; dropping the wait kills it.
+                    let dir = scenario_dir(sc);
+                    tokio::select! {
+                        r = supervisor::run_command(command, timeout.0, dir.as_ref()) => r?,
+                        _ = interrupt.cancelled() => return Ok(()),
+                    }
+                }
+                RestartMethod::Signal { signal, pidfile } => {
+                    supervisor::signal_pidfile(signal, &resolve(sc, pidfile).to_string_lossy())?;
+                }
+            }
+            // Watch only Ctrl-C here: a load that ends during the restart still lets it finish.
+            match wait_ready(sc, base, sup, interrupt).await {
+                Ok(()) => {}
+                Err(_) if interrupt.is_cancelled() => return Ok(()),
+                Err(e) => return Err(e.context("after the restart")),
+            }
+            windows.lock().unwrap_or_else(|e| e.into_inner())[index].ready_us =
+                Some(clock.elapsed().as_micros() as u64);
+            if i + 1 < r.count {
+                tokio::select! {
+                    _ = tokio::time::sleep(r.interval.0) => {}
+                    _ = stop.cancelled() => return Ok(()),
+                }
             }
         }
-        // Watch only Ctrl-C here: a load that ends during the restart still lets it finish.
-        match wait_ready(sc, base, sup, interrupt).await {
-            Ok(()) => {}
-            Err(_) if interrupt.is_cancelled() => return Ok(()),
-            Err(e) => return Err(e.context("after the restart")),
-        }
-        windows.lock().unwrap_or_else(|e| e.into_inner())[index].ready_us =
-            Some(clock.elapsed().as_micros() as u64);
-        if i + 1 < r.count {
-            tokio::select! {
-                _ = tokio::time::sleep(r.interval.0) => {}
-                _ = stop.cancelled() => return Ok(()),
-            }
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The session-rule audits the scenario turned on, as plain values for the detectors.
