@@ -978,9 +978,23 @@ impl Scenario {
             .unwrap_or("/login")
     }
 
-    /// Values that must never appear in output: every login field not declared public.
+    /// Values that must never appear in output: every login field not declared public, and the
+    /// values of credential-like headers (Authorization, Cookie, tokens, keys).
     pub fn secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
+        for (name, value) in &self.target.headers {
+            let n = name.to_ascii_lowercase();
+            if ["authorization", "cookie", "token", "key", "secret"]
+                .iter()
+                .any(|w| n.contains(w))
+            {
+                out.push(value.clone());
+                // "Bearer abc": the credential alone must not leak either.
+                if let Some((_, credential)) = value.split_once(' ') {
+                    out.push(credential.trim().to_string());
+                }
+            }
+        }
         if let Some(login) = &self.login {
             for (k, v) in &login.fields {
                 if !login
@@ -1205,6 +1219,22 @@ duration = "1s"
             format!("{MINIMAL}\n[login]\nfields = {{ username = \"u\", password = \"pw1\" }}\n");
         let s = Scenario::parse(&text, "t.toml").unwrap();
         assert_eq!(s.secrets(), vec!["pw1".to_string()]);
+    }
+
+    #[test]
+    fn credential_headers_are_secrets() {
+        let text = MINIMAL.replace(
+            "url = \"http://127.0.0.1:9\"",
+            "url = \"http://127.0.0.1:9\"\nheaders = { Authorization = \"Bearer tok-123\", Accept = \"text/html\" }",
+        );
+        let s = Scenario::parse(&text, "t.toml").unwrap();
+        let secrets = s.secrets();
+        assert!(
+            secrets.contains(&"Bearer tok-123".to_string())
+                && secrets.contains(&"tok-123".to_string()),
+            "{secrets:?}"
+        );
+        assert!(!secrets.iter().any(|v| v == "text/html"));
     }
 
     #[test]
