@@ -30,14 +30,7 @@ requests = ["/dashboard", "/"]
 think_time = "20ms"
 "#
     ));
-    let reports = dir.reports();
-    let child = spawn(&[
-        "run",
-        s.to_str().unwrap(),
-        "--report-dir",
-        reports.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let child = spawn_run(&dir, &s);
     let pid = child.id();
     // Wait until the target is up (its processes carry the port), then ~2 s of load.
     let up = Instant::now();
@@ -112,14 +105,7 @@ at = "500ms"
 method = {{ command = "sleep 45; echo {marker}", timeout = "50s" }}
 "#
     ));
-    let reports = dir.reports();
-    let child = spawn(&[
-        "run",
-        s.to_str().unwrap(),
-        "--report-dir",
-        reports.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let child = spawn_run(&dir, &s);
     let pid = child.id();
     // Wait until the restart command runs, then interrupt.
     let up = Instant::now();
@@ -169,14 +155,7 @@ fn sigint_while_waiting_for_the_target_exits_130() {
     let s = dir.scenario(&format!(
         "name = \"w\"\n[target]\nurl = \"http://127.0.0.1:{port}\"\nready = {{ path = \"/health\", timeout = \"30s\" }}\n[load]\nduration = \"5s\"\n"
     ));
-    let reports = dir.reports();
-    let child = spawn(&[
-        "run",
-        s.to_str().unwrap(),
-        "--report-dir",
-        reports.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let child = spawn_run(&dir, &s);
     std::thread::sleep(Duration::from_millis(1500));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let o = wait(child, Duration::from_secs(30));

@@ -62,14 +62,12 @@ fn memory_store_fails_with_logouts() {
 
 #[test]
 fn secret_per_worker_fails_with_logouts() {
-    let dir = TempDir::new("spw");
-    let text = scenario_with(
+    let (out, _d) = run_edited(
         "scenarios/multiworker.toml",
-        "store = \"shared\"",
-        "store = \"secret-per-worker\"",
+        &[("store = \"shared\"", "store = \"secret-per-worker\"")],
+        &["--duration", "3s", "--users", "8"],
+        &[],
     );
-    let path = write_scenario(&dir, "spw.toml", &text);
-    let (out, _d) = run_scenario(&path, &["--duration", "3s", "--users", "8"], &[]);
     assert_eq!(out.code, 1, "{}", out.explain());
     assert!(
         out.finding_kinds().contains(&"logout".to_string()),

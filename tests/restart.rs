@@ -3,12 +3,6 @@
 mod common;
 use common::*;
 
-fn kinds_sorted(out: &Outcome) -> Vec<String> {
-    let mut k = out.finding_kinds();
-    k.sort();
-    k
-}
-
 const SHORT: &[&str] = &["--duration", "8s", "--users", "8"];
 
 #[test]
@@ -42,13 +36,7 @@ fn shared_store_survives_a_supervisor_restart() {
 #[test]
 fn memory_store_loses_every_session_on_restart() {
     let (out, _d) = run_scenario("scenarios/restart-broken.toml", SHORT, &[]);
-    assert_eq!(out.code, 1, "{}", out.explain());
-    assert_eq!(
-        kinds_sorted(&out),
-        vec!["restart_logout"],
-        "{}",
-        out.explain()
-    );
+    assert_exit_and_kinds(&out, 1, &["restart_logout"]);
     let f = out.finding("restart_logout").unwrap();
     assert_eq!(
         f["count"].as_u64().unwrap(),
@@ -61,13 +49,7 @@ fn memory_store_loses_every_session_on_restart() {
 #[test]
 fn wipe_on_restart_is_a_restart_logout() {
     let (out, _d) = run_scenario("scenarios/restart-wipe.toml", SHORT, &[]);
-    assert_eq!(out.code, 1, "{}", out.explain());
-    assert_eq!(
-        kinds_sorted(&out),
-        vec!["restart_logout"],
-        "{}",
-        out.explain()
-    );
+    assert_exit_and_kinds(&out, 1, &["restart_logout"]);
 }
 
 #[test]
@@ -104,43 +86,32 @@ fn hang_after_restart_is_infinite_loading() {
 fn hup_reload_through_a_pidfile_keeps_shared_sessions_and_loses_memory_ones() {
     let dir = TempDir::new("hup");
     let pidfile = dir.path().join("target.pid").to_string_lossy().into_owned();
-    let healthy = scenario_with(
-        "scenarios/restart-hup.toml",
+    let own_pidfile = (
         "${TMPDIR:-/tmp}/sesscheck-restart-hup.pid",
-        &pidfile,
+        pidfile.as_str(),
     );
-    let path = write_scenario(&dir, "hup.toml", &healthy);
-    let (out, _d) = run_scenario(&path, SHORT, &[]);
+    let (out, _d) = run_edited("scenarios/restart-hup.toml", &[own_pidfile], SHORT, &[]);
     assert_eq!(out.code, 0, "{}", out.explain());
     let r = out.report.as_ref().unwrap();
     assert_eq!(r["restarts"][0]["method"], "signal HUP");
 
-    let broken = healthy
-        .replace("store = \"shared\"", "store = \"memory\"")
-        .replace("workers = 4", "workers = 1")
-        .replace("min_distinct_pids = 2", "min_distinct_pids = 1");
-    let path = write_scenario(&dir, "hup-memory.toml", &broken);
-    let (out, _d) = run_scenario(&path, SHORT, &[]);
-    assert_eq!(out.code, 1, "{}", out.explain());
-    assert_eq!(
-        kinds_sorted(&out),
-        vec!["restart_logout"],
-        "{}",
-        out.explain()
-    );
+    let memory_store = [
+        own_pidfile,
+        ("store = \"shared\"", "store = \"memory\""),
+        ("workers = 4", "workers = 1"),
+        ("min_distinct_pids = 2", "min_distinct_pids = 1"),
+    ];
+    let (out, _d) = run_edited("scenarios/restart-hup.toml", &memory_store, SHORT, &[]);
+    assert_exit_and_kinds(&out, 1, &["restart_logout"]);
 }
 
 #[test]
 fn repeated_restarts_are_each_measured() {
-    let dir = TempDir::new("rolling");
-    let text = scenario_with(
-        "scenarios/restart.toml",
-        "count = 1 ",
-        "count = 2 \ninterval = \"1s\"",
-    );
-    let text = text.replace("at = \"4s\"", "at = \"2s\"");
-    let path = write_scenario(&dir, "rolling.toml", &text);
-    let (out, _d) = run_scenario(&path, SHORT, &[]);
+    let edits = [
+        ("count = 1 ", "count = 2 \ninterval = \"1s\""),
+        ("at = \"4s\"", "at = \"2s\""),
+    ];
+    let (out, _d) = run_edited("scenarios/restart.toml", &edits, SHORT, &[]);
     assert_eq!(out.code, 0, "{}", out.explain());
     let restarts = out.report.as_ref().unwrap()["restarts"]
         .as_array()

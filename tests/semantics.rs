@@ -9,15 +9,12 @@ const HEALTHY_ARGS: &str = "args = [\"--session-lifetime\", \"3600\", \"--slidin
 
 /// smoke.toml with the target's flags replaced.
 fn smoke_with_target_args(args: &str) -> (Outcome, TempDir) {
-    let dir = TempDir::new("smoke");
-    let text = scenario_with(
+    run_edited(
         "scenarios/smoke.toml",
-        HEALTHY_ARGS,
-        &format!("args = [{args}]"),
-    );
-    let path = write_scenario(&dir, "smoke.toml", &text);
-    let (out, _d) = run_scenario(&path, SHORT, &[]);
-    (out, dir)
+        &[(HEALTHY_ARGS, &format!("args = [{args}]"))],
+        SHORT,
+        &[],
+    )
 }
 
 #[test]
@@ -45,28 +42,18 @@ fn smoke_passes_with_every_rule_checked() {
     assert_eq!(r["lifetime"]["renewed"], true);
 }
 
-fn assert_only(out: &Outcome, kind: &str) {
-    assert_eq!(out.code, 1, "{}", out.explain());
-    assert_eq!(
-        out.finding_kinds(),
-        vec![kind.to_string()],
-        "{}",
-        out.explain()
-    );
-}
-
 #[test]
 fn fixation_is_found_when_the_session_id_survives_login() {
     let (out, _d) =
         smoke_with_target_args("\"--session-lifetime\", \"3600\", \"--sliding\", \"--no-rotate\"");
-    assert_only(&out, "session_fixation");
+    assert_exit_and_kinds(&out, 1, &["session_fixation"]);
 }
 
 #[test]
 fn unrevoked_logout_is_found_by_replaying_the_old_cookie() {
     let (out, _d) =
         smoke_with_target_args("\"--session-lifetime\", \"3600\", \"--sliding\", \"--no-revoke\"");
-    assert_only(&out, "logout_not_revoked");
+    assert_exit_and_kinds(&out, 1, &["logout_not_revoked"]);
 }
 
 #[test]
@@ -74,7 +61,7 @@ fn cookie_attributes_name_what_is_missing() {
     let (out, _d) = smoke_with_target_args(
         "\"--session-lifetime\", \"3600\", \"--sliding\", \"--insecure-cookies\"",
     );
-    assert_only(&out, "cookie_attributes");
+    assert_exit_and_kinds(&out, 1, &["cookie_attributes"]);
     let msg = out.finding("cookie_attributes").unwrap()["message"]
         .as_str()
         .unwrap()
@@ -90,13 +77,13 @@ fn default_secret_is_a_config_finding() {
     let (out, _d) = smoke_with_target_args(
         "\"--session-lifetime\", \"3600\", \"--sliding\", \"--default-secret\"",
     );
-    assert_only(&out, "config");
+    assert_exit_and_kinds(&out, 1, &["config"]);
 }
 
 #[test]
 fn short_fixed_lifetime_is_found_and_measured() {
     let (out, _d) = smoke_with_target_args("\"--session-lifetime\", \"60\"");
-    assert_only(&out, "session_lifetime");
+    assert_exit_and_kinds(&out, 1, &["session_lifetime"]);
     let r = out.report.as_ref().unwrap();
     assert_eq!(r["lifetime"]["cookie_lifetime_s"].as_f64(), Some(60.0));
     assert_eq!(r["lifetime"]["renewed"], false);
@@ -129,15 +116,13 @@ fn single_session_app_is_a_session_conflict() {
 
 #[test]
 fn logout_scope_user_fails_when_other_sessions_survive() {
-    let dir = TempDir::new("scope");
-    let text = scenario_with(
+    let (out, _d) = run_edited(
         "scenarios/smoke.toml",
-        "logout_scope = \"session\"",
-        "logout_scope = \"user\"",
+        &[("logout_scope = \"session\"", "logout_scope = \"user\"")],
+        SHORT,
+        &[],
     );
-    let path = write_scenario(&dir, "scope.toml", &text);
-    let (out, _d) = run_scenario(&path, SHORT, &[]);
-    assert_only(&out, "session_conflict");
+    assert_exit_and_kinds(&out, 1, &["session_conflict"]);
     let msg = out.finding("session_conflict").unwrap()["message"]
         .as_str()
         .unwrap()

@@ -73,14 +73,12 @@ fn replaced_session_cookie_is_a_logout_naming_the_request() {
 
 #[test]
 fn verbose_race_names_it_in_the_body() {
-    let dir = TempDir::new("verbose");
-    let text = scenario_with(
+    let (out, _d) = run_edited(
         "scenarios/tabs-race.toml",
-        "\"--race\"",
-        "\"--race-verbose\"",
+        &[("\"--race\"", "\"--race-verbose\"")],
+        SHORT,
+        &[],
     );
-    let path = write_scenario(&dir, "verbose.toml", &text);
-    let (out, _d) = run_scenario(&path, SHORT, &[]);
     assert_eq!(out.code, 1, "{}", out.explain());
     let f = out
         .finding("session_interrupted")
@@ -91,49 +89,40 @@ fn verbose_race_names_it_in_the_body() {
 
 #[test]
 fn race_target_without_logouts_has_no_interruptions() {
-    let dir = TempDir::new("nologout");
-    let text = scenario_with(
+    let (out, _d) = run_edited(
         "scenarios/tabs-race.toml",
-        "logout_every = \"1s\"",
-        "# no logout",
+        &[("logout_every = \"1s\"", "# no logout")],
+        SHORT,
+        &[],
     );
-    let path = write_scenario(&dir, "nologout.toml", &text);
-    let (out, _d) = run_scenario(&path, SHORT, &[]);
     assert_eq!(out.code, 0, "{}", out.explain());
     assert!(out.finding_kinds().is_empty(), "{:?}", out.finding_kinds());
 }
 
 #[test]
 fn a_400_that_no_logout_explains_stays_an_http_error() {
-    let dir = TempDir::new("plain400");
     // /status/400 always fails, even while logouts of the same jar are in flight.
-    let text = scenario_with(
+    let (out, _d) = run_edited(
         "scenarios/tabs.toml",
-        "requests = [\"/dashboard\", \"/\"]",
-        "requests = [\"/dashboard\", \"/status/400\"]",
+        &[(
+            "requests = [\"/dashboard\", \"/\"]",
+            "requests = [\"/dashboard\", \"/status/400\"]",
+        )],
+        SHORT,
+        &[],
     );
-    let path = write_scenario(&dir, "plain400.toml", &text);
-    let (out, _d) = run_scenario(&path, SHORT, &[]);
-    assert_eq!(out.code, 1, "{}", out.explain());
-    assert_eq!(
-        out.finding_kinds(),
-        vec!["http_error".to_string()],
-        "{}",
-        out.explain()
-    );
+    assert_exit_and_kinds(&out, 1, &["http_error"]);
 }
 
 #[test]
 fn server_log_file_named_in_the_scenario_is_followed() {
-    let dir = TempDir::new("logfile");
     // The target writes its log to a file (not to the stdout/stderr sesscheck captures).
-    let text = scenario_with(
+    let (out, _d) = run_edited(
         "scenarios/tabs-race.toml",
-        "spawn = { builtin = { workers = 4, store = \"shared\", args = [\"--latency-ms\", \"50\", \"--race\"] } }",
-        "spawn = { command = \"exec \\\"$SESSCHECK_BIN\\\" target --port $PORT --workers 4 --race --latency-ms 50 --state-dir state 2>> target.log\" }\nlog = \"target.log\"",
+        &[("spawn = { builtin = { workers = 4, store = \"shared\", args = [\"--latency-ms\", \"50\", \"--race\"] } }", "spawn = { command = \"exec \\\"$SESSCHECK_BIN\\\" target --port $PORT --workers 4 --race --latency-ms 50 --state-dir state 2>> target.log\" }\nlog = \"target.log\"")],
+        SHORT,
+        &[("SESSCHECK_BIN", BIN)],
     );
-    let path = write_scenario(&dir, "logfile.toml", &text);
-    let (out, _d) = run_scenario(&path, SHORT, &[("SESSCHECK_BIN", BIN)]);
     assert_eq!(out.code, 1, "{}", out.explain());
     let r = out.report.as_ref().unwrap();
     assert!(

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sesscheck");
@@ -20,24 +21,34 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A fresh temporary directory, removed on drop.
+/// A fresh, empty directory for one test, removed on drop. The process id and a counter make
+/// the name unique across test binaries and threads.
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
         let p = std::env::temp_dir().join(format!(
-            "sesscheck-test-{tag}-{}-{nanos}",
-            std::process::id()
+            "sesscheck-test-{tag}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
+        let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
     pub fn path(&self) -> &Path {
         &self.0
+    }
+    /// Write `text` as this directory's `scenario.toml`.
+    pub fn scenario(&self, text: &str) -> PathBuf {
+        let p = self.0.join("scenario.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+    /// Where runs in this directory write their reports.
+    pub fn reports(&self) -> PathBuf {
+        self.0.join("reports")
     }
 }
 
@@ -212,4 +223,37 @@ pub fn scenario_with(path: &str, from: &str, to: &str) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{path} has no {from:?}");
     text.replace(from, to)
+}
+
+/// Run a shipped scenario with some text replaced (each `from` must be there), short and quiet.
+pub fn run_edited(
+    scenario: &str,
+    edits: &[(&str, &str)],
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> (Outcome, TempDir) {
+    let dir = TempDir::new("edited");
+    let mut text = std::fs::read_to_string(scenario).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{scenario} has no {from:?}");
+        text = text.replace(from, to);
+    }
+    let name = Path::new(scenario)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let path = write_scenario(&dir, &name, &text);
+    let (out, _run_dir) = run_scenario(&path, extra, envs);
+    (out, dir)
+}
+
+/// The run exited with `code` and found exactly these kinds (in any order).
+pub fn assert_exit_and_kinds(out: &Outcome, code: i32, kinds: &[&str]) {
+    assert_eq!(out.code, code, "{}", out.explain());
+    let mut got = out.finding_kinds();
+    got.sort();
+    let mut want: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+    want.sort();
+    assert_eq!(got, want, "{}", out.explain());
 }

@@ -7,51 +7,14 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// A fresh directory for one test, removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> TempDir {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "sesscheck-harden-{name}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-    /// Write a scenario file, returning its path.
-    pub fn scenario(&self, text: &str) -> PathBuf {
-        let p = self.0.join("scenario.toml");
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-    pub fn reports(&self) -> PathBuf {
-        self.0.join("reports")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+// Temp dirs and free ports are the same as every other test file's.
+#[path = "../common/mod.rs"]
+mod common;
+// Not every test binary uses every helper (as with dead_code above).
+#[allow(unused_imports)]
+pub use common::{free_port, TempDir};
 
 /// How long a test server lives at most; its accept loop ends then.
 pub const SERVER_LIFETIME: Duration = Duration::from_secs(60);
@@ -151,18 +114,22 @@ pub fn spawn(args: &[&str]) -> Child {
         .expect("starting sesscheck")
 }
 
-/// `sesscheck run <scenario> --report-dir <dir>/reports --quiet`, killed after `limit`.
-pub fn run_scenario(dir: &TempDir, scenario: &str, limit: Duration) -> Outcome {
-    let s = dir.scenario(scenario);
+/// Start `sesscheck run <scenario> --report-dir <dir>/reports --quiet` and return at once.
+pub fn spawn_run(dir: &TempDir, scenario: &Path) -> Child {
     let reports = dir.reports();
-    let child = spawn(&[
+    spawn(&[
         "run",
-        s.to_str().unwrap(),
+        scenario.to_str().unwrap(),
         "--report-dir",
         reports.to_str().unwrap(),
         "--quiet",
-    ]);
-    wait(child, limit)
+    ])
+}
+
+/// `sesscheck run <scenario> --report-dir <dir>/reports --quiet`, killed after `limit`.
+pub fn run_scenario(dir: &TempDir, scenario: &str, limit: Duration) -> Outcome {
+    let s = dir.scenario(scenario);
+    wait(spawn_run(dir, &s), limit)
 }
 
 /// Wait for the child, polling its peak RSS; kill it once `limit` has passed.
