@@ -333,28 +333,17 @@ fn finish(
 ) -> Observation {
     let epoch_end = client::lock(&t.jar).epoch;
     let mut o = Observation {
-        vu: t.vu as u32,
-        tab: t.tab as u16,
-        step,
-        path: path.into(),
-        start_us: p.start_us,
-        end_us: ctx.now_us(),
-        status: None,
-        first_status: None,
-        to_login: false,
-        redirects: 0,
-        pid: None,
-        authenticated: None,
-        pattern_match: false,
-        replaced_login_cookie: None,
         epoch_start: p.epoch_start,
         epoch_end,
         logged_in: p.logged_in,
-        failure: None,
-        fixation: false,
-        cookies: None,
-        remaining_s: None,
-        renewed: false,
+        ..Observation::new(
+            t.vu as u32,
+            t.tab as u16,
+            step,
+            path.into(),
+            p.start_us,
+            ctx.now_us(),
+        )
     };
     match result {
         Ok(r) => {

@@ -185,37 +185,57 @@ impl Observation {
     }
 }
 
-#[cfg(test)]
 impl Observation {
-    /// A logged-in user's successful request, for detector tests to adjust.
-    pub fn sample(vu: u32, step: Step, start_us: u64, end_us: u64) -> Observation {
+    /// A request with nothing known yet about its answer; the engine fills in what came back.
+    pub fn new(
+        vu: u32,
+        tab: u16,
+        step: Step,
+        path: PathStr,
+        start_us: u64,
+        end_us: u64,
+    ) -> Observation {
         Observation {
             vu,
-            tab: 0,
+            tab,
             step,
-            path: if step == Step::Probe {
-                "/debug/session".into()
-            } else {
-                "/dashboard".into()
-            },
+            path,
             start_us,
             end_us,
-            status: Some(200),
-            first_status: Some(200),
+            status: None,
+            first_status: None,
             to_login: false,
             redirects: 0,
             pid: None,
             authenticated: None,
             pattern_match: false,
             replaced_login_cookie: None,
-            epoch_start: 1,
-            epoch_end: 1,
-            logged_in: true,
+            epoch_start: 0,
+            epoch_end: 0,
+            logged_in: false,
             failure: None,
             fixation: false,
             cookies: None,
             remaining_s: None,
             renewed: false,
+        }
+    }
+
+    /// A logged-in user's successful request, for detector tests to adjust.
+    #[cfg(test)]
+    pub fn sample(vu: u32, step: Step, start_us: u64, end_us: u64) -> Observation {
+        let path = if step == Step::Probe {
+            "/debug/session"
+        } else {
+            "/dashboard"
+        };
+        Observation {
+            status: Some(200),
+            first_status: Some(200),
+            epoch_start: 1,
+            epoch_end: 1,
+            logged_in: true,
+            ..Observation::new(vu, 0, step, path.into(), start_us, end_us)
         }
     }
 }

@@ -171,17 +171,7 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report> {
             combined_check(n, &shards, &m, traffic)
         })
         .collect();
-    for f in m.findings.iter_mut() {
-        let failed = m
-            .expectations
-            .iter()
-            .any(|c| !c.passed && check_covers(&c.name, &f.kind));
-        f.severity = if failed {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
-    }
+    super::grade_findings(&mut m.findings, &m.expectations);
     let passed = reports.iter().all(|r| r.verdict == "pass")
         && m.expectations.iter().all(|c| c.passed)
         && m.aborted.is_none();

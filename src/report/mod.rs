@@ -416,17 +416,7 @@ pub fn build(inp: Inputs) -> Report {
             message,
         });
     }
-    // A finding within what the scenario allows is a warning; beyond it, an error.
-    for f in findings.iter_mut() {
-        let failed = expectations
-            .iter()
-            .any(|c| !c.passed && check_covers(&c.name, &f.kind));
-        f.severity = if failed {
-            Severity::Error
-        } else {
-            Severity::Warning
-        };
-    }
+    grade_findings(&mut findings, &expectations);
     // A run cut short verified nothing to the end: never a pass.
     let passed = expectations.iter().all(|c| c.passed) && inp.aborted.is_none() && !inp.interrupted;
     Report {
@@ -456,6 +446,21 @@ pub fn build(inp: Inputs) -> Report {
         generator: None,
         histograms: Some(histograms),
         shard: None,
+    }
+}
+
+/// A finding within what the scenario allows is a warning; beyond it (its expectation
+/// failed), an error.
+pub(crate) fn grade_findings(findings: &mut [Finding], expectations: &[Check]) {
+    for f in findings.iter_mut() {
+        let failed = expectations
+            .iter()
+            .any(|c| !c.passed && check_covers(&c.name, &f.kind));
+        f.severity = if failed {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
     }
 }
 
