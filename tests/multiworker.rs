@@ -131,12 +131,7 @@ fn malformed_scenario_exits_2_naming_file_line_and_field() {
         "users = \"many\"",
     );
     let path = write_scenario(&dir, "bad2.toml", &text);
-    let out = sesscheck(
-        &["validate", &path],
-        &[],
-        dir.path(),
-        Duration::from_secs(20),
-    );
+    let out = validate(&path, &[]);
     assert_eq!(out.code, 2, "{}", out.explain());
     assert!(
         out.stderr.contains(&format!("bad2.toml:{line}")),
@@ -156,12 +151,7 @@ fn shipped_scenarios_are_valid() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "toml") {
                 // now-lms.toml takes its password from the environment, with no default.
-                let out = sesscheck(
-                    &["validate", &p.to_string_lossy()],
-                    &[("NOW_LMS_PASSWORD", "x")],
-                    std::path::Path::new("."),
-                    Duration::from_secs(20),
-                );
+                let out = validate(&p.to_string_lossy(), &[("NOW_LMS_PASSWORD", "x")]);
                 assert_eq!(out.code, 0, "{}: {}", p.display(), out.explain());
                 n += 1;
             }
@@ -347,12 +337,7 @@ fn paced_logins_from_several_loopback_addresses_work() {
     // Only loopback addresses may be used as sources: traffic never leaves the machine.
     let bad = text.replace("127.0.0.3", "10.0.0.1");
     let path = write_scenario(&dir, "bad.toml", &bad);
-    let out = sesscheck(
-        &["validate", &path],
-        &[],
-        dir.path(),
-        Duration::from_secs(20),
-    );
+    let out = validate(&path, &[]);
     assert_eq!(out.code, 2, "{}", out.explain());
     assert!(
         out.stderr.contains("not a loopback address"),

@@ -257,3 +257,13 @@ pub fn assert_exit_and_kinds(out: &Outcome, code: i32, kinds: &[&str]) {
     want.sort();
     assert_eq!(got, want, "{}", out.explain());
 }
+
+/// `sesscheck validate PATH` (with these environment variables).
+pub fn validate(path: &str, envs: &[(&str, &str)]) -> Outcome {
+    sesscheck(
+        &["validate", path],
+        envs,
+        Path::new("."),
+        Duration::from_secs(20),
+    )
+}
