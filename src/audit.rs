@@ -294,8 +294,14 @@ pub fn cookie_attributes(obs: &[Observation], cfg: &AuditConfig) -> Option<Findi
     ))
 }
 
-/// Lifetime figures from login cookies, probe `remaining` values and renewals.
-pub fn measure_lifetime(obs: &[Observation], restarts: &[RestartWindow]) -> LifetimeInfo {
+/// Lifetime figures from login cookies, probe `remaining` values and renewals. `renewed`: some
+/// response re-sent a login cookie with a fresh lifetime (`Digest::renewed`; such responses are
+/// counted, not kept).
+pub fn measure_lifetime(
+    obs: &[Observation],
+    renewed: bool,
+    restarts: &[RestartWindow],
+) -> LifetimeInfo {
     // The login's longest-lived cookie is taken as the session's.
     let cookie_lifetime_s = obs
         .iter()
@@ -330,7 +336,7 @@ pub fn measure_lifetime(obs: &[Observation], restarts: &[RestartWindow]) -> Life
         .reduce(f64::max);
     // Renewed: the cookie came back with a fresh lifetime, or `remaining` fell by much less than
     // the time that passed. Not renewed: it fell by about the time that passed.
-    let cookie_renewed = obs.iter().any(|o| o.renewed);
+    let cookie_renewed = renewed || obs.iter().any(|o| o.renewed);
     let mut renewed_votes = 0;
     let mut expiring_votes = 0;
     for s in series.values() {
@@ -574,7 +580,7 @@ mod tests {
         let mut p2 = o(0, Step::Probe, 6_000_000, Some(true));
         p2.remaining_s = Some(54.0); // fell by the 5 s that passed: not renewed
         let obs = vec![login, p1.clone(), p2.clone()];
-        let info = measure_lifetime(&obs, &[]);
+        let info = measure_lifetime(&obs, false, &[]);
         assert_eq!(info.cookie_lifetime_s, Some(60.0));
         assert_eq!(info.renewed, Some(false));
         let want = |min: f64, sliding| AuditConfig {
@@ -596,7 +602,10 @@ mod tests {
         // Renewed when remaining stays up.
         let mut p3 = p2.clone();
         p3.remaining_s = Some(59.5);
-        assert_eq!(measure_lifetime(&[p1.clone(), p3], &[]).renewed, Some(true));
+        assert_eq!(
+            measure_lifetime(&[p1.clone(), p3], false, &[]).renewed,
+            Some(true)
+        );
         // A restart between the probes that resets the clock to 20 s left cuts 34 s.
         let mut after = o(0, Step::Probe, 8_000_000, Some(true));
         after.remaining_s = Some(20.0);
@@ -605,7 +614,7 @@ mod tests {
             ready_us: Some(7_500_000),
             method: "x".into(),
         }];
-        let cut = measure_lifetime(&[p1, p2, after], &r)
+        let cut = measure_lifetime(&[p1, p2, after], false, &r)
             .restart_shortened_s
             .unwrap();
         assert!((cut - 32.0).abs() < 1.0, "{cut}");

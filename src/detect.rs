@@ -4,6 +4,7 @@
 //! fault present and with it absent.
 
 use crate::audit::{self, AuditConfig, ConfigAnswer};
+use crate::digest::Digest;
 use crate::observe::{Failure, Observation, Phase, RestartWindow, Step};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -41,7 +42,11 @@ pub struct DetectConfig {
 
 /// Everything detectors look at.
 pub struct Evidence<'a> {
+    /// The observations that `digest::must_keep` selected (tests may pass them all: the
+    /// findings are the same).
     pub obs: &'a [Observation],
+    /// Every observation's counts and the per-user facts that need no whole observation.
+    pub digest: &'a Digest,
     pub restarts: &'a [RestartWindow],
     pub cfg: &'a DetectConfig,
     /// Server log lines that matched the interrupted pattern.
@@ -69,7 +74,7 @@ pub fn detect_all(ev: &Evidence) -> Vec<Finding> {
     out.extend(audit::logout_not_revoked(ev.obs, ev.audit));
     out.extend(audit::cookie_attributes(ev.obs, ev.audit));
     out.extend(audit::session_lifetime(
-        &audit::measure_lifetime(ev.obs, ev.restarts),
+        &audit::measure_lifetime(ev.obs, ev.digest.renewed, ev.restarts),
         ev.audit,
     ));
     out.extend(audit::config(ev.config));
@@ -121,7 +126,7 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
         })
         .collect();
     let first = failed.iter().min_by_key(|o| o.start_us)?;
-    let attempts = ev.obs.iter().filter(|o| o.step == Step::Login).count();
+    let attempts = ev.digest.logins;
     let why = match &first.failure {
         Some(f) => format!("{f:?}"),
         None => format!(
@@ -211,11 +216,7 @@ pub fn logouts(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Vec<Finding> {
 fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
     let first = plain.iter().min_by_key(|o| o.start_us)?;
     let users: BTreeSet<u32> = plain.iter().map(|o| o.vu).collect();
-    let seen = ev
-        .obs
-        .iter()
-        .filter(|o| is_traffic(o) && o.logged_in && o.authenticated.is_some())
-        .count();
+    let seen = ev.digest.seen_logged_in;
     let pids: BTreeSet<u64> = plain.iter().filter_map(|o| o.pid).collect();
     let replaced = plain
         .iter()
@@ -230,7 +231,7 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
         message.push_str(&format!(
             "; {replaced} of them after a response replaced the session cookie the login had set"
         ));
-    } else if let (false, Some(split)) = (pids.is_empty(), worker_split(ev.obs, plain)) {
+    } else if let (false, Some(split)) = (pids.is_empty(), worker_split(ev, plain)) {
         message.push_str(&format!(
             "; {split} logins were anonymous on some requests and authenticated again on later ones \
              (anonymous on worker PIDs {pids:?}): sessions are not shared between workers"
@@ -263,28 +264,27 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
 
 /// How many logins (user and epoch) were anonymous and then authenticated again without a
 /// new login: the session is valid on some workers and not on others.
-fn worker_split(obs: &[Observation], anonymous: &[&Observation]) -> Option<usize> {
+fn worker_split(ev: &Evidence, anonymous: &[&Observation]) -> Option<usize> {
     let logins: BTreeSet<(u32, u32)> = anonymous.iter().map(|o| (o.vu, o.epoch_start)).collect();
-    let mut seen: HashMap<(u32, u32), (bool, bool)> = HashMap::new(); // (anonymous yet, came back)
-    let mut ordered: Vec<&Observation> = obs
-        .iter()
-        .filter(|o| {
-            is_traffic(o)
-                && o.logged_in
-                && o.epoch_start == o.epoch_end
-                && logins.contains(&(o.vu, o.epoch_start))
-        })
-        .collect();
-    ordered.sort_by_key(|o| o.start_us);
-    for o in ordered {
-        let e = seen.entry((o.vu, o.epoch_start)).or_default();
-        match o.authenticated {
-            Some(false) => e.0 = true,
-            Some(true) if e.0 => e.1 = true,
-            _ => {}
+    // The first anonymous answer of each of those logins...
+    let mut first_anonymous: HashMap<(u32, u32), u64> = HashMap::new();
+    for o in ev.obs.iter().filter(|o| unexplained_anonymous(o)) {
+        let key = (o.vu, o.epoch_start);
+        if logins.contains(&key) {
+            let t = first_anonymous.entry(key).or_insert(o.start_us);
+            *t = (*t).min(o.start_us);
         }
     }
-    let n = seen.values().filter(|(_, back)| *back).count();
+    // ...followed by an authenticated one of the same login.
+    let n = first_anonymous
+        .iter()
+        .filter(|(key, &t)| {
+            ev.digest
+                .last_authenticated
+                .get(key)
+                .is_some_and(|&a| a > t)
+        })
+        .count();
     (n > 0).then_some(n)
 }
 
@@ -315,11 +315,11 @@ fn replaced_cookie_culprit<'a>(
 /// `worker_coverage`: fewer distinct worker PIDs than expected.
 pub fn worker_coverage(ev: &Evidence) -> Option<Finding> {
     let want = ev.cfg.min_distinct_pids?;
-    let pids: BTreeSet<u64> = ev.obs.iter().filter_map(|o| o.pid).collect();
+    let pids: BTreeSet<u64> = ev.digest.pids.keys().copied().collect();
     if pids.len() >= want {
         return None;
     }
-    let probes = ev.obs.iter().filter(|o| o.step == Step::Probe).count();
+    let probes = ev.digest.probes;
     Some(Finding {
         kind: "worker_coverage".into(),
         severity: Severity::Error,
@@ -348,11 +348,7 @@ fn interrupted_indices(ev: &Evidence) -> BTreeSet<usize> {
             .push((o.start_us, o.end_us));
     }
     // When each path first worked, to keep a path that always fails out of this.
-    let mut first_ok: HashMap<&str, u64> = HashMap::new();
-    for o in ev.obs.iter().filter(|o| o.ok()) {
-        let e = first_ok.entry(o.path.as_str()).or_insert(o.end_us);
-        *e = (*e).min(o.end_us);
-    }
+    let first_ok = &ev.digest.first_ok;
     let window = ev.cfg.interrupted_window_us;
     let mut out = BTreeSet::new();
     for (i, o) in ev.obs.iter().enumerate() {
@@ -367,9 +363,7 @@ fn interrupted_indices(ev: &Evidence) -> BTreeSet<usize> {
         if !ev.cfg.interrupted_statuses.contains(&status) {
             continue;
         }
-        let worked_before = first_ok
-            .get(o.path.as_str())
-            .is_some_and(|&t| t < o.start_us);
+        let worked_before = first_ok.get(&o.path).is_some_and(|&t| t < o.start_us);
         let raced = logouts.get(&o.vu).is_some_and(|l| {
             l.iter()
                 .any(|&(ls, le)| ls <= o.end_us && o.start_us <= le + window)
@@ -497,30 +491,12 @@ pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
 /// Users active after a restart that got no authenticated answer within the recovery time.
 fn unrecovered_users(ev: &Evidence) -> Vec<u32> {
     let mut out = BTreeSet::new();
-    for r in ev.restarts {
+    for (r, rec) in ev.restarts.iter().zip(&ev.digest.recovery) {
         let Some(ready) = r.ready_us else { continue };
-        let until = ready + ev.cfg.recovery_timeout_us;
-        if until > ev.cfg.run_end_us {
+        if ready + ev.cfg.recovery_timeout_us > ev.cfg.run_end_us {
             continue; // the run ended before the user had the whole recovery time
         }
-        let active: BTreeSet<u32> = ev
-            .obs
-            .iter()
-            .filter(|o| is_traffic(o) && o.start_us >= ready)
-            .map(|o| o.vu)
-            .collect();
-        for vu in active {
-            let recovered = ev.obs.iter().any(|o| {
-                o.vu == vu
-                    && is_traffic(o)
-                    && o.authenticated == Some(true)
-                    && o.end_us >= ready
-                    && o.end_us <= until
-            });
-            if !recovered {
-                out.insert(vu);
-            }
-        }
+        out.extend(rec.active.difference(&rec.recovered));
     }
     out.into_iter().collect()
 }
@@ -560,7 +536,7 @@ pub fn http_error(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Option<Findin
         };
         *kinds.entry(k).or_default() += 1;
     }
-    let total = ev.obs.iter().filter(|o| is_traffic(o)).count();
+    let total = ev.digest.traffic;
     let summary: Vec<String> = kinds.iter().map(|(k, n)| format!("{n}× {k}")).collect();
     Some(Finding {
         kind: "http_error".into(),
@@ -579,6 +555,7 @@ pub fn http_error(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Option<Findin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::{must_keep, DigestConfig};
 
     fn cfg() -> DetectConfig {
         DetectConfig {
@@ -617,19 +594,38 @@ mod tests {
         o
     }
 
+    /// The findings of a run; computed twice, from every observation and from only those a
+    /// run keeps (`digest::must_keep`), which must agree: counting the rest loses nothing.
     fn run(obs: &[Observation], restarts: &[RestartWindow]) -> Vec<Finding> {
         let c = cfg();
-        detect_all(&Evidence {
-            obs,
-            restarts,
-            cfg: &c,
-            server_log_matches: 0,
-            audit: &AuditConfig {
-                sessions_per_user: 1,
-                ..Default::default()
-            },
-            config: None,
-        })
+        let dc = DigestConfig {
+            interrupted_statuses: c.interrupted_statuses.clone(),
+            recovery_timeout_us: c.recovery_timeout_us,
+        };
+        let digest = Digest::of(obs, restarts, dc.clone());
+        let kept: Vec<Observation> = obs.iter().filter(|o| must_keep(o, &dc)).cloned().collect();
+        let audit = AuditConfig {
+            sessions_per_user: 1,
+            ..Default::default()
+        };
+        let findings = |obs: &[Observation]| {
+            detect_all(&Evidence {
+                obs,
+                digest: &digest,
+                restarts,
+                cfg: &c,
+                server_log_matches: 0,
+                audit: &audit,
+                config: None,
+            })
+        };
+        let all = findings(obs);
+        assert_eq!(
+            serde_json::to_value(&all).unwrap(),
+            serde_json::to_value(findings(&kept)).unwrap(),
+            "the kept observations must give the same findings as all of them"
+        );
+        all
     }
 
     fn kinds(f: &[Finding]) -> Vec<&str> {

@@ -5,6 +5,7 @@
 //! about detectors or report formats: it only records what happened.
 
 use crate::client::{self, Body, Http, Jar, Req, SharedJar};
+use crate::digest::{DigestConfig, Recorder};
 use crate::observe::{Failure, Observation, PathStr, Step};
 use crate::scenario::{BodyKind, Login, Scenario};
 use reqwest::Method;
@@ -43,6 +44,8 @@ pub struct Ctx {
     pub shard: Option<(usize, usize)>,
     /// What the open-loop generator achieved (`[load] rate`), for the report.
     pub generator: Mutex<Option<crate::report::Generator>>,
+    /// Where observations go as they are made (and the restart windows are recorded).
+    pub recorder: Arc<Recorder>,
 }
 
 impl Ctx {
@@ -72,12 +75,19 @@ impl Ctx {
             probe_path: PathStr::from(scenario.probe.path.as_str()),
             shard: None,
             generator: Mutex::new(None),
+            recorder: Arc::new(Recorder::new(clock, digest_config(&scenario))),
             scenario,
             http,
             clock,
             stop,
             progress,
         }
+    }
+
+    /// Hand finished observations to the recorder (empties `obs`). Tasks call it after every
+    /// page and probe, so no task holds more than a few observations.
+    pub fn record(&self, obs: &mut Vec<Observation>) {
+        self.recorder.record(obs);
     }
 
     fn now_us(&self) -> u64 {
@@ -96,8 +106,20 @@ impl Ctx {
     }
 }
 
-/// Run all users to the end; returns every observation, in no particular order.
-pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
+/// What the recorder needs from the scenario.
+fn digest_config(sc: &Scenario) -> DigestConfig {
+    DigestConfig {
+        interrupted_statuses: sc.detect.interrupted_statuses.clone(),
+        recovery_timeout_us: sc
+            .restart
+            .as_ref()
+            .map(|r| r.recovery_timeout.0.as_micros() as u64)
+            .unwrap_or(u64::MAX / 4),
+    }
+}
+
+/// Run all users to the end; every observation goes to `ctx.recorder`.
+pub async fn run(ctx: Arc<Ctx>) {
     if ctx.scenario.load.rate.is_some() {
         return crate::openloop::run(ctx).await;
     }
@@ -105,20 +127,13 @@ pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
     for account in crate::openloop::shard_users(ctx.scenario.load.users, ctx.shard) {
         accounts.spawn(account_task(ctx.clone(), account));
     }
-    let mut all = Vec::new();
-    while let Some(done) = accounts.join_next().await {
-        // A panicking task is a bug in sesscheck; keep the others' observations.
-        if let Ok(mut obs) = done {
-            obs.shrink_to_fit();
-            all.push(obs);
-        }
-    }
-    crate::openloop::concat(all)
+    // A panicking task is a bug in sesscheck; what the others recorded is kept.
+    while accounts.join_next().await.is_some() {}
 }
 
 /// One account: `[sessions] per_user` logins (devices), each with its own jar and its tabs.
 /// Virtual user numbers are `account * per_user + device`.
-async fn account_task(ctx: Arc<Ctx>, account: usize) -> Vec<Observation> {
+async fn account_task(ctx: Arc<Ctx>, account: usize) {
     let per_user = ctx.scenario.sessions.per_user;
     let devices: Vec<SharedJar> = (0..per_user)
         .map(|_| Arc::new(Mutex::new(Jar::default())))
@@ -133,11 +148,7 @@ async fn account_task(ctx: Arc<Ctx>, account: usize) -> Vec<Observation> {
         };
         sessions.spawn(session_task(ctx.clone(), t));
     }
-    while let Some(done) = sessions.join_next().await {
-        if let Ok(session_obs) = done {
-            obs.extend(session_obs);
-        }
-    }
+    while sessions.join_next().await.is_some() {}
     if !ctx.stop.is_cancelled() {
         let ids: Vec<TabId> = devices
             .iter()
@@ -150,14 +161,16 @@ async fn account_task(ctx: Arc<Ctx>, account: usize) -> Vec<Observation> {
             .collect();
         end_checks(&ctx, &ids, &mut obs).await;
     }
-    obs
+    ctx.record(&mut obs);
 }
 
 /// One login (one jar): log in, then run its tabs to the end.
-async fn session_task(ctx: Arc<Ctx>, first: TabId) -> Vec<Observation> {
+async fn session_task(ctx: Arc<Ctx>, first: TabId) {
     let mut obs = Vec::new();
-    if ctx.scenario.login.is_some() && !login(&ctx, &first, &mut obs).await {
-        return obs;
+    let logged_in = ctx.scenario.login.is_none() || login(&ctx, &first, &mut obs).await;
+    ctx.record(&mut obs);
+    if !logged_in {
+        return;
     }
     let mut tabs = JoinSet::new();
     for tab in 0..ctx.scenario.load.tabs {
@@ -170,12 +183,7 @@ async fn session_task(ctx: Arc<Ctx>, first: TabId) -> Vec<Observation> {
             },
         ));
     }
-    while let Some(done) = tabs.join_next().await {
-        if let Ok(tab_obs) = done {
-            obs.extend(tab_obs);
-        }
-    }
-    obs
+    while tabs.join_next().await.is_some() {}
 }
 
 /// After the load: the first session logs out; then its old cookies are replayed
@@ -216,7 +224,7 @@ async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
 }
 
 /// One tab: pages and probes in turn; tab 0 also does the periodic logout when configured.
-async fn tab_loop(ctx: Arc<Ctx>, t: TabId) -> Vec<Observation> {
+async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
     let (tab, jar) = (t.tab, t.jar.clone());
     let load = &ctx.scenario.load;
     let mut obs = Vec::new();
@@ -229,6 +237,7 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) -> Vec<Observation> {
     };
     let mut next_logout = logout_every.map(|d| Instant::now() + d);
     while !ctx.done() {
+        ctx.record(&mut obs);
         if let (Some(at), Some(every)) = (next_logout, logout_every) {
             if Instant::now() >= at {
                 logout(&ctx, &t, &mut obs).await;
@@ -246,13 +255,11 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) -> Vec<Observation> {
         };
         let bounced = page.anonymous() && page.logged_in && page.epoch_start == page.epoch_end;
         let pause = pause_after(&page, load.think_time.0);
+        let epoch = page.epoch_end;
         obs.push(page);
         // A person sent to the login page logs in again; so does a virtual user (once per
         // bounce: the first tab to notice claims the re-login).
-        if bounced
-            && ctx.scenario.login.is_some()
-            && claim_relogin(&jar, obs.last().map(|o| o.epoch_end))
-        {
+        if bounced && ctx.scenario.login.is_some() && claim_relogin(&jar, Some(epoch)) {
             login(&ctx, &t, &mut obs).await;
         }
         if !ctx.scenario.probe.path.is_empty()
@@ -270,7 +277,7 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) -> Vec<Observation> {
             }
         }
     }
-    obs
+    ctx.record(&mut obs);
 }
 
 /// While the target is down (connection refused), a tab waits at least this long before its

@@ -8,6 +8,7 @@ mod audit;
 mod cli;
 mod client;
 mod detect;
+mod digest;
 mod engine;
 mod jsonseek;
 mod observe;

@@ -1,5 +1,6 @@
 //! Observations: what the engine saw, one record per request. Detectors and reports are
-//! pure functions of these, so they can be unit-tested on recorded observations.
+//! pure functions of these (through `digest`, which folds in the ones it need not keep), so
+//! they can be unit-tested on recorded observations.
 
 use serde::{Deserialize, Serialize};
 
@@ -65,12 +66,6 @@ impl Failure {
 /// configured path, so an observation costs no heap allocation for it. Reads like a `&str`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct PathStr(pub std::sync::Arc<str>);
-
-impl PathStr {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 impl std::ops::Deref for PathStr {
     type Target = str;
@@ -313,15 +308,15 @@ mod tests {
 
     #[test]
     fn observations_stay_small() {
-        // Observations are kept in memory for the detectors: this is the cost of a request
-        // (plus nothing on the heap for the path, which is shared; a failure's text, rare,
-        // is extra).
+        // The observations a run keeps (logins, logouts, anomalies: see digest::must_keep)
+        // cost this much each (plus nothing on the heap for the path, which is shared; a
+        // failure's text, rare, is extra).
         let size = std::mem::size_of::<Observation>();
         // 136 before the session-rule fields (fixation, renewal, remaining time, login cookies).
         assert!(size <= 152, "Observation grew to {size} bytes");
         let a = PathStr::from("/dashboard");
         let b = a.clone();
-        assert!(std::ptr::eq(a.as_str(), b.as_str()));
+        assert!(std::ptr::eq(&*a, &*b));
         assert_eq!(serde_json::to_string(&a).unwrap(), "\"/dashboard\"");
         assert_eq!(a, "/dashboard");
     }

@@ -8,7 +8,6 @@
 //! user's own cookie jar; every user logs in first, as in closed-loop runs.
 
 use crate::engine::{self, Ctx};
-use crate::observe::Observation;
 use crate::report::Generator;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,12 +64,11 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 }
 
 /// Log every user in, then send on the schedule until the run ends.
-pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
+pub async fn run(ctx: Arc<Ctx>) {
     let mut rate = ctx.scenario.load.rate.unwrap_or(1.0);
     if let Some((_, n)) = ctx.shard {
         rate /= n as f64;
     }
-    let mut all = Vec::new();
 
     // Logins, concurrently (paced by `login_rate` as in closed-loop runs).
     let mut logins = JoinSet::new();
@@ -79,16 +77,14 @@ pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
         logins.spawn(async move {
             let mut obs = Vec::new();
             let u = engine::open_user(&ctx, vu, &mut obs).await;
-            (vu, u, obs)
+            ctx.record(&mut obs);
+            (vu, u)
         });
     }
     let mut users = Vec::new();
     while let Some(done) = logins.join_next().await {
-        if let Ok((vu, u, obs)) = done {
-            all.extend(obs);
-            if let Some(u) = u {
-                users.push((vu, Arc::new(u)));
-            }
+        if let Ok((vu, Some(u))) = done {
+            users.push((vu, Arc::new(u)));
         }
     }
     users.sort_by_key(|(vu, _)| *vu);
@@ -101,7 +97,7 @@ pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
         target_rate: rate,
         ..Default::default()
     };
-    let mut tasks: JoinSet<Vec<Observation>> = JoinSet::new();
+    let mut tasks: JoinSet<()> = JoinSet::new();
     let mut k: u64 = 0;
     let mut max_lag_us = 0u64;
     if !users.is_empty() {
@@ -121,15 +117,11 @@ pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
                 tasks.spawn(async move {
                     let mut obs = Vec::with_capacity(1);
                     engine::open_arrival(&ctx, &u, n, start_us + intended, &mut obs).await;
-                    obs
+                    ctx.record(&mut obs);
                 });
                 k += 1;
             }
-            while let Some(done) = tasks.try_join_next() {
-                if let Ok(obs) = done {
-                    all.extend(obs);
-                }
-            }
+            while tasks.try_join_next().is_some() {}
             let next = start + Duration::from_micros(intended_us(rate, k));
             let until = next.min(ctx.deadline);
             tokio::select! {
@@ -146,24 +138,8 @@ pub async fn run(ctx: Arc<Ctx>) -> Vec<Observation> {
         0.0
     };
     stats.max_lag_ms = round3(max_lag_us as f64 / 1000.0);
-    while let Some(done) = tasks.join_next().await {
-        if let Ok(obs) = done {
-            all.extend(obs);
-        }
-    }
+    while tasks.join_next().await.is_some() {}
     *ctx.generator.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
-    all
-}
-
-/// Concatenate per-user observations into one Vec of exactly the right size. (Growing one Vec
-/// by doubling would, at its last reallocation, hold the old and the new copy at once: with
-/// observations the bulk of memory, that was the run's peak.)
-pub fn concat<T>(chunks: Vec<Vec<T>>) -> Vec<T> {
-    let mut all = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
-    for c in chunks {
-        all.extend(c);
-    }
-    all
 }
 
 fn round3(x: f64) -> f64 {
@@ -212,13 +188,6 @@ mod tests {
             .collect();
         all.sort();
         assert_eq!(all, (0..10).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn concat_keeps_everything_in_order() {
-        let all = concat(vec![vec![1, 2], vec![], vec![3]]);
-        assert_eq!(all, vec![1, 2, 3]);
-        assert_eq!(all.capacity(), 3);
     }
 
     #[test]

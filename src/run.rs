@@ -4,8 +4,8 @@
 use crate::audit::{self, AuditConfig, ConfigAnswer, CookieRules, LifetimeExpect};
 use crate::client::Http;
 use crate::detect::{self, DetectConfig, Evidence};
+use crate::digest::{Recorded, Recorder};
 use crate::engine::{self, Ctx, Progress};
-use crate::observe::RestartWindow;
 use crate::report;
 use crate::scenario::{RestartMethod, Scenario, Spawn};
 use crate::supervisor::{self, SharedLog, SpawnSpec, Supervisor};
@@ -152,12 +152,19 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         let _ = sup.stop().await;
     }
     let _ = std::fs::remove_dir_all(&scratch);
-    let (obs, restarts, aborted, generator) = match result {
+    let (recorded, aborted, generator) = match result {
         Ok(v) => v,
         // Interrupted before the load began: still write an (empty) report.
-        Err(_) if interrupted.load(Ordering::SeqCst) => (Vec::new(), Vec::new(), None, None),
+        Err(_) if interrupted.load(Ordering::SeqCst) => {
+            (Recorder::new(clock, Default::default()).take(), None, None)
+        }
         Err(e) => return Err(e),
     };
+    let Recorded {
+        digest,
+        kept,
+        restarts,
+    } = recorded;
     let duration_s = clock.elapsed().as_secs_f64();
     let (matches, match_count) = {
         let l = log.lock().unwrap_or_else(|e| e.into_inner());
@@ -178,10 +185,11 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
             .map(|r| r.recovery_timeout.0.as_micros() as u64)
             .unwrap_or(u64::MAX / 4),
         min_distinct_pids: scenario.expect.min_distinct_pids,
-        run_end_us: obs.iter().map(|o| o.end_us).max().unwrap_or(0),
+        run_end_us: digest.last_end_us,
     };
     let findings = detect::detect_all(&Evidence {
-        obs: &obs,
+        obs: &kept,
+        digest: &digest,
         restarts: &restarts,
         cfg: &cfg,
         server_log_matches: match_count,
@@ -195,7 +203,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         spawned,
         started_at,
         duration_s,
-        obs: &obs,
+        digest: &digest,
         restarts: &restarts,
         findings,
         expect: &scenario.expect,
@@ -206,7 +214,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         lifetime: scenario
             .lifetime
             .as_ref()
-            .map(|_| audit::measure_lifetime(&obs, &restarts)),
+            .map(|_| audit::measure_lifetime(&kept, digest.renewed, &restarts)),
         audits: enabled_audits(&scenario),
     });
     let mut rep = rep;
@@ -249,12 +257,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     })
 }
 
-type Driven = (
-    Vec<crate::observe::Observation>,
-    Vec<RestartWindow>,
-    Option<String>,
-    Option<report::Generator>,
-);
+type Driven = (Recorded, Option<String>, Option<report::Generator>);
 
 /// The load itself, with the restart task and the progress line beside it.
 async fn drive(
@@ -267,7 +270,6 @@ async fn drive(
 ) -> Result<Driven> {
     let RunControl { clock, stop, .. } = ctl.clone();
     let progress = Arc::new(Progress::default());
-    let restarts: Arc<Mutex<Vec<RestartWindow>>> = Default::default();
     let aborted: Arc<Mutex<Option<String>>> = Default::default();
     let mut ctx = Ctx::new(
         scenario.clone(),
@@ -284,7 +286,7 @@ async fn drive(
             plan,
             base: base.clone(),
             sup: supervisor.clone(),
-            windows: restarts.clone(),
+            recorder: ctx.recorder.clone(),
             progress: progress.clone(),
             ctl: ctl.clone(),
         };
@@ -297,7 +299,7 @@ async fn drive(
         })
     });
     let progress_task = (!o.quiet).then(|| tokio::spawn(crate::progress::show(ctx.clone())));
-    let obs = engine::run(ctx.clone()).await;
+    engine::run(ctx.clone()).await;
     stop.cancel();
     if let Some(t) = restart_task {
         let _ = t.await;
@@ -307,14 +309,13 @@ async fn drive(
         // Wait for it to go: a live bar clears itself when dropped, before the summary prints.
         let _ = t.await;
     }
-    let restarts = restarts.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let aborted = aborted.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let generator = ctx
         .generator
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    Ok((obs, restarts, aborted, generator))
+    Ok((ctx.recorder.take(), aborted, generator))
 }
 
 /// When the run started, and the two ways it is told to stop: `stop` ends the load (its end,
@@ -332,7 +333,8 @@ struct Restarter {
     plan: crate::scenario::Restart,
     base: Url,
     sup: SharedSupervisor,
-    windows: Arc<Mutex<Vec<RestartWindow>>>,
+    /// Restart windows are recorded with the observations (see `Digest::add`).
+    recorder: Arc<Recorder>,
     progress: Arc<Progress>,
     ctl: RunControl,
 }
@@ -345,14 +347,12 @@ impl Restarter {
             plan: r,
             base,
             sup,
-            windows,
+            recorder,
             progress,
             ctl,
         } = self;
         let RunControl {
-            clock,
-            stop,
-            interrupt,
+            stop, interrupt, ..
         } = ctl;
         // Wait for the trigger: a time after the load started (now), or a number of requests.
         if let Some(at) = r.at {
@@ -372,16 +372,7 @@ impl Restarter {
             if stop.is_cancelled() {
                 return Ok(());
             }
-            let start_us = clock.elapsed().as_micros() as u64;
-            let index = {
-                let mut w = windows.lock().unwrap_or_else(|e| e.into_inner());
-                w.push(RestartWindow {
-                    start_us,
-                    ready_us: None,
-                    method: r.method.label(),
-                });
-                w.len() - 1
-            };
+            let index = recorder.restart_began(r.method.label());
             match &r.method {
                 RestartMethod::Named(_) => {
                     let mut guard = sup.lock().await;
@@ -411,8 +402,7 @@ impl Restarter {
                 Err(_) if interrupt.is_cancelled() => return Ok(()),
                 Err(e) => return Err(e.context("after the restart")),
             }
-            windows.lock().unwrap_or_else(|e| e.into_inner())[index].ready_us =
-                Some(clock.elapsed().as_micros() as u64);
+            recorder.restart_ready(index);
             if i + 1 < r.count {
                 tokio::select! {
                     _ = tokio::time::sleep(r.interval.0) => {}

@@ -362,7 +362,7 @@ mod tests {
             spawned: None,
             started_at: "2026-01-01T00:00:00Z".into(),
             duration_s: 2.0,
-            obs,
+            digest: &crate::digest::Digest::of(obs, &[], Default::default()),
             restarts: &[],
             findings,
             expect,

@@ -10,7 +10,8 @@ pub mod table;
 
 use crate::audit::LifetimeInfo;
 use crate::detect::{Finding, Severity};
-use crate::observe::{Failure, Observation, Phase, RestartWindow, Step};
+use crate::digest::Digest;
+use crate::observe::{Phase, RestartWindow};
 use crate::scenario::Expect;
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
@@ -215,7 +216,8 @@ pub struct Inputs<'a> {
     pub spawned: Option<String>,
     pub started_at: String,
     pub duration_s: f64,
-    pub obs: &'a [Observation],
+    /// Every observation's counts and histograms.
+    pub digest: &'a Digest,
     pub restarts: &'a [RestartWindow],
     pub findings: Vec<Finding>,
     pub expect: &'a Expect,
@@ -262,98 +264,48 @@ pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn is_error(o: &Observation) -> bool {
-    match (&o.failure, o.status) {
-        (Some(_), _) => true,
-        (None, Some(401 | 403)) => false,
-        (None, Some(s)) => s >= 400,
-        (None, None) => false,
-    }
-}
-
-fn is_traffic(o: &Observation) -> bool {
-    matches!(o.step, Step::Request | Step::Probe)
-}
-
 pub fn build(inp: Inputs) -> Report {
-    let obs = inp.obs;
-    let traffic = || obs.iter().filter(|o| is_traffic(o));
-    let mut overall = new_histogram();
-    let mut per_phase: BTreeMap<Phase, (Histogram<u64>, PhaseStats)> = BTreeMap::new();
-    for o in traffic() {
-        let lat = o.latency_us().max(1);
-        let _ = overall.record(lat);
-        let phase = Phase::at(o.start_us, inp.restarts);
-        let (h, s) = per_phase.entry(phase).or_insert_with(|| {
-            (
-                new_histogram(),
-                PhaseStats {
-                    name: phase.name().into(),
-                    ..Default::default()
-                },
-            )
-        });
-        let _ = h.record(lat);
-        s.requests += 1;
-        s.errors += is_error(o) as u64;
-        s.logouts += (o.anonymous() && o.logged_in && o.epoch_start == o.epoch_end) as u64;
-    }
+    let d = inp.digest;
     let histograms = Histograms {
-        overall: encode_histogram(&overall),
-        phases: per_phase
-            .values()
-            .map(|(h, s)| (s.name.clone(), encode_histogram(h)))
+        overall: encode_histogram(&d.overall),
+        phases: d
+            .phases
+            .iter()
+            .map(|(p, t)| (p.name().to_string(), encode_histogram(&t.latency)))
             .collect(),
     };
-    let phases = per_phase
-        .into_values()
-        .map(|(h, mut s)| {
-            (s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms) =
-                (ms(&h, 0.5), ms(&h, 0.9), ms(&h, 0.99), ms(&h, 1.0));
-            s
+    let phases = d
+        .phases
+        .iter()
+        .map(|(p, t)| PhaseStats {
+            name: p.name().into(),
+            requests: t.requests,
+            errors: t.errors,
+            logouts: t.logouts,
+            p50_ms: ms(&t.latency, 0.5),
+            p90_ms: ms(&t.latency, 0.9),
+            p99_ms: ms(&t.latency, 0.99),
+            max_ms: ms(&t.latency, 1.0),
         })
         .collect();
-
-    let mut pids: BTreeMap<String, u64> = BTreeMap::new();
-    for pid in obs.iter().filter_map(|o| o.pid) {
-        *pids.entry(pid.to_string()).or_default() += 1;
-    }
-    let probes: Vec<&Observation> = obs
-        .iter()
-        .filter(|o| o.step == Step::Probe && o.authenticated.is_some())
-        .collect();
+    let pids: BTreeMap<String, u64> = d.pids.iter().map(|(p, n)| (p.to_string(), *n)).collect();
     let auth = Auth {
-        probes: probes.len() as u64,
-        authenticated: probes
-            .iter()
-            .filter(|o| o.authenticated == Some(true))
-            .count() as u64,
-        unauthenticated: probes
-            .iter()
-            .filter(|o| o.authenticated == Some(false))
-            .count() as u64,
+        probes: d.probes_answered,
+        authenticated: d.probes_authenticated,
+        unauthenticated: d.probes_anonymous,
     };
-    let login_obs: Vec<&Observation> = obs.iter().filter(|o| o.step == Step::Login).collect();
     let logins = Logins {
-        attempts: login_obs.len() as u64,
-        ok: login_obs
-            .iter()
-            .filter(|o| o.authenticated == Some(true))
-            .count() as u64,
-        failed: login_obs
-            .iter()
-            .filter(|o| o.authenticated != Some(true))
-            .count() as u64,
-        logouts: obs.iter().filter(|o| o.step == Step::Logout).count() as u64,
+        attempts: d.logins,
+        ok: d.logins_ok,
+        failed: d.logins - d.logins_ok,
+        logouts: d.logouts,
     };
-    let total = obs.len() as u64;
-    let errors = obs.iter().filter(|o| is_error(o)).count() as u64;
     let requests = Requests {
-        total,
-        ok: obs.iter().filter(|o| o.ok()).count() as u64,
-        errors,
+        total: d.total,
+        ok: d.ok,
+        errors: d.errors,
         per_second: if inp.duration_s > 0.0 {
-            round3(total as f64 / inp.duration_s)
+            round3(d.total as f64 / inp.duration_s)
         } else {
             0.0
         },
@@ -369,7 +321,7 @@ pub fn build(inp: Inputs) -> Report {
                 .map(|e| round3(e.saturating_sub(r.start_us) as f64 / 1e6)),
         })
         .collect();
-    let latency_ms = Latency::of(&overall);
+    let latency_ms = Latency::of(&d.overall);
     let mut server_log = ServerLogInfo {
         matches: inp.server_log_count,
         ..Default::default()
@@ -390,15 +342,7 @@ pub fn build(inp: Inputs) -> Report {
         pids,
     };
     let mut findings = inp.findings;
-    let mut expectations = checks(
-        inp.expect,
-        &findings,
-        &workers,
-        obs,
-        inp.restarts,
-        &latency_ms,
-        &restarts,
-    );
+    let mut expectations = checks(inp.expect, &findings, &workers, d, &latency_ms, &restarts);
     // Each enabled session audit is an expectation that its finding does not occur.
     for kind in &inp.audits {
         let actual = count_of(&findings, kind);
@@ -441,7 +385,7 @@ pub fn build(inp: Inputs) -> Report {
         expectations,
         findings,
         server_log,
-        timeline: timeline(obs, inp.duration_s),
+        timeline: d.timeline.buckets(inp.duration_s),
         lifetime: inp.lifetime,
         generator: None,
         histograms: Some(histograms),
@@ -492,8 +436,7 @@ fn checks(
     e: &Expect,
     findings: &[Finding],
     workers: &Workers,
-    obs: &[Observation],
-    restarts: &[RestartWindow],
+    d: &Digest,
     lat: &Latency,
     restart_info: &[RestartInfo],
 ) -> Vec<Check> {
@@ -551,7 +494,7 @@ fn checks(
         "",
         "failed logins",
     );
-    let traffic = obs.iter().filter(|o| is_traffic(o)).count().max(1) as f64;
+    let traffic = d.traffic.max(1) as f64;
     let error_rate = round3(count_of(findings, "http_error") / traffic);
     at_most(
         "max_error_rate",
@@ -591,27 +534,14 @@ fn checks(
     }
     if let Some(min) = e.auth_persistence {
         // Probes of logged-in users outside restart windows and their own logouts.
-        let judged: Vec<&Observation> = obs
-            .iter()
-            .filter(|o| {
-                o.step == Step::Probe
-                    && o.logged_in
-                    && o.epoch_start == o.epoch_end
-                    && o.authenticated.is_some()
-            })
-            .filter(|o| Phase::at(o.start_us, restarts) != Phase::DuringRestart)
-            .collect();
-        let ok = judged
-            .iter()
-            .filter(|o| o.authenticated == Some(true))
-            .count();
-        let actual = if judged.is_empty() {
+        let (judged, ok) = (d.persistence_judged, d.persistence_ok);
+        let actual = if judged == 0 {
             0.0
         } else {
-            round3(ok as f64 / judged.len() as f64)
+            round3(ok as f64 / judged as f64)
         };
         let passed = actual >= min;
-        let message = format!("{ok} of {} probes of logged-in users were authenticated ({actual}, expected at least {min})", judged.len());
+        let message = format!("{ok} of {judged} probes of logged-in users were authenticated ({actual}, expected at least {min})");
         out.push(Check {
             name: "auth_persistence".into(),
             limit: format!(">= {min}"),
@@ -621,54 +551,6 @@ fn checks(
         });
     }
     out
-}
-
-/// Requests, errors, auth states, latency and PIDs per time bucket (at most ~300 buckets).
-fn timeline(obs: &[Observation], duration_s: f64) -> Vec<Bucket> {
-    let width_us = ((duration_s / 300.0).max(1.0) * 1e6) as u64;
-    let n = ((duration_s * 1e6) as u64 / width_us + 1) as usize;
-    let mut buckets: Vec<(Bucket, Vec<u64>)> = (0..n)
-        .map(|i| {
-            (
-                Bucket {
-                    t_s: round3((i as u64 * width_us) as f64 / 1e6),
-                    ..Default::default()
-                },
-                Vec::new(),
-            )
-        })
-        .collect();
-    for o in obs.iter().filter(|o| is_traffic(o)) {
-        let i = ((o.start_us / width_us) as usize).min(n - 1);
-        let (b, lats) = &mut buckets[i];
-        b.requests += 1;
-        b.errors += is_error(o) as u64;
-        match o.authenticated {
-            Some(true) => b.authenticated += 1,
-            Some(false) => b.anonymous += 1,
-            None => {}
-        }
-        if let Some(pid) = o.pid {
-            *b.pids.entry(pid.to_string()).or_default() += 1;
-        }
-        if o.failure.is_none() || o.failure == Some(Failure::Timeout) {
-            lats.push(o.latency_us());
-        }
-    }
-    buckets
-        .into_iter()
-        .map(|(mut b, mut lats)| {
-            lats.sort_unstable();
-            let q = |q: f64| {
-                lats.get(((lats.len() as f64 * q) as usize).min(lats.len().saturating_sub(1)))
-                    .map(|&v| round3(v as f64 / 1000.0))
-                    .unwrap_or(0.0)
-            };
-            b.p50_ms = q(0.5);
-            b.p99_ms = q(0.99);
-            b
-        })
-        .collect()
 }
 
 /// The summary figures every format shows, in order, as (label, text).
