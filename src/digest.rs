@@ -255,20 +255,35 @@ pub struct Recorder {
 /// What a run recorded.
 pub struct Recorded {
     pub digest: Digest,
-    /// The observations `must_keep` selected, in arrival order.
+    /// The observations `must_keep` selected, in arrival order, at most `MAX_KEPT`.
     pub kept: Vec<Observation>,
+    /// Observations `must_keep` selected after `kept` was full: counted in the digest, but
+    /// not examined by the detectors (findings describe the first `MAX_KEPT`).
+    pub not_kept: u64,
     pub restarts: Vec<RestartWindow>,
+}
+
+/// At most this many observations are kept whole (~150 bytes each, so ~75 MB). A healthy run
+/// keeps only its logins; a badly broken one keeps most requests (every answer anonymous), and
+/// without a bound a long run against it would grow without end.
+pub const MAX_KEPT: usize = 500_000;
+
+impl Recorded {
+    fn empty(cfg: DigestConfig) -> Recorded {
+        Recorded {
+            digest: Digest::new(cfg),
+            kept: Vec::new(),
+            not_kept: 0,
+            restarts: Vec::new(),
+        }
+    }
 }
 
 impl Recorder {
     pub fn new(clock: Instant, cfg: DigestConfig) -> Recorder {
         Recorder {
             clock,
-            inner: Mutex::new(Recorded {
-                digest: Digest::new(cfg),
-                kept: Vec::new(),
-                restarts: Vec::new(),
-            }),
+            inner: Mutex::new(Recorded::empty(cfg)),
         }
     }
 
@@ -286,12 +301,17 @@ impl Recorder {
         let Recorded {
             digest,
             kept,
+            not_kept,
             restarts,
         } = &mut *r;
         for o in batch.drain(..) {
             digest.add(&o, restarts);
             if must_keep(&o, &digest.cfg) {
-                kept.push(o);
+                if kept.len() < MAX_KEPT {
+                    kept.push(o);
+                } else {
+                    *not_kept += 1;
+                }
             }
         }
     }
@@ -328,14 +348,7 @@ impl Recorder {
     pub fn take(&self) -> Recorded {
         let mut r = self.lock();
         let cfg = r.digest.cfg.clone();
-        std::mem::replace(
-            &mut *r,
-            Recorded {
-                digest: Digest::new(cfg),
-                kept: Vec::new(),
-                restarts: Vec::new(),
-            },
-        )
+        std::mem::replace(&mut *r, Recorded::empty(cfg))
     }
 }
 
@@ -527,6 +540,21 @@ mod tests {
         assert_eq!(r.digest.probes_authenticated, 1000);
         assert_eq!(r.digest.pids.len(), 3);
         assert_eq!(r.digest.overall.len(), 1000);
+    }
+
+    #[test]
+    fn kept_observations_are_capped_and_the_rest_counted() {
+        let rec = Recorder::new(Instant::now(), cfg());
+        let anonymous = |i: u64| Observation {
+            authenticated: Some(false),
+            ..Observation::sample(1, Step::Probe, i, i + 1)
+        };
+        let mut batch: Vec<Observation> = (0..MAX_KEPT as u64 + 10).map(anonymous).collect();
+        rec.record(&mut batch);
+        let r = rec.take();
+        assert_eq!(r.kept.len(), MAX_KEPT);
+        assert_eq!(r.not_kept, 10);
+        assert_eq!(r.digest.probes_anonymous, MAX_KEPT as u64 + 10);
     }
 
     #[test]

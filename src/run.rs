@@ -163,6 +163,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let Recorded {
         digest,
         kept,
+        not_kept,
         restarts,
     } = recorded;
     let duration_s = clock.elapsed().as_secs_f64();
@@ -219,6 +220,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     });
     let mut rep = rep;
     rep.generator = generator;
+    rep.not_kept = not_kept;
     rep.shard = o.shard.map(|(i, n)| format!("{i}/{n}"));
     let secrets = scenario.secrets();
     let written = report::write_all(&rep, &o.report_dir, &secrets).map_err(|e| RunError {

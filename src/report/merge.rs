@@ -151,6 +151,7 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report> {
     m.findings = merge_findings(reports.iter().flat_map(|r| r.findings.iter()));
     m.timeline = merge_timeline(reports.iter().map(|r| r.timeline.as_slice()));
     m.generator = merge_generators(reports.iter().filter_map(|r| r.generator.as_ref()));
+    m.not_kept = reports.iter().map(|r| r.not_kept).sum();
 
     // Expectations on the combined figures.
     let traffic: u64 = m.phases.iter().map(|p| p.requests).sum();

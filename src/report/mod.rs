@@ -59,6 +59,14 @@ pub struct Report {
     /// `--shard I/N` of the run that wrote this report, or the shards a merged report combines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// Unusual observations (anonymous, failed...) beyond the 500,000 a run keeps for the
+    /// detectors: counted in every figure, but findings describe only the first 500,000.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub not_kept: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What an open-loop generator did: did it keep up with its schedule?
@@ -390,6 +398,7 @@ pub fn build(inp: Inputs) -> Report {
         generator: None,
         histograms: Some(histograms),
         shard: None,
+        not_kept: 0,
     }
 }
 
@@ -621,6 +630,16 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
             ),
         ));
     }
+    if r.not_kept > 0 {
+        rows.push((
+            "not analysed",
+            format!(
+                "{} unusual requests past the first {} were counted but not examined: findings describe the first ones",
+                r.not_kept,
+                crate::digest::MAX_KEPT
+            ),
+        ));
+    }
     rows
 }
 
@@ -826,6 +845,7 @@ pub(crate) mod testing {
             generator: None,
             histograms: None,
             shard: None,
+            not_kept: 0,
         }
     }
 }
