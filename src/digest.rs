@@ -173,8 +173,13 @@ impl Digest {
             *self.pids.entry(pid).or_default() += 1;
         }
         if o.ok() {
-            let first = self.first_ok.entry(o.path.clone()).or_insert(o.end_us);
-            *first = (*first).min(o.end_us);
+            // Looked up before inserting: the common case (known path) clones nothing.
+            match self.first_ok.get_mut(&o.path) {
+                Some(first) => *first = (*first).min(o.end_us),
+                None => {
+                    self.first_ok.insert(o.path.clone(), o.end_us);
+                }
+            }
         }
         match o.step {
             Step::Login => {
