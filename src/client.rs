@@ -1,19 +1,26 @@
 //! HTTP for virtual users: one shared connection pool, one cookie jar per user.
 //!
-//! reqwest's own cookie and redirect handling is off. The engine follows redirects itself so
-//! that every hop's `Set-Cookie` lands in the user's jar (as in a browser), so that it can see
-//! a hop to the login page, and so that it can recognise a redirect loop.
+//! The engine follows redirects itself so that every hop's `Set-Cookie` lands in the user's jar
+//! (as in a browser), so that it can see a hop to the login page, and so that it can recognise a
+//! redirect loop. Underneath is hyper's pooled client (`transport`). Every path the scenario
+//! names is turned into an `http::Uri`, with the headers its requests start from, once at start:
+//! a request parses no URL unless it follows a redirect or asks for a path not in the scenario.
 
 use crate::observe::{CookieAttrs, Failure};
 use crate::scenario::{ConnectionPolicy, Scenario};
+use crate::transport::{self, Pool, PoolOptions};
 use anyhow::{Context, Result};
+use bytes::Bytes;
 use cookie_store::{CookieExpiration, CookieStore, RawCookie};
-use regex::Regex;
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, LOCATION, SET_COOKIE,
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, CONNECTION, CONTENT_TYPE, COOKIE, HOST, LOCATION,
+    SET_COOKIE, USER_AGENT,
 };
-use reqwest::Method;
-use std::collections::{BTreeMap, HashSet};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use regex::Regex;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -107,9 +114,37 @@ pub struct Reply {
     pub renewed: bool,
 }
 
+/// A path of the scenario, joined to the base URL at start.
+struct Target {
+    /// For the cookie jar, and to resolve a redirect's `Location` against.
+    url: Url,
+    /// The same URL as hyper takes it; a clone only bumps reference counts.
+    uri: Uri,
+    /// What every request to it starts from: the default headers plus its `Host`.
+    headers: HeaderMap,
+}
+
+/// Where one hop goes: a path of the scenario (nothing to parse) or a URL met on the way (a
+/// redirect's `Location`, a path the scenario does not name).
+enum Dest<'a> {
+    Known(&'a Target),
+    Other(Url),
+}
+
+impl Dest<'_> {
+    fn url(&self) -> &Url {
+        match self {
+            Dest::Known(t) => &t.url,
+            Dest::Other(url) => url,
+        }
+    }
+}
+
 pub struct Http {
-    /// One client per source address (just one when none are configured).
-    clients: Vec<reqwest::Client>,
+    /// One pool per source address (just one when none are configured).
+    pools: Vec<Pool>,
+    /// What every request starts from (see `default_headers`).
+    headers: HeaderMap,
     base: Url,
     timeout: Duration,
     max_redirects: usize,
@@ -117,8 +152,8 @@ pub struct Http {
     login_path: String,
     /// `[load] max_connections`: permits for requests in flight.
     slots: Option<Arc<tokio::sync::Semaphore>>,
-    /// The scenario's paths, joined to the base URL once.
-    urls: std::collections::HashMap<String, Url>,
+    /// The scenario's paths (pages, probe, login, CSRF page, logout), prepared once.
+    targets: HashMap<String, Target>,
     pattern: Regex,
     /// The same pattern over raw bytes: bodies are matched without a UTF-8 copy.
     body_pattern: regex::bytes::Regex,
@@ -126,42 +161,25 @@ pub struct Http {
 
 impl Http {
     pub fn new(scenario: &Scenario, base: &Url) -> Result<Http> {
-        let mut headers = HeaderMap::new();
-        for (k, v) in &scenario.target.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .with_context(|| format!("target.headers: invalid header name {k:?}"))?;
-            let value = HeaderValue::from_str(v)
-                .with_context(|| format!("target.headers.{k}: invalid header value"))?;
-            headers.insert(name, value);
-        }
+        let headers = default_headers(scenario)?;
         let load = &scenario.load;
-        if load.connection == ConnectionPolicy::New {
-            // Ask the server to close too, so no side keeps the connection (and its worker) around.
-            headers.insert(CONNECTION, HeaderValue::from_static("close"));
-        }
         let addresses: Vec<Option<IpAddr>> = match &scenario.login {
             Some(l) if !l.source_addresses.is_empty() => {
                 l.source_addresses.iter().map(|a| a.parse().ok()).collect()
             }
             _ => vec![None],
         };
-        let mut clients = Vec::new();
-        for addr in addresses {
-            let mut b = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .default_headers(headers.clone())
-                .user_agent(concat!("sesscheck/", env!("CARGO_PKG_VERSION")))
-                .danger_accept_invalid_certs(scenario.target.insecure_tls)
-                .connect_timeout(load.loading_timeout.0)
-                .tcp_nodelay(true)
-                .no_proxy();
-            if load.connection == ConnectionPolicy::New {
-                b = b.pool_max_idle_per_host(0);
-            }
-            if let Some(a) = addr {
-                b = b.local_address(a);
-            }
-            clients.push(b.build().context("building the HTTP client")?);
+        let mut pools = Vec::new();
+        for local_address in addresses {
+            let options = PoolOptions {
+                connect_timeout: load.loading_timeout.0,
+                local_address,
+                keep_idle: load.connection != ConnectionPolicy::New,
+            };
+            // One TLS configuration (and so one session-resumption cache) per pool, as before.
+            let tls = transport::tls_config(scenario.target.insecure_tls)
+                .context("building the TLS configuration")?;
+            pools.push(transport::pool(&options, tls));
         }
         let mut paths: Vec<&str> = scenario.load.requests.iter().map(String::as_str).collect();
         paths.push(&scenario.probe.path);
@@ -172,16 +190,17 @@ impl Http {
             }
         }
         paths.push(&scenario.logout.path);
-        let urls = paths
+        let targets = paths
             .into_iter()
-            .filter_map(|p| Some((p.to_string(), base.join(p).ok()?)))
+            .filter_map(|p| Some((p.to_string(), target(base.join(p).ok()?, &headers)?)))
             .collect();
         Ok(Http {
             slots: load
                 .max_connections
                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
-            urls,
-            clients,
+            targets,
+            pools,
+            headers,
             base: base.clone(),
             timeout: load.loading_timeout.0,
             max_redirects: load.max_redirects,
@@ -195,12 +214,23 @@ impl Http {
     }
 
     pub fn url(&self, path: &str) -> Result<Url> {
-        if let Some(u) = self.urls.get(path) {
-            return Ok(u.clone());
+        if let Some(t) = self.targets.get(path) {
+            return Ok(t.url.clone());
         }
         self.base
             .join(path)
             .with_context(|| format!("invalid path {path:?}"))
+    }
+
+    /// Where a request for `path` goes: prepared at start for the scenario's own paths.
+    fn dest(&self, path: &str) -> std::result::Result<Dest<'_>, Failure> {
+        match self.targets.get(path) {
+            Some(t) => Ok(Dest::Known(t)),
+            None => self
+                .url(path)
+                .map(Dest::Other)
+                .map_err(|e| Failure::Transport(format!("{e:#}"))),
+        }
     }
 
     /// Send one request with the user's jar, following redirects (GET) when `follow` is set.
@@ -237,10 +267,8 @@ impl Http {
             follow,
             is_login,
         } = req;
-        let client = &self.clients[vu % self.clients.len()];
-        let mut url = self
-            .url(path)
-            .map_err(|e| Failure::Transport(format!("{e:#}")))?;
+        let pool = &self.pools[vu % self.pools.len()];
+        let mut dest = self.dest(path)?;
         // Hops already followed (URL, cookies): filled only when a redirect is followed, so a
         // plain request allocates nothing for loop detection.
         let mut visited: HashSet<(String, String)> = HashSet::new();
@@ -259,7 +287,8 @@ impl Http {
             renewed: false,
         };
         loop {
-            let cookie_header = cookie_header(jar, &url);
+            let url = dest.url();
+            let cookie_header = cookie_header(jar, url);
             // A loop is the same URL asked for with the same cookies: nothing can change.
             let cookies_text = || {
                 cookie_header
@@ -272,25 +301,16 @@ impl Http {
                 chain_urls.push(url.path().to_string());
                 return Err(Failure::RedirectLoop(chain_urls));
             }
-            let mut req = client.request(method.clone(), url.clone());
-            if let Some(h) = &cookie_header {
-                req = req.header(COOKIE, h.clone());
-            }
-            req = match body.take() {
-                Some(Body::Form(fields)) => req
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form_encode(&fields)),
-                Some(Body::Json(v)) => req
-                    .header("content-type", "application/json")
-                    .body(v.to_string()),
-                None => req,
-            };
-            let mut resp = req.send().await.map_err(transport_failure)?;
+            let request = self.request(&dest, &method, cookie_header.as_ref(), body.take())?;
+            let mut resp = pool
+                .request(request)
+                .await
+                .map_err(|e| transport::failure(&e))?;
             let status = resp.status().as_u16();
             if reply.first_status == 0 {
                 reply.first_status = status;
             }
-            self.absorb_cookies(jar, &url, resp.headers(), is_login, &mut reply);
+            self.absorb_cookies(jar, url, resp.headers(), is_login, &mut reply);
             if resp
                 .headers()
                 .iter()
@@ -321,7 +341,7 @@ impl Http {
                         reply.redirects = reply.redirects.saturating_add(1);
                         chain_urls.push(url.path().to_string());
                         visited.insert((url.to_string(), cookies_text()));
-                        url = next;
+                        dest = Dest::Other(next);
                         if status != 307 && status != 308 {
                             method = Method::GET;
                         }
@@ -330,12 +350,50 @@ impl Http {
                 }
             }
             reply.status = status;
-            reply.body = read_capped(&mut resp, self.max_body).await?;
+            reply.body = read_capped(resp.body_mut(), self.max_body).await?;
             if !reply.pattern_match && self.body_pattern.is_match(&reply.body) {
                 reply.pattern_match = true;
             }
             return Ok(reply);
         }
+    }
+
+    /// The request for one hop. A path of the scenario costs clones of prepared parts; only a
+    /// hop elsewhere has its URL converted.
+    fn request(
+        &self,
+        dest: &Dest<'_>,
+        method: &Method,
+        cookies: Option<&HeaderValue>,
+        body: Option<Body>,
+    ) -> std::result::Result<Request<Full<Bytes>>, Failure> {
+        let (uri, mut headers) = match dest {
+            Dest::Known(t) => (t.uri.clone(), t.headers.clone()),
+            Dest::Other(url) => (uri_of(url)?, self.headers.clone()),
+        };
+        // The request's own headers replace defaults of the same name.
+        if let Some(c) = cookies {
+            headers.insert(COOKIE, c.clone());
+        }
+        let body = match body {
+            None => Bytes::new(),
+            Some(Body::Form(fields)) => {
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                Bytes::from(form_encode(&fields))
+            }
+            Some(Body::Json(v)) => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Bytes::from(v.to_string())
+            }
+        };
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        Ok(request)
     }
 
     /// Put every Set-Cookie of a response into the jar, noting a replaced login cookie.
@@ -382,6 +440,52 @@ impl Http {
             }
         }
     }
+}
+
+/// The headers every request carries unless it sets its own. Later inserts win: `Accept: */*`,
+/// then `[target] headers`, then `Connection: close` for `connection = "new"` (so the server
+/// closes too, and no side keeps the connection and its worker around), then the User-Agent.
+fn default_headers(scenario: &Scenario) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+    for (k, v) in &scenario.target.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .with_context(|| format!("target.headers: invalid header name {k:?}"))?;
+        let value = HeaderValue::from_str(v)
+            .with_context(|| format!("target.headers.{k}: invalid header value"))?;
+        headers.insert(name, value);
+    }
+    if scenario.load.connection == ConnectionPolicy::New {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("sesscheck/", env!("CARGO_PKG_VERSION"))),
+    );
+    Ok(headers)
+}
+
+/// Prepare a URL of the scenario: its `Uri`, and its headers with the `Host` that hyper would
+/// otherwise format on every request (a configured `Host` header stays). None for a URL no
+/// request can go to; asking for it then fails as any other such URL does.
+fn target(url: Url, defaults: &HeaderMap) -> Option<Target> {
+    let uri = uri_of(&url).ok()?;
+    let mut headers = defaults.clone();
+    if !headers.contains_key(HOST) {
+        headers.insert(HOST, transport::host_header(&uri)?);
+    }
+    Some(Target { url, uri, headers })
+}
+
+/// A URL as hyper takes it. Refused, with the words reqwest used, when it is not http(s) or
+/// not a valid `Uri`; the same `Uri` as reqwest built otherwise (a fragment is dropped).
+fn uri_of(url: &Url) -> std::result::Result<Uri, Failure> {
+    if !url.has_host() || !matches!(url.scheme(), "http" | "https") {
+        return Err(Failure::Transport("URL scheme is not allowed".into()));
+    }
+    url.as_str()
+        .parse()
+        .map_err(|_| Failure::Transport("Parsed Url is not a valid Uri".into()))
 }
 
 /// Seconds a cookie lives by its Max-Age or Expires; None for a browser-session cookie.
@@ -450,35 +554,21 @@ fn form_encode(fields: &[(String, String)]) -> String {
 }
 
 /// Read at most `cap` bytes of the body; the rest is dropped with the connection.
-async fn read_capped(
-    resp: &mut reqwest::Response,
-    cap: usize,
-) -> std::result::Result<Vec<u8>, Failure> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(transport_failure)? {
-        let room = cap.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= cap {
+async fn read_capped(body: &mut Incoming, cap: usize) -> std::result::Result<Vec<u8>, Failure> {
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| transport::failure(&e))?;
+        // Trailers carry no body bytes.
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        let room = cap.saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= cap {
             break;
         }
     }
-    Ok(body)
-}
-
-fn transport_failure(e: reqwest::Error) -> Failure {
-    if e.is_timeout() {
-        return Failure::Timeout;
-    }
-    // The innermost cause is what a person recognises ("Connection refused (os error 111)").
-    let mut cause: &dyn std::error::Error = &e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    if e.is_connect() {
-        Failure::Connect(cause.to_string())
-    } else {
-        Failure::Transport(cause.to_string())
-    }
+    Ok(out)
 }
 
 /// Find `<input ... name="FIELD" ... value="...">` in an HTML page (either attribute order).

@@ -18,6 +18,7 @@ mod run;
 mod scenario;
 mod supervisor;
 mod target;
+mod transport;
 
 #[cfg(test)]
 mod proptests;
