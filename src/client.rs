@@ -143,8 +143,10 @@ impl Dest<'_> {
 pub struct Http {
     /// One pool per source address (just one when none are configured).
     pools: Vec<Pool>,
-    /// What every request starts from (see `default_headers`).
+    /// What every request starts from (see `default_headers`), with a `Cookie` slot.
     headers: HeaderMap,
+    /// The `Cookie` in `headers` is a placeholder, not a configured header.
+    cookie_slot: bool,
     base: Url,
     timeout: Duration,
     max_redirects: usize,
@@ -161,7 +163,8 @@ pub struct Http {
 
 impl Http {
     pub fn new(scenario: &Scenario, base: &Url) -> Result<Http> {
-        let headers = default_headers(scenario)?;
+        let mut headers = default_headers(scenario)?;
+        let cookie_slot = with_cookie_slot(&mut headers);
         let load = &scenario.load;
         let addresses: Vec<Option<IpAddr>> = match &scenario.login {
             Some(l) if !l.source_addresses.is_empty() => {
@@ -201,6 +204,7 @@ impl Http {
             targets,
             pools,
             headers,
+            cookie_slot,
             base: base.clone(),
             timeout: load.loading_timeout.0,
             max_redirects: load.max_redirects,
@@ -372,8 +376,15 @@ impl Http {
             Dest::Other(url) => (uri_of(url)?, self.headers.clone()),
         };
         // The request's own headers replace defaults of the same name.
-        if let Some(c) = cookies {
-            headers.insert(COOKIE, c.clone());
+        match cookies {
+            Some(c) => {
+                headers.insert(COOKIE, c.clone());
+            }
+            // The slot `with_cookie_slot` made: removed, unless it holds a configured `Cookie`.
+            None if self.cookie_slot => {
+                headers.remove(COOKIE);
+            }
+            None => {}
         }
         let body = match body {
             None => Bytes::new(),
@@ -405,11 +416,13 @@ impl Http {
         is_login: bool,
         reply: &mut Reply,
     ) {
-        let mut jar = lock(jar);
-        if headers.contains_key(SET_COOKIE) {
-            jar.header_cache.clear();
+        let set_cookies = headers.get_all(SET_COOKIE);
+        if set_cookies.iter().next().is_none() {
+            return; // most responses: nothing to take, no lock to take either
         }
-        for value in headers.get_all(SET_COOKIE) {
+        let mut jar = lock(jar);
+        jar.header_cache.clear();
+        for value in set_cookies {
             let Ok(text) = value.to_str() else { continue };
             let Ok(raw) = RawCookie::parse(text.to_string()) else {
                 continue;
@@ -463,6 +476,17 @@ fn default_headers(scenario: &Scenario) -> Result<HeaderMap> {
         HeaderValue::from_static(concat!("sesscheck/", env!("CARGO_PKG_VERSION"))),
     );
     Ok(headers)
+}
+
+/// Give the default headers a `Cookie` entry (empty) unless one is configured; true if it was
+/// added. Most requests carry the user's cookies, and a cloned `HeaderMap` has no spare room:
+/// setting a value in place costs nothing, adding one reallocates the map on every request.
+fn with_cookie_slot(headers: &mut HeaderMap) -> bool {
+    if headers.contains_key(COOKIE) {
+        return false;
+    }
+    headers.insert(COOKIE, HeaderValue::from_static(""));
+    true
 }
 
 /// Prepare a URL of the scenario: its `Uri`, and its headers with the `Host` that hyper would

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http::Uri;
 use http_body_util::Full;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -103,8 +103,6 @@ pub struct Connector {
     timeout: Duration,
 }
 
-type Stream = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
-
 impl tower_service::Service<Uri> for Connector {
     type Response = Stream;
     type Error = BoxError;
@@ -119,7 +117,7 @@ impl tower_service::Service<Uri> for Connector {
         let timeout = self.timeout;
         Box::pin(async move {
             match tokio::time::timeout(timeout, connecting).await {
-                Ok(done) => done,
+                Ok(done) => done.map(Stream),
                 Err(_) => Err(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     "connect timed out",
@@ -127,6 +125,58 @@ impl tower_service::Service<Uri> for Connector {
                 .into()),
             }
         })
+    }
+}
+
+/// A connection (plain or TLS) that tells the pool nothing about itself. The TCP stream's own
+/// `Connection` impl attaches its addresses (`HttpInfo`) to every response, which costs a
+/// map allocation and its drop per request; nothing here reads them.
+pub struct Stream(MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>);
+
+impl Connection for Stream {
+    fn connected(&self) -> Connected {
+        // HTTP/1.1 only (ALPN offers nothing else), direct (no proxy): nothing to report.
+        Connected::new()
+    }
+}
+
+impl hyper::rt::Read for Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
     }
 }
 
