@@ -2,13 +2,15 @@
 //!
 //! The engine follows redirects itself so that every hop's `Set-Cookie` lands in the user's jar
 //! (as in a browser), so that it can see a hop to the login page, and so that it can recognise a
-//! redirect loop. Underneath is hyper's pooled client (`transport`). Every path the scenario
-//! names is turned into an `http::Uri`, with the headers its requests start from, once at start:
-//! a request parses no URL unless it follows a redirect or asks for a path not in the scenario.
+//! redirect loop. Underneath are sesscheck's own connection pool (`pool`) over hyper's HTTP/1.1
+//! connections, and `transport`. Every path the scenario names is turned into what hyper needs
+//! (origin, path as a `Uri`, the headers its requests start from) once at start: a request parses
+//! no URL unless it follows a redirect or asks for a path not in the scenario.
 
 use crate::observe::{CookieAttrs, Failure};
+use crate::pool::{Origin, Pool};
 use crate::scenario::{ConnectionPolicy, Scenario};
-use crate::transport::{self, Pool, PoolOptions};
+use crate::transport::{self, ConnectOptions, Connector};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use cookie_store::{CookieExpiration, CookieStore, RawCookie};
@@ -18,7 +20,7 @@ use http::header::{
 };
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use regex::Regex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -114,28 +116,30 @@ pub struct Reply {
     pub renewed: bool,
 }
 
-/// A path of the scenario, joined to the base URL at start.
+/// A URL requests go to, prepared for hyper: at start for the scenario's paths.
 struct Target {
     /// For the cookie jar, and to resolve a redirect's `Location` against.
     url: Url,
-    /// The same URL as hyper takes it; a clone only bumps reference counts.
-    uri: Uri,
+    /// Which pooled connections can carry the request.
+    origin: Origin,
+    /// The path and query as the request line has them; a clone only bumps reference counts.
+    path: Uri,
     /// What every request to it starts from: the default headers plus its `Host`.
     headers: HeaderMap,
 }
 
-/// Where one hop goes: a path of the scenario (nothing to parse) or a URL met on the way (a
-/// redirect's `Location`, a path the scenario does not name).
+/// Where one hop goes: a path of the scenario (prepared at start) or a URL met on the way (a
+/// redirect's `Location`, a path the scenario does not name), prepared for this hop.
 enum Dest<'a> {
     Known(&'a Target),
-    Other(Url),
+    Other(Box<Target>),
 }
 
 impl Dest<'_> {
-    fn url(&self) -> &Url {
+    fn target(&self) -> &Target {
         match self {
-            Dest::Known(t) => &t.url,
-            Dest::Other(url) => url,
+            Dest::Known(t) => t,
+            Dest::Other(t) => t,
         }
     }
 }
@@ -174,15 +178,15 @@ impl Http {
         };
         let mut pools = Vec::new();
         for local_address in addresses {
-            let options = PoolOptions {
-                connect_timeout: load.loading_timeout.0,
+            let options = ConnectOptions {
+                timeout: load.loading_timeout.0,
                 local_address,
-                keep_idle: load.connection != ConnectionPolicy::New,
             };
             // One TLS configuration (and so one session-resumption cache) per pool, as before.
             let tls = transport::tls_config(scenario.target.insecure_tls)
                 .context("building the TLS configuration")?;
-            pools.push(transport::pool(&options, tls));
+            let keep_idle = load.connection != ConnectionPolicy::New;
+            pools.push(Pool::new(Connector::new(&options, tls), keep_idle));
         }
         let mut paths: Vec<&str> = scenario.load.requests.iter().map(String::as_str).collect();
         paths.push(&scenario.probe.path);
@@ -195,7 +199,7 @@ impl Http {
         paths.push(&scenario.logout.path);
         let targets = paths
             .into_iter()
-            .filter_map(|p| Some((p.to_string(), target(base.join(p).ok()?, &headers)?)))
+            .filter_map(|p| Some((p.to_string(), target(base.join(p).ok()?, &headers).ok()?)))
             .collect();
         Ok(Http {
             slots: load
@@ -228,13 +232,13 @@ impl Http {
 
     /// Where a request for `path` goes: prepared at start for the scenario's own paths.
     fn dest(&self, path: &str) -> std::result::Result<Dest<'_>, Failure> {
-        match self.targets.get(path) {
-            Some(t) => Ok(Dest::Known(t)),
-            None => self
-                .url(path)
-                .map(Dest::Other)
-                .map_err(|e| Failure::Transport(format!("{e:#}"))),
+        if let Some(t) = self.targets.get(path) {
+            return Ok(Dest::Known(t));
         }
+        let url = self
+            .url(path)
+            .map_err(|e| Failure::Transport(format!("{e:#}")))?;
+        target(url, &self.headers).map(|t| Dest::Other(Box::new(t)))
     }
 
     /// Send one request with the user's jar, following redirects (GET) when `follow` is set.
@@ -291,7 +295,7 @@ impl Http {
             renewed: false,
         };
         loop {
-            let url = dest.url();
+            let url = &dest.target().url;
             let cookie_header = cookie_header(jar, url);
             // A loop is the same URL asked for with the same cookies: nothing can change.
             let cookies_text = || {
@@ -305,11 +309,9 @@ impl Http {
                 chain_urls.push(url.path().to_string());
                 return Err(Failure::RedirectLoop(chain_urls));
             }
-            let request = self.request(&dest, &method, cookie_header.as_ref(), body.take())?;
-            let mut resp = pool
-                .request(request)
-                .await
-                .map_err(|e| transport::failure(&e))?;
+            let hop = dest.target();
+            let request = self.request(hop, &method, cookie_header.as_ref(), body.take());
+            let (mut resp, connection) = pool.send(&hop.origin, request).await?;
             let status = resp.status().as_u16();
             if reply.first_status == 0 {
                 reply.first_status = status;
@@ -345,7 +347,12 @@ impl Http {
                         reply.redirects = reply.redirects.saturating_add(1);
                         chain_urls.push(url.path().to_string());
                         visited.insert((url.to_string(), cookies_text()));
-                        dest = Dest::Other(next);
+                        // The redirect's body is not read: with none, the connection is free
+                        // for the next hop; otherwise it closes, as the rest is not wanted.
+                        if resp.body().is_end_stream() {
+                            connection.release();
+                        }
+                        dest = Dest::Other(Box::new(target(next, &self.headers)?));
                         if status != 307 && status != 308 {
                             method = Method::GET;
                         }
@@ -354,7 +361,11 @@ impl Http {
                 }
             }
             reply.status = status;
-            reply.body = read_capped(resp.body_mut(), self.max_body).await?;
+            let (body, whole) = read_capped(resp.body_mut(), self.max_body).await?;
+            if whole {
+                connection.release();
+            }
+            reply.body = body;
             if !reply.pattern_match && self.body_pattern.is_match(&reply.body) {
                 reply.pattern_match = true;
             }
@@ -362,19 +373,16 @@ impl Http {
         }
     }
 
-    /// The request for one hop. A path of the scenario costs clones of prepared parts; only a
-    /// hop elsewhere has its URL converted.
+    /// The request for one hop: clones of the target's prepared parts, plus the user's cookies
+    /// and the body.
     fn request(
         &self,
-        dest: &Dest<'_>,
+        target: &Target,
         method: &Method,
         cookies: Option<&HeaderValue>,
         body: Option<Body>,
-    ) -> std::result::Result<Request<Full<Bytes>>, Failure> {
-        let (uri, mut headers) = match dest {
-            Dest::Known(t) => (t.uri.clone(), t.headers.clone()),
-            Dest::Other(url) => (uri_of(url)?, self.headers.clone()),
-        };
+    ) -> Request<Full<Bytes>> {
+        let mut headers = target.headers.clone();
         // The request's own headers replace defaults of the same name.
         match cookies {
             Some(c) => {
@@ -402,9 +410,9 @@ impl Http {
         };
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = method.clone();
-        *request.uri_mut() = uri;
+        *request.uri_mut() = target.path.clone();
         *request.headers_mut() = headers;
-        Ok(request)
+        request
     }
 
     /// Put every Set-Cookie of a response into the jar, noting a replaced login cookie.
@@ -489,27 +497,32 @@ fn with_cookie_slot(headers: &mut HeaderMap) -> bool {
     true
 }
 
-/// Prepare a URL of the scenario: its `Uri`, and its headers with the `Host` that hyper would
-/// otherwise format on every request (a configured `Host` header stays). None for a URL no
-/// request can go to; asking for it then fails as any other such URL does.
-fn target(url: Url, defaults: &HeaderMap) -> Option<Target> {
-    let uri = uri_of(&url).ok()?;
-    let mut headers = defaults.clone();
-    if !headers.contains_key(HOST) {
-        headers.insert(HOST, transport::host_header(&uri)?);
-    }
-    Some(Target { url, uri, headers })
-}
-
-/// A URL as hyper takes it. Refused, with the words reqwest used, when it is not http(s) or
-/// not a valid `Uri`; the same `Uri` as reqwest built otherwise (a fragment is dropped).
-fn uri_of(url: &Url) -> std::result::Result<Uri, Failure> {
+/// Prepare a URL for requests: its origin, its path as the request line has it (the origin
+/// form), and its headers with the `Host` header (the port only when not the scheme's
+/// default; a configured `Host` header stays). A URL no request can go to (not http(s), not a
+/// valid `Uri`) is refused with the words reqwest used; otherwise the request is the one
+/// reqwest sent (the same `Uri`, so a fragment is dropped).
+fn target(url: Url, defaults: &HeaderMap) -> std::result::Result<Target, Failure> {
+    let invalid = || Failure::Transport("Parsed Url is not a valid Uri".into());
     if !url.has_host() || !matches!(url.scheme(), "http" | "https") {
         return Err(Failure::Transport("URL scheme is not allowed".into()));
     }
-    url.as_str()
-        .parse()
-        .map_err(|_| Failure::Transport("Parsed Url is not a valid Uri".into()))
+    let uri: Uri = url.as_str().parse().map_err(|_| invalid())?;
+    let origin = Origin::of(&uri).ok_or_else(invalid)?;
+    let path = match uri.path_and_query() {
+        Some(p) => Uri::from(p.clone()),
+        None => Uri::from_static("/"),
+    };
+    let mut headers = defaults.clone();
+    if !headers.contains_key(HOST) {
+        headers.insert(HOST, transport::host_header(&uri).ok_or_else(invalid)?);
+    }
+    Ok(Target {
+        url,
+        origin,
+        path,
+        headers,
+    })
 }
 
 /// Seconds a cookie lives by its Max-Age or Expires; None for a browser-session cookie.
@@ -577,11 +590,15 @@ fn form_encode(fields: &[(String, String)]) -> String {
         .finish()
 }
 
-/// Read at most `cap` bytes of the body; the rest is dropped with the connection.
-async fn read_capped(body: &mut Incoming, cap: usize) -> std::result::Result<Vec<u8>, Failure> {
+/// Read at most `cap` bytes of the body, and whether that was all of it (then the connection
+/// can carry another request); the rest is dropped with the connection.
+async fn read_capped(
+    body: &mut Incoming,
+    cap: usize,
+) -> std::result::Result<(Vec<u8>, bool), Failure> {
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| transport::failure(&e))?;
+        let frame = frame.map_err(|e| transport::failure(&e, false))?;
         // Trailers carry no body bytes.
         let Ok(chunk) = frame.into_data() else {
             continue;
@@ -589,10 +606,10 @@ async fn read_capped(body: &mut Incoming, cap: usize) -> std::result::Result<Vec
         let room = cap.saturating_sub(out.len());
         out.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if out.len() >= cap {
-            break;
+            return Ok((out, body.is_end_stream()));
         }
     }
-    Ok(out)
+    Ok((out, true))
 }
 
 /// Find `<input ... name="FIELD" ... value="...">` in an HTML page (either attribute order).

@@ -12,6 +12,7 @@ mod engine;
 mod jsonseek;
 mod observe;
 mod openloop;
+mod pool;
 mod progress;
 mod report;
 mod run;
