@@ -197,9 +197,15 @@ impl Http {
             }
         }
         paths.push(&scenario.logout.path);
+        let mut origins = Vec::new();
         let targets = paths
             .into_iter()
-            .filter_map(|p| Some((p.to_string(), target(base.join(p).ok()?, &headers).ok()?)))
+            .filter_map(|p| {
+                let mut t = target(base.join(p).ok()?, &headers).ok()?;
+                // One `Origin` for all paths on the same host: the pool matches them by pointer.
+                t.origin = t.origin.shared(&mut origins);
+                Some((p.to_string(), t))
+            })
             .collect();
         Ok(Http {
             slots: load

@@ -62,6 +62,18 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// The same origin as one of `known` if there is one (then comparing them is a pointer
+    /// test), else this one, added to `known`.
+    pub fn shared(self, known: &mut Vec<Origin>) -> Origin {
+        if let Some(same) = known.iter().find(|o| **o == self) {
+            return same.clone();
+        }
+        known.push(self.clone());
+        self
+    }
+}
+
 impl PartialEq for Origin {
     fn eq(&self, other: &Origin) -> bool {
         // Usually the very same origin (the scenario's), so the pointer test settles it.
@@ -124,7 +136,9 @@ impl Pool {
         loop {
             let (mut sender, reused) = match self.take(origin) {
                 Some(sender) => (sender, true),
-                None => (self.connect(origin).await?, false),
+                // Boxed: connecting is rare and its state large; unboxed, every request's
+                // future would carry (and move) room for it.
+                None => (Box::pin(self.connect(origin)).await?, false),
             };
             // A reused connection's task marks it ready once it has finished the previous
             // exchange; an error means it closed meanwhile: take another.
