@@ -37,10 +37,11 @@ pub struct Jar {
     /// Bumped at every login and logout, so observations can tell they raced one.
     pub epoch: u32,
     pub logged_in: bool,
-    /// `Cookie` headers already built, per request URL, with the expiry of each cookie in them.
-    /// Cleared whenever a response sets a cookie; an entry is unused once one of its cookies
-    /// has expired. Saves the cookie store's domain/path matching on every request.
-    header_cache: Vec<(String, HeaderValue, Vec<CookieExpiration>)>,
+    /// `Cookie` headers already built (None: no cookie to send), per request URL, with the
+    /// expiry of each cookie in them. Cleared whenever a response sets a cookie; an entry is
+    /// unused once one of its cookies has expired. Saves the cookie store's domain/path
+    /// matching (and its IDNA processing of the host) on every request.
+    header_cache: Vec<(String, Option<HeaderValue>, Vec<CookieExpiration>)>,
 }
 
 impl Jar {
@@ -323,11 +324,7 @@ impl Http {
                 reply.first_status = status;
             }
             self.absorb_cookies(jar, url, resp.headers(), is_login, &mut reply);
-            if resp
-                .headers()
-                .iter()
-                .any(|(_, v)| v.to_str().is_ok_and(|s| self.pattern.is_match(s)))
-            {
+            if resp.headers().values().any(|v| self.header_matches(v)) {
                 reply.pattern_match = true;
             }
             let location = resp
@@ -419,6 +416,14 @@ impl Http {
         *request.uri_mut() = target.path.clone();
         *request.headers_mut() = headers;
         request
+    }
+
+    /// Does a response header's value show the SessionInterrupted pattern? Only values that are
+    /// text count. The byte pattern screens first (for text the two agree), so the usual
+    /// header, which does not match, is not checked for being text at all.
+    fn header_matches(&self, value: &HeaderValue) -> bool {
+        self.body_pattern.is_match(value.as_bytes())
+            && value.to_str().is_ok_and(|s| self.pattern.is_match(s))
     }
 
     /// Put every Set-Cookie of a response into the jar, noting a replaced login cookie.
@@ -559,7 +564,7 @@ fn cookie_header(jar: &SharedJar, url: &Url) -> Option<HeaderValue> {
     let key = url.as_str();
     if let Some(i) = jar.header_cache.iter().position(|(u, _, _)| u == key) {
         if jar.header_cache[i].2.iter().all(|e| !e.is_expired()) {
-            return Some(jar.header_cache[i].1.clone());
+            return jar.header_cache[i].1.clone();
         }
         jar.header_cache.swap_remove(i);
     }
@@ -577,17 +582,19 @@ fn cookie_header(jar: &SharedJar, url: &Url) -> Option<HeaderValue> {
             expiries.push(c.expires.clone());
         }
     }
-    if out.is_empty() {
-        return None;
-    }
-    // A value no header can carry (reqwest would refuse the request): send no cookies.
-    let value = HeaderValue::from_str(&out).ok()?;
+    // None also for a value no header can carry (reqwest refused such a request): then send no
+    // cookies.
+    let value = if out.is_empty() {
+        None
+    } else {
+        HeaderValue::from_str(&out).ok()
+    };
     if jar.header_cache.len() >= HEADER_CACHE {
         jar.header_cache.remove(0);
     }
     jar.header_cache
         .push((key.to_string(), value.clone(), expiries));
-    Some(value)
+    value
 }
 
 fn form_encode(fields: &[(String, String)]) -> String {
