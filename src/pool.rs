@@ -60,9 +60,7 @@ impl Origin {
             uri,
         })))
     }
-}
 
-impl Origin {
     /// The same origin as one of `known` if there is one (then comparing them is a pointer
     /// test), else this one, added to `known`.
     pub fn shared(self, known: &mut Vec<Origin>) -> Origin {
@@ -176,6 +174,7 @@ impl Pool {
             .map_err(|e| transport::failure(&e, false))?;
         // The connection's own task does its reading and writing; it ends when the server
         // closes the connection, or when the sender is dropped and the exchange is over.
+        // (With upgrades, as hyper-util ran it: a 101 answer ends the task cleanly.)
         tokio::spawn(async move {
             let _ = connection.with_upgrades().await;
         });
@@ -199,6 +198,8 @@ impl Pool {
         None
     }
 
+    /// Keep a connection whose exchange is over for the next request to `origin` (none with
+    /// `connection = "new"`, nor one the server closed).
     fn put(&self, origin: Origin, sender: Sender) {
         if !self.0.keep_idle || sender.is_closed() {
             return;
