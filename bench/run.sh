@@ -6,6 +6,7 @@
 #
 #   bash bench/run.sh                  # defaults: 50 connections, 10 s per run
 #   CONNS=100 DURATION=20 bash bench/run.sh
+#   BIN=/path/to/sesscheck MEMORY=0 bash bench/run.sh   # a saved build, peers only (for A/B)
 #
 # Installs its peers if missing: oha (cargo install, crates.io), wrk, nginx and GNU time (apt).
 # Everything listens on 127.0.0.1 only; every run is bounded in time; every process this script
@@ -20,7 +21,10 @@ THREADS="${THREADS:-2}"         # wrk threads (the machine has 2 cores)
 OUT="${OUT:-reports/bench.md}"
 NICE="${NICE:-nice -n 10}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET_DIR/release/sesscheck"
+# BIN: benchmark that build instead of building this checkout (e.g. an earlier one, saved).
+PREBUILT="${BIN:-}"
+BIN="${BIN:-$TARGET_DIR/release/sesscheck}"
+MEMORY="${MEMORY:-1}"           # 0: skip the 1,000/10,000-user memory runs
 TMP="$(mktemp -d /tmp/sesscheck-bench.XXXXXX)"
 PIDS=()
 
@@ -57,8 +61,10 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { say "installing nginx
 command -v python3 >/dev/null || { say "installing python3"; apt_install python3; }
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
-say "building sesscheck --release"
-$NICE cargo build --release --quiet
+if [ -z "$PREBUILT" ]; then
+    say "building sesscheck --release"
+    $NICE cargo build --release --quiet
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { # URL
@@ -196,7 +202,9 @@ run_wrk nginx "$N/index.html"
 # Memory with many logged-in users (logins unpaced, then a page every 500 ms per user).
 USERS_ROWS="$TMP/users.tsv"
 : >"$USERS_ROWS"
-for users in 1000 10000; do
+USER_COUNTS="1000 10000"
+[ "$MEMORY" = 0 ] && USER_COUNTS=""
+for users in $USER_COUNTS; do
     say "sesscheck with $users logged-in users"
     dir="$TMP/u-$users"
     /usr/bin/time -v -o "$TMP/time-u-$users" timeout 120 \
@@ -214,7 +222,7 @@ done
 mkdir -p "$(dirname "$OUT")"
 python3 - "$ROWS" "$USERS_ROWS" "$CONNS" "$DURATION" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
     "$(oha --version 2>/dev/null | head -1)" "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)" \
-    "$("$NGINX" -v 2>&1)" "$(git rev-parse --short HEAD)" >"$OUT" <<'EOF'
+    "$("$NGINX" -v 2>&1)" "${PREBUILT:-$(git rev-parse --short HEAD)}" >"$OUT" <<'EOF'
 import sys
 rows_f, users_f, conns, dur, cpus, load, oha_v, wrk_v, nginx_v, rev = sys.argv[1:11]
 rows = [l.rstrip("\n").split("\t") for l in open(rows_f) if l.strip()]
@@ -248,6 +256,8 @@ for t in sorted({r[0] for r in rows}):
             ratio = float(sc[2]) / float(p[2])
             verdict = "met" if ratio >= goal else "NOT met"
             print(f"- {t}: sesscheck/{peer} = {ratio:.2f} (goal {goal:.2f}): {verdict}")
+if not users:
+    sys.exit(0)
 print("\n## Memory with many logged-in users\n")
 print("`bench/users.toml`: logins not paced, then one page per user every 500 ms for 15 s.\n")
 print("| users | logins ok | requests | peak RSS MB | verdict |")

@@ -1,19 +1,28 @@
 //! HTTP for virtual users: one shared connection pool, one cookie jar per user.
 //!
-//! reqwest's own cookie and redirect handling is off. The engine follows redirects itself so
-//! that every hop's `Set-Cookie` lands in the user's jar (as in a browser), so that it can see
-//! a hop to the login page, and so that it can recognise a redirect loop.
+//! The engine follows redirects itself so that every hop's `Set-Cookie` lands in the user's jar
+//! (as in a browser), so that it can see a hop to the login page, and so that it can recognise a
+//! redirect loop. Underneath are sesscheck's own connection pool (`pool`) over hyper's HTTP/1.1
+//! connections, and `transport`. Every path the scenario names is turned into what hyper needs
+//! (origin, path as a `Uri`, the headers its requests start from) once at start: a request parses
+//! no URL unless it follows a redirect or asks for a path not in the scenario.
 
 use crate::observe::{CookieAttrs, Failure};
+use crate::pool::{Origin, Pool};
 use crate::scenario::{ConnectionPolicy, Scenario};
+use crate::transport::{self, ConnectOptions, Connector};
 use anyhow::{Context, Result};
+use bytes::Bytes;
 use cookie_store::{CookieExpiration, CookieStore, RawCookie};
-use regex::Regex;
-use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, CONNECTION, COOKIE, LOCATION, SET_COOKIE,
+use http::header::{
+    HeaderMap, HeaderName, HeaderValue, ACCEPT, CONNECTION, CONTENT_TYPE, COOKIE, HOST, LOCATION,
+    SET_COOKIE, USER_AGENT,
 };
-use reqwest::Method;
-use std::collections::{BTreeMap, HashSet};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body as _, Incoming};
+use regex::Regex;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,10 +37,11 @@ pub struct Jar {
     /// Bumped at every login and logout, so observations can tell they raced one.
     pub epoch: u32,
     pub logged_in: bool,
-    /// `Cookie` headers already built, per request URL, with the expiry of each cookie in them.
-    /// Cleared whenever a response sets a cookie; an entry is unused once one of its cookies
-    /// has expired. Saves the cookie store's domain/path matching on every request.
-    header_cache: Vec<(String, HeaderValue, Vec<CookieExpiration>)>,
+    /// `Cookie` headers already built (None: no cookie to send), per request URL, with the
+    /// expiry of each cookie in them. Cleared whenever a response sets a cookie; an entry is
+    /// unused once one of its cookies has expired. Saves the cookie store's domain/path
+    /// matching (and its IDNA processing of the host) on every request.
+    header_cache: Vec<(String, Option<HeaderValue>, Vec<CookieExpiration>)>,
 }
 
 impl Jar {
@@ -107,9 +117,41 @@ pub struct Reply {
     pub renewed: bool,
 }
 
+/// A URL requests go to, prepared for hyper: at start for the scenario's paths.
+struct Target {
+    /// For the cookie jar, and to resolve a redirect's `Location` against.
+    url: Url,
+    /// Which pooled connections can carry the request.
+    origin: Origin,
+    /// The path and query as the request line has them; a clone only bumps reference counts.
+    path: Uri,
+    /// What every request to it starts from: the default headers plus its `Host`.
+    headers: HeaderMap,
+}
+
+/// Where one hop goes: a path of the scenario (prepared at start) or a URL met on the way (a
+/// redirect's `Location`, a path the scenario does not name), prepared for this hop.
+enum Dest<'a> {
+    Known(&'a Target),
+    Other(Box<Target>),
+}
+
+impl Dest<'_> {
+    fn target(&self) -> &Target {
+        match self {
+            Dest::Known(t) => t,
+            Dest::Other(t) => t,
+        }
+    }
+}
+
 pub struct Http {
-    /// One client per source address (just one when none are configured).
-    clients: Vec<reqwest::Client>,
+    /// One pool per source address (just one when none are configured).
+    pools: Vec<Pool>,
+    /// What every request starts from (see `default_headers`), with a `Cookie` slot.
+    headers: HeaderMap,
+    /// The `Cookie` in `headers` is a placeholder, not a configured header.
+    cookie_slot: bool,
     base: Url,
     timeout: Duration,
     max_redirects: usize,
@@ -117,8 +159,8 @@ pub struct Http {
     login_path: String,
     /// `[load] max_connections`: permits for requests in flight.
     slots: Option<Arc<tokio::sync::Semaphore>>,
-    /// The scenario's paths, joined to the base URL once.
-    urls: std::collections::HashMap<String, Url>,
+    /// The scenario's paths (pages, probe, login, CSRF page, logout), prepared once.
+    targets: HashMap<String, Target>,
     pattern: Regex,
     /// The same pattern over raw bytes: bodies are matched without a UTF-8 copy.
     body_pattern: regex::bytes::Regex,
@@ -126,42 +168,26 @@ pub struct Http {
 
 impl Http {
     pub fn new(scenario: &Scenario, base: &Url) -> Result<Http> {
-        let mut headers = HeaderMap::new();
-        for (k, v) in &scenario.target.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .with_context(|| format!("target.headers: invalid header name {k:?}"))?;
-            let value = HeaderValue::from_str(v)
-                .with_context(|| format!("target.headers.{k}: invalid header value"))?;
-            headers.insert(name, value);
-        }
+        let mut headers = default_headers(scenario)?;
+        let cookie_slot = with_cookie_slot(&mut headers);
         let load = &scenario.load;
-        if load.connection == ConnectionPolicy::New {
-            // Ask the server to close too, so no side keeps the connection (and its worker) around.
-            headers.insert(CONNECTION, HeaderValue::from_static("close"));
-        }
         let addresses: Vec<Option<IpAddr>> = match &scenario.login {
             Some(l) if !l.source_addresses.is_empty() => {
                 l.source_addresses.iter().map(|a| a.parse().ok()).collect()
             }
             _ => vec![None],
         };
-        let mut clients = Vec::new();
-        for addr in addresses {
-            let mut b = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .default_headers(headers.clone())
-                .user_agent(concat!("sesscheck/", env!("CARGO_PKG_VERSION")))
-                .danger_accept_invalid_certs(scenario.target.insecure_tls)
-                .connect_timeout(load.loading_timeout.0)
-                .tcp_nodelay(true)
-                .no_proxy();
-            if load.connection == ConnectionPolicy::New {
-                b = b.pool_max_idle_per_host(0);
-            }
-            if let Some(a) = addr {
-                b = b.local_address(a);
-            }
-            clients.push(b.build().context("building the HTTP client")?);
+        let mut pools = Vec::new();
+        for local_address in addresses {
+            let options = ConnectOptions {
+                timeout: load.loading_timeout.0,
+                local_address,
+            };
+            // One TLS configuration (and so one session-resumption cache) per pool, as before.
+            let tls = transport::tls_config(scenario.target.insecure_tls)
+                .context("building the TLS configuration")?;
+            let keep_idle = load.connection != ConnectionPolicy::New;
+            pools.push(Pool::new(Connector::new(&options, tls), keep_idle));
         }
         let mut paths: Vec<&str> = scenario.load.requests.iter().map(String::as_str).collect();
         paths.push(&scenario.probe.path);
@@ -172,16 +198,24 @@ impl Http {
             }
         }
         paths.push(&scenario.logout.path);
-        let urls = paths
+        let mut origins = Vec::new();
+        let targets = paths
             .into_iter()
-            .filter_map(|p| Some((p.to_string(), base.join(p).ok()?)))
+            .filter_map(|p| {
+                let mut t = target(base.join(p).ok()?, &headers).ok()?;
+                // One `Origin` for all paths on the same host: the pool matches them by pointer.
+                t.origin = t.origin.shared(&mut origins);
+                Some((p.to_string(), t))
+            })
             .collect();
         Ok(Http {
             slots: load
                 .max_connections
                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
-            urls,
-            clients,
+            targets,
+            pools,
+            headers,
+            cookie_slot,
             base: base.clone(),
             timeout: load.loading_timeout.0,
             max_redirects: load.max_redirects,
@@ -195,12 +229,23 @@ impl Http {
     }
 
     pub fn url(&self, path: &str) -> Result<Url> {
-        if let Some(u) = self.urls.get(path) {
-            return Ok(u.clone());
+        if let Some(t) = self.targets.get(path) {
+            return Ok(t.url.clone());
         }
         self.base
             .join(path)
             .with_context(|| format!("invalid path {path:?}"))
+    }
+
+    /// Where a request for `path` goes: prepared at start for the scenario's own paths.
+    fn dest(&self, path: &str) -> std::result::Result<Dest<'_>, Failure> {
+        if let Some(t) = self.targets.get(path) {
+            return Ok(Dest::Known(t));
+        }
+        let url = self
+            .url(path)
+            .map_err(|e| Failure::Transport(format!("{e:#}")))?;
+        target(url, &self.headers).map(|t| Dest::Other(Box::new(t)))
     }
 
     /// Send one request with the user's jar, following redirects (GET) when `follow` is set.
@@ -237,10 +282,8 @@ impl Http {
             follow,
             is_login,
         } = req;
-        let client = &self.clients[vu % self.clients.len()];
-        let mut url = self
-            .url(path)
-            .map_err(|e| Failure::Transport(format!("{e:#}")))?;
+        let pool = &self.pools[vu % self.pools.len()];
+        let mut dest = self.dest(path)?;
         // Hops already followed (URL, cookies): filled only when a redirect is followed, so a
         // plain request allocates nothing for loop detection.
         let mut visited: HashSet<(String, String)> = HashSet::new();
@@ -259,7 +302,8 @@ impl Http {
             renewed: false,
         };
         loop {
-            let cookie_header = cookie_header(jar, &url);
+            let url = &dest.target().url;
+            let cookie_header = cookie_header(jar, url);
             // A loop is the same URL asked for with the same cookies: nothing can change.
             let cookies_text = || {
                 cookie_header
@@ -272,30 +316,15 @@ impl Http {
                 chain_urls.push(url.path().to_string());
                 return Err(Failure::RedirectLoop(chain_urls));
             }
-            let mut req = client.request(method.clone(), url.clone());
-            if let Some(h) = &cookie_header {
-                req = req.header(COOKIE, h.clone());
-            }
-            req = match body.take() {
-                Some(Body::Form(fields)) => req
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form_encode(&fields)),
-                Some(Body::Json(v)) => req
-                    .header("content-type", "application/json")
-                    .body(v.to_string()),
-                None => req,
-            };
-            let mut resp = req.send().await.map_err(transport_failure)?;
+            let hop = dest.target();
+            let request = self.request(hop, &method, cookie_header.as_ref(), body.take());
+            let (mut resp, connection) = pool.send(&hop.origin, request).await?;
             let status = resp.status().as_u16();
             if reply.first_status == 0 {
                 reply.first_status = status;
             }
-            self.absorb_cookies(jar, &url, resp.headers(), is_login, &mut reply);
-            if resp
-                .headers()
-                .iter()
-                .any(|(_, v)| v.to_str().is_ok_and(|s| self.pattern.is_match(s)))
-            {
+            self.absorb_cookies(jar, url, resp.headers(), is_login, &mut reply);
+            if resp.headers().values().any(|v| self.header_matches(v)) {
                 reply.pattern_match = true;
             }
             let location = resp
@@ -321,7 +350,12 @@ impl Http {
                         reply.redirects = reply.redirects.saturating_add(1);
                         chain_urls.push(url.path().to_string());
                         visited.insert((url.to_string(), cookies_text()));
-                        url = next;
+                        // The redirect's body is not read: with none, the connection is free
+                        // for the next hop; otherwise it closes, as the rest is not wanted.
+                        if resp.body().is_end_stream() {
+                            connection.release();
+                        }
+                        dest = Dest::Other(Box::new(target(next, &self.headers)?));
                         if status != 307 && status != 308 {
                             method = Method::GET;
                         }
@@ -330,12 +364,66 @@ impl Http {
                 }
             }
             reply.status = status;
-            reply.body = read_capped(&mut resp, self.max_body).await?;
+            let (body, whole) = read_capped(resp.body_mut(), self.max_body).await?;
+            if whole {
+                connection.release();
+            }
+            reply.body = body;
             if !reply.pattern_match && self.body_pattern.is_match(&reply.body) {
                 reply.pattern_match = true;
             }
             return Ok(reply);
         }
+    }
+
+    /// The request for one hop: clones of the target's prepared parts, plus the user's cookies
+    /// and the body.
+    fn request(
+        &self,
+        target: &Target,
+        method: &Method,
+        cookies: Option<&HeaderValue>,
+        body: Option<Body>,
+    ) -> Request<Full<Bytes>> {
+        let mut headers = target.headers.clone();
+        // The request's own headers replace defaults of the same name.
+        match cookies {
+            Some(c) => {
+                headers.insert(COOKIE, c.clone());
+            }
+            // The slot `with_cookie_slot` made: removed, unless it holds a configured `Cookie`.
+            None if self.cookie_slot => {
+                headers.remove(COOKIE);
+            }
+            None => {}
+        }
+        let body = match body {
+            None => Bytes::new(),
+            Some(Body::Form(fields)) => {
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                Bytes::from(form_encode(&fields))
+            }
+            Some(Body::Json(v)) => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                Bytes::from(v.to_string())
+            }
+        };
+        let mut request = Request::new(Full::new(body));
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = target.path.clone();
+        *request.headers_mut() = headers;
+        request
+    }
+
+    /// Does a response header's value show the SessionInterrupted pattern? Only values that are
+    /// text count. The byte pattern screens first (for text the two agree), so the usual
+    /// header, which does not match, is not checked for being text at all.
+    fn header_matches(&self, value: &HeaderValue) -> bool {
+        self.body_pattern.is_match(value.as_bytes())
+            && value.to_str().is_ok_and(|s| self.pattern.is_match(s))
     }
 
     /// Put every Set-Cookie of a response into the jar, noting a replaced login cookie.
@@ -347,11 +435,13 @@ impl Http {
         is_login: bool,
         reply: &mut Reply,
     ) {
-        let mut jar = lock(jar);
-        if headers.contains_key(SET_COOKIE) {
-            jar.header_cache.clear();
+        let set_cookies = headers.get_all(SET_COOKIE);
+        if set_cookies.iter().next().is_none() {
+            return; // most responses: nothing to take, no lock to take either
         }
-        for value in headers.get_all(SET_COOKIE) {
+        let mut jar = lock(jar);
+        jar.header_cache.clear();
+        for value in set_cookies {
             let Ok(text) = value.to_str() else { continue };
             let Ok(raw) = RawCookie::parse(text.to_string()) else {
                 continue;
@@ -384,6 +474,68 @@ impl Http {
     }
 }
 
+/// The headers every request carries unless it sets its own. Later inserts win: `Accept: */*`,
+/// then `[target] headers`, then `Connection: close` for `connection = "new"` (so the server
+/// closes too, and no side keeps the connection and its worker around), then the User-Agent.
+fn default_headers(scenario: &Scenario) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+    for (k, v) in &scenario.target.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .with_context(|| format!("target.headers: invalid header name {k:?}"))?;
+        let value = HeaderValue::from_str(v)
+            .with_context(|| format!("target.headers.{k}: invalid header value"))?;
+        headers.insert(name, value);
+    }
+    if scenario.load.connection == ConnectionPolicy::New {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    headers.insert(
+        USER_AGENT,
+        HeaderValue::from_static(concat!("sesscheck/", env!("CARGO_PKG_VERSION"))),
+    );
+    Ok(headers)
+}
+
+/// Give the default headers a `Cookie` entry (empty) unless one is configured; true if it was
+/// added. Most requests carry the user's cookies, and a cloned `HeaderMap` has no spare room:
+/// setting a value in place costs nothing, adding one reallocates the map on every request.
+fn with_cookie_slot(headers: &mut HeaderMap) -> bool {
+    if headers.contains_key(COOKIE) {
+        return false;
+    }
+    headers.insert(COOKIE, HeaderValue::from_static(""));
+    true
+}
+
+/// Prepare a URL for requests: its origin, its path as the request line has it (the origin
+/// form), and its headers with the `Host` header (the port only when not the scheme's
+/// default; a configured `Host` header stays). A URL no request can go to (not http(s), not a
+/// valid `Uri`) is refused with the words reqwest used; otherwise the request is the one
+/// reqwest sent (the same `Uri`, so a fragment is dropped).
+fn target(url: Url, defaults: &HeaderMap) -> std::result::Result<Target, Failure> {
+    let invalid = || Failure::Transport("Parsed Url is not a valid Uri".into());
+    if !url.has_host() || !matches!(url.scheme(), "http" | "https") {
+        return Err(Failure::Transport("URL scheme is not allowed".into()));
+    }
+    let uri: Uri = url.as_str().parse().map_err(|_| invalid())?;
+    let origin = Origin::of(&uri).ok_or_else(invalid)?;
+    let path = match uri.path_and_query() {
+        Some(p) => Uri::from(p.clone()),
+        None => Uri::from_static("/"),
+    };
+    let mut headers = defaults.clone();
+    if !headers.contains_key(HOST) {
+        headers.insert(HOST, transport::host_header(&uri).ok_or_else(invalid)?);
+    }
+    Ok(Target {
+        url,
+        origin,
+        path,
+        headers,
+    })
+}
+
 /// Seconds a cookie lives by its Max-Age or Expires; None for a browser-session cookie.
 fn cookie_lifetime(raw: &RawCookie) -> Option<f64> {
     if let Some(age) = raw.max_age() {
@@ -412,7 +564,7 @@ fn cookie_header(jar: &SharedJar, url: &Url) -> Option<HeaderValue> {
     let key = url.as_str();
     if let Some(i) = jar.header_cache.iter().position(|(u, _, _)| u == key) {
         if jar.header_cache[i].2.iter().all(|e| !e.is_expired()) {
-            return Some(jar.header_cache[i].1.clone());
+            return jar.header_cache[i].1.clone();
         }
         jar.header_cache.swap_remove(i);
     }
@@ -430,17 +582,19 @@ fn cookie_header(jar: &SharedJar, url: &Url) -> Option<HeaderValue> {
             expiries.push(c.expires.clone());
         }
     }
-    if out.is_empty() {
-        return None;
-    }
-    // A value no header can carry (reqwest would refuse the request): send no cookies.
-    let value = HeaderValue::from_str(&out).ok()?;
+    // None also for a value no header can carry (reqwest refused such a request): then send no
+    // cookies.
+    let value = if out.is_empty() {
+        None
+    } else {
+        HeaderValue::from_str(&out).ok()
+    };
     if jar.header_cache.len() >= HEADER_CACHE {
         jar.header_cache.remove(0);
     }
     jar.header_cache
         .push((key.to_string(), value.clone(), expiries));
-    Some(value)
+    value
 }
 
 fn form_encode(fields: &[(String, String)]) -> String {
@@ -449,36 +603,26 @@ fn form_encode(fields: &[(String, String)]) -> String {
         .finish()
 }
 
-/// Read at most `cap` bytes of the body; the rest is dropped with the connection.
+/// Read at most `cap` bytes of the body, and whether that was all of it (then the connection
+/// can carry another request); the rest is dropped with the connection.
 async fn read_capped(
-    resp: &mut reqwest::Response,
+    body: &mut Incoming,
     cap: usize,
-) -> std::result::Result<Vec<u8>, Failure> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(transport_failure)? {
-        let room = cap.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if body.len() >= cap {
-            break;
+) -> std::result::Result<(Vec<u8>, bool), Failure> {
+    let mut out = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| transport::failure(&e, false))?;
+        // Trailers carry no body bytes.
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        let room = cap.saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= cap {
+            return Ok((out, body.is_end_stream()));
         }
     }
-    Ok(body)
-}
-
-fn transport_failure(e: reqwest::Error) -> Failure {
-    if e.is_timeout() {
-        return Failure::Timeout;
-    }
-    // The innermost cause is what a person recognises ("Connection refused (os error 111)").
-    let mut cause: &dyn std::error::Error = &e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    if e.is_connect() {
-        Failure::Connect(cause.to_string())
-    } else {
-        Failure::Transport(cause.to_string())
-    }
+    Ok((out, true))
 }
 
 /// Find `<input ... name="FIELD" ... value="...">` in an HTML page (either attribute order).

@@ -13,12 +13,14 @@ mod engine;
 mod jsonseek;
 mod observe;
 mod openloop;
+mod pool;
 mod progress;
 mod report;
 mod run;
 mod scenario;
 mod supervisor;
 mod target;
+mod transport;
 
 #[cfg(test)]
 mod proptests;
