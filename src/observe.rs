@@ -41,7 +41,8 @@ pub struct CookieAttrs {
 pub enum Failure {
     /// No answer within `loading_timeout`.
     Timeout,
-    /// Could not connect (refused, reset before any answer).
+    /// Could not connect: refused, or failed during the TCP connect or TLS handshake. (A reset
+    /// on an established connection, even before any answer, is `Transport`.)
     Connect(String),
     /// The redirect chain came back to a URL it had visited.
     RedirectLoop(Vec<String>),
