@@ -7,7 +7,7 @@ use crate::observe::{Observation, RestartWindow, Step};
 use crate::scenario::LogoutScope;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Which audits the scenario turned on, in plain values.
 #[derive(Debug, Clone, Default)]
@@ -90,10 +90,26 @@ pub fn kicked_out(obs: &[Observation], cfg: &AuditConfig) -> BTreeSet<usize> {
     if cfg.sessions_per_user < 2 {
         return out;
     }
-    let logins: Vec<&Observation> = obs
+    // Successful logins' end times per session, and the logins per account by end time, so
+    // that each anonymous answer costs a binary search and a short walk, not a pass over every
+    // login (a broken run re-logs in as often as it is bounced).
+    let mut own: HashMap<u32, Vec<u64>> = HashMap::new();
+    let mut by_account: HashMap<u32, Vec<&Observation>> = HashMap::new();
+    let mut longest_login = 0;
+    for l in obs
         .iter()
         .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
-        .collect();
+    {
+        own.entry(l.vu).or_default().push(l.end_us);
+        by_account.entry(account(l, cfg)).or_default().push(l);
+        longest_login = longest_login.max(l.latency_us());
+    }
+    for v in own.values_mut() {
+        v.sort_unstable();
+    }
+    for v in by_account.values_mut() {
+        v.sort_by_key(|l| l.end_us);
+    }
     for (i, o) in obs.iter().enumerate() {
         let unexplained = matches!(o.step, Step::Request | Step::Probe)
             && o.anonymous()
@@ -102,20 +118,24 @@ pub fn kicked_out(obs: &[Observation], cfg: &AuditConfig) -> BTreeSet<usize> {
         if !unexplained {
             continue;
         }
-        let own_last = logins
-            .iter()
-            .filter(|l| l.vu == o.vu && l.end_us <= o.start_us)
-            .map(|l| l.end_us)
-            .max()
+        let own_last = own
+            .get(&o.vu)
+            .map(|v| match v.partition_point(|&t| t <= o.start_us) {
+                0 => 0,
+                n => v[n - 1],
+            })
             .unwrap_or(0);
         // Another session of the account logged in after ours and before this answer came back
-        // (that login may still have been in flight when it ended our session).
-        let other_since = logins.iter().any(|l| {
-            l.vu != o.vu
-                && account(l, cfg) == account(o, cfg)
-                && l.end_us >= own_last
-                && l.start_us <= o.end_us
-        });
+        // (that login may still have been in flight when it ended our session). Logins ending
+        // later than `o.end_us + longest_login` also started after it: the walk stops there.
+        let Some(logins) = by_account.get(&account(o, cfg)) else {
+            continue;
+        };
+        let from = logins.partition_point(|l| l.end_us < own_last);
+        let other_since = logins[from..]
+            .iter()
+            .take_while(|l| l.end_us <= o.end_us.saturating_add(longest_login))
+            .any(|l| l.vu != o.vu && l.start_us <= o.end_us);
         if other_since {
             out.insert(i);
         }
@@ -463,6 +483,60 @@ mod tests {
         AuditConfig {
             sessions_per_user: 2,
             ..Default::default()
+        }
+    }
+
+    /// `kicked_out` as it was first written: a pass over every login per anonymous answer.
+    fn kicked_out_by_scan(obs: &[Observation], cfg: &AuditConfig) -> BTreeSet<usize> {
+        let logins: Vec<&Observation> = obs
+            .iter()
+            .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
+            .collect();
+        let mut out = BTreeSet::new();
+        for (i, o) in obs.iter().enumerate() {
+            if !(matches!(o.step, Step::Request | Step::Probe)
+                && o.anonymous()
+                && o.logged_in
+                && o.epoch_start == o.epoch_end)
+            {
+                continue;
+            }
+            let own_last = logins
+                .iter()
+                .filter(|l| l.vu == o.vu && l.end_us <= o.start_us)
+                .map(|l| l.end_us)
+                .max()
+                .unwrap_or(0);
+            if logins.iter().any(|l| {
+                l.vu != o.vu
+                    && account(l, cfg) == account(o, cfg)
+                    && l.end_us >= own_last
+                    && l.start_us <= o.end_us
+            }) {
+                out.insert(i);
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// The indexed `kicked_out` finds exactly what the scan finds.
+        #[test]
+        fn kicked_out_index_agrees_with_a_scan(
+            events in proptest::collection::vec(
+                (0u32..6, proptest::bool::ANY, 0u64..5_000, 1u64..400), 1..60),
+        ) {
+            let obs: Vec<Observation> = events
+                .iter()
+                .map(|&(vu, is_login, start, len)| {
+                    let step = if is_login { Step::Login } else { Step::Probe };
+                    Observation {
+                        authenticated: Some(is_login),
+                        ..Observation::sample(vu, step, start, start + len)
+                    }
+                })
+                .collect();
+            proptest::prop_assert_eq!(kicked_out(&obs, &cfg2()), kicked_out_by_scan(&obs, &cfg2()));
         }
     }
 

@@ -173,7 +173,7 @@ pub fn logouts(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Vec<Finding> {
         }
         let last_login = logins
             .get(&o.vu)
-            .and_then(|v| v.iter().rev().find(|&&t| t <= o.start_us).copied())
+            .and_then(|v| last_at_or_before(v, o.start_us))
             .unwrap_or(0);
         let restart_between = ev
             .restarts
@@ -218,9 +218,10 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
     let users: BTreeSet<u32> = plain.iter().map(|o| o.vu).collect();
     let seen = ev.digest.seen_logged_in;
     let pids: BTreeSet<u64> = plain.iter().filter_map(|o| o.pid).collect();
+    let replacements = Replacements::index(ev.obs);
     let replaced = plain
         .iter()
-        .filter(|v| cookie_replaced_before(ev.obs, v).is_some())
+        .filter(|v| replacements.before(v).is_some())
         .count();
     let mut message = format!(
         "{} of {seen} requests by logged-in users came back anonymous ({} users affected)",
@@ -240,7 +241,7 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
     let mut example = describe(first);
     // The cookie-replacement symptom: an earlier response of the same user overwrote the
     // session cookie its own login had set, and the user is anonymous since.
-    if let Some((culprit, victim)) = replaced_cookie_culprit(ev.obs, plain) {
+    if let Some((culprit, victim)) = replacements.first_culprit(plain) {
         message.push_str(&format!(
             "; the session cookie `{}` was replaced by the response to {} {} (started {:.3}s, finished {:.3}s), not by a login, and the user was anonymous at {:.3}s",
             culprit.replaced_login_cookie.as_deref().unwrap_or("?"),
@@ -288,28 +289,53 @@ fn worker_split(ev: &Evidence, anonymous: &[&Observation]) -> Option<usize> {
     (n > 0).then_some(n)
 }
 
-/// The response that replaced `victim`'s login cookie before it was seen anonymous (the
-/// same user, since its last login or logout).
-fn cookie_replaced_before<'a>(
-    all: &'a [Observation],
-    victim: &Observation,
-) -> Option<&'a Observation> {
-    all.iter()
-        .filter(|o| o.vu == victim.vu && o.replaced_login_cookie.is_some())
-        .filter(|o| o.end_us <= victim.start_us && o.epoch_end == victim.epoch_start)
-        .max_by_key(|o| o.end_us)
+/// The latest of sorted times `t` that is at most `limit`.
+fn last_at_or_before(sorted: &[u64], limit: u64) -> Option<u64> {
+    match sorted.partition_point(|&t| t <= limit) {
+        0 => None,
+        n => Some(sorted[n - 1]),
+    }
 }
 
-/// The first anonymous answer preceded by a response that replaced its login cookie.
-fn replaced_cookie_culprit<'a>(
-    all: &'a [Observation],
-    anonymous: &[&'a Observation],
-) -> Option<(&'a Observation, &'a Observation)> {
-    let mut victims: Vec<&&Observation> = anonymous.iter().collect();
-    victims.sort_by_key(|o| o.start_us);
-    victims
-        .into_iter()
-        .find_map(|v| cookie_replaced_before(all, v).map(|c| (c, *v)))
+/// Responses that replaced a login cookie, per user and the login epoch they ended in, in the
+/// order they ended: "which response replaced this user's cookie before it was seen anonymous"
+/// is then a binary search, not a pass over every observation (a broken run keeps hundreds of
+/// thousands of anonymous answers).
+struct Replacements<'a>(HashMap<(u32, u32), Vec<&'a Observation>>);
+
+impl<'a> Replacements<'a> {
+    fn index(all: &'a [Observation]) -> Replacements<'a> {
+        let mut by_login: HashMap<(u32, u32), Vec<&Observation>> = HashMap::new();
+        for o in all.iter().filter(|o| o.replaced_login_cookie.is_some()) {
+            by_login.entry((o.vu, o.epoch_end)).or_default().push(o);
+        }
+        for v in by_login.values_mut() {
+            v.sort_by_key(|o| o.end_us); // stable: among equal ends, the later one wins below
+        }
+        Replacements(by_login)
+    }
+
+    /// The response that replaced `victim`'s login cookie before it was seen anonymous (the
+    /// same user, since its last login or logout).
+    fn before(&self, victim: &Observation) -> Option<&'a Observation> {
+        let same_login = self.0.get(&(victim.vu, victim.epoch_start))?;
+        match same_login.partition_point(|o| o.end_us <= victim.start_us) {
+            0 => None,
+            n => Some(same_login[n - 1]),
+        }
+    }
+
+    /// The first anonymous answer preceded by a response that replaced its login cookie.
+    fn first_culprit(
+        &self,
+        anonymous: &[&'a Observation],
+    ) -> Option<(&'a Observation, &'a Observation)> {
+        let mut victims: Vec<&&Observation> = anonymous.iter().collect();
+        victims.sort_by_key(|o| o.start_us);
+        victims
+            .into_iter()
+            .find_map(|v| self.before(v).map(|c| (c, *v)))
+    }
 }
 
 /// `worker_coverage`: fewer distinct worker PIDs than expected.
@@ -340,13 +366,17 @@ pub fn worker_coverage(ev: &Evidence) -> Option<Finding> {
 fn interrupted_indices(ev: &Evidence) -> BTreeSet<usize> {
     // A logout deletes the jar's session; so does a login that rotates the session id (Django's
     // login() calls cycle_key()): both are flushes that a concurrent save can trip over.
-    let mut logouts: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
+    let mut flushes: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
     for o in ev.obs.iter().filter(|o| is_flush(o)) {
-        logouts
+        flushes
             .entry(o.vu)
             .or_default()
             .push((o.start_us, o.end_us));
     }
+    let flushes: HashMap<u32, Flushes> = flushes
+        .into_iter()
+        .map(|(vu, f)| (vu, Flushes::new(f)))
+        .collect();
     // When each path first worked, to keep a path that always fails out of this.
     let first_ok = &ev.digest.first_ok;
     let window = ev.cfg.interrupted_window_us;
@@ -364,15 +394,45 @@ fn interrupted_indices(ev: &Evidence) -> BTreeSet<usize> {
             continue;
         }
         let worked_before = first_ok.get(&o.path).is_some_and(|&t| t < o.start_us);
-        let raced = logouts.get(&o.vu).is_some_and(|l| {
-            l.iter()
-                .any(|&(ls, le)| ls <= o.end_us && o.start_us <= le + window)
-        });
+        let raced = flushes
+            .get(&o.vu)
+            .is_some_and(|f| f.overlaps(o.start_us, o.end_us, window));
         if worked_before && raced {
             out.insert(i);
         }
     }
     out
+}
+
+/// One user's flushes (start, end), sorted by start, with the latest end among each prefix:
+/// "did any flush overlap this request" is then a binary search (re-logins make flushes as
+/// many as anonymous answers in a broken run).
+struct Flushes {
+    starts: Vec<u64>,
+    max_end: Vec<u64>,
+}
+
+impl Flushes {
+    fn new(mut f: Vec<(u64, u64)>) -> Flushes {
+        f.sort_unstable();
+        let starts = f.iter().map(|&(s, _)| s).collect();
+        let max_end = f
+            .iter()
+            .scan(0u64, |m, &(_, e)| {
+                *m = (*m).max(e);
+                Some(*m)
+            })
+            .collect();
+        Flushes { starts, max_end }
+    }
+
+    /// Some flush started by `end` and ended no earlier than `window` before `start`.
+    fn overlaps(&self, start: u64, end: u64, window: u64) -> bool {
+        match self.starts.partition_point(|&s| s <= end) {
+            0 => false,
+            n => start <= self.max_end[n - 1] + window,
+        }
+    }
 }
 
 /// A request that deletes the jar's server-side session: a logout, or a re-login (rotation).
@@ -809,6 +869,32 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    proptest::proptest! {
+        /// The indexed lookups answer exactly what a pass over every flush would.
+        #[test]
+        fn flush_index_agrees_with_a_scan(
+            flushes in proptest::collection::vec((0u64..10_000, 0u64..500), 0..40),
+            start in 0u64..11_000,
+            len in 0u64..500,
+            window in 0u64..300,
+        ) {
+            let f: Vec<(u64, u64)> = flushes.iter().map(|&(s, d)| (s, s + d)).collect();
+            let end = start + len;
+            let scan = f.iter().any(|&(ls, le)| ls <= end && start <= le + window);
+            proptest::prop_assert_eq!(Flushes::new(f).overlaps(start, end, window), scan);
+        }
+
+        #[test]
+        fn last_login_lookup_agrees_with_a_scan(
+            mut times in proptest::collection::vec(0u64..1000, 0..30),
+            limit in 0u64..1100,
+        ) {
+            times.sort_unstable();
+            let scan = times.iter().rev().find(|&&t| t <= limit).copied();
+            proptest::prop_assert_eq!(last_at_or_before(&times, limit), scan);
+        }
     }
 
     #[test]
