@@ -2,7 +2,7 @@
 //! Several sessions per account, fixation, revocation, lifetime and renewal, cookie attributes,
 //! debug config. Like `detect`, pure functions over observations, one per finding kind.
 
-use crate::detect::{Finding, Severity};
+use crate::detect::{Finding, LoginEnds, Severity};
 use crate::observe::{Observation, RestartWindow, Step};
 use crate::scenario::LogoutScope;
 use serde::{Deserialize, Serialize};
@@ -93,38 +93,24 @@ pub fn kicked_out(obs: &[Observation], cfg: &AuditConfig) -> BTreeSet<usize> {
     // Successful logins' end times per session, and the logins per account by end time, so
     // that each anonymous answer costs a binary search and a short walk, not a pass over every
     // login (a broken run re-logs in as often as it is bounced).
-    let mut own: HashMap<u32, Vec<u64>> = HashMap::new();
+    let own = LoginEnds::of(obs);
     let mut by_account: HashMap<u32, Vec<&Observation>> = HashMap::new();
     let mut longest_login = 0;
     for l in obs
         .iter()
         .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
     {
-        own.entry(l.vu).or_default().push(l.end_us);
         by_account.entry(account(l, cfg)).or_default().push(l);
         longest_login = longest_login.max(l.latency_us());
-    }
-    for v in own.values_mut() {
-        v.sort_unstable();
     }
     for v in by_account.values_mut() {
         v.sort_by_key(|l| l.end_us);
     }
     for (i, o) in obs.iter().enumerate() {
-        let unexplained = matches!(o.step, Step::Request | Step::Probe)
-            && o.anonymous()
-            && o.logged_in
-            && o.epoch_start == o.epoch_end;
-        if !unexplained {
+        if !o.unexplained_anonymous() {
             continue;
         }
-        let own_last = own
-            .get(&o.vu)
-            .map(|v| match v.partition_point(|&t| t <= o.start_us) {
-                0 => 0,
-                n => v[n - 1],
-            })
-            .unwrap_or(0);
+        let own_last = own.last_by(o.vu, o.start_us);
         // Another session of the account logged in after ours and before this answer came back
         // (that login may still have been in flight when it ended our session). Logins ending
         // later than `o.end_us + longest_login` also started after it: the walk stops there.

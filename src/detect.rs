@@ -144,37 +144,17 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
     })
 }
 
-/// An anonymous answer that nothing the user did explains: it was logged in when the request
-/// started and neither logged in nor out while it was in flight.
-fn unexplained_anonymous(o: &Observation) -> bool {
-    is_traffic(o) && o.anonymous() && o.logged_in && o.epoch_start == o.epoch_end
-}
-
 /// `logout` and `restart_logout`: a logged-in user seen anonymous. When a restart happened
 /// between the user's last login and the anonymous answer, the restart is to blame.
 pub fn logouts(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Vec<Finding> {
-    // Each user's successful logins, in time order, to find "the last login before t".
-    let mut logins: HashMap<u32, Vec<u64>> = HashMap::new();
-    for o in ev
-        .obs
-        .iter()
-        .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
-    {
-        logins.entry(o.vu).or_default().push(o.end_us);
-    }
-    for v in logins.values_mut() {
-        v.sort_unstable();
-    }
+    let logins = LoginEnds::of(ev.obs);
     let mut plain: Vec<&Observation> = Vec::new();
     let mut after_restart: Vec<&Observation> = Vec::new();
     for (i, o) in ev.obs.iter().enumerate() {
-        if !unexplained_anonymous(o) || interrupted.contains(&i) {
+        if !o.unexplained_anonymous() || interrupted.contains(&i) {
             continue;
         }
-        let last_login = logins
-            .get(&o.vu)
-            .and_then(|v| last_at_or_before(v, o.start_us))
-            .unwrap_or(0);
+        let last_login = logins.last_by(o.vu, o.start_us);
         let restart_between = ev
             .restarts
             .iter()
@@ -269,7 +249,7 @@ fn worker_split(ev: &Evidence, anonymous: &[&Observation]) -> Option<usize> {
     let logins: BTreeSet<(u32, u32)> = anonymous.iter().map(|o| (o.vu, o.epoch_start)).collect();
     // The first anonymous answer of each of those logins...
     let mut first_anonymous: HashMap<(u32, u32), u64> = HashMap::new();
-    for o in ev.obs.iter().filter(|o| unexplained_anonymous(o)) {
+    for o in ev.obs.iter().filter(|o| o.unexplained_anonymous()) {
         let key = (o.vu, o.epoch_start);
         if logins.contains(&key) {
             let t = first_anonymous.entry(key).or_insert(o.start_us);
@@ -294,6 +274,34 @@ fn last_at_or_before(sorted: &[u64], limit: u64) -> Option<u64> {
     match sorted.partition_point(|&t| t <= limit) {
         0 => None,
         n => Some(sorted[n - 1]),
+    }
+}
+
+/// Each user's successful logins (end times, in order), to find "the user's last login
+/// before t" by binary search.
+pub(crate) struct LoginEnds(HashMap<u32, Vec<u64>>);
+
+impl LoginEnds {
+    pub(crate) fn of(obs: &[Observation]) -> LoginEnds {
+        let mut ends: HashMap<u32, Vec<u64>> = HashMap::new();
+        for o in obs
+            .iter()
+            .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
+        {
+            ends.entry(o.vu).or_default().push(o.end_us);
+        }
+        for v in ends.values_mut() {
+            v.sort_unstable();
+        }
+        LoginEnds(ends)
+    }
+
+    /// When `vu`'s last login before `t_us` ended (0: none).
+    pub(crate) fn last_by(&self, vu: u32, t_us: u64) -> u64 {
+        self.0
+            .get(&vu)
+            .and_then(|v| last_at_or_before(v, t_us))
+            .unwrap_or(0)
     }
 }
 

@@ -13,6 +13,7 @@
 
 use crate::observe::{Failure, Observation, PathStr, Phase, RestartWindow, Step};
 use crate::report::{self, Bucket};
+use crate::scenario::Scenario;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -25,6 +26,20 @@ pub struct DigestConfig {
     pub interrupted_statuses: Vec<u16>,
     /// `[restart] recovery_timeout`: how long after a restart a user has to be served again.
     pub recovery_timeout_us: u64,
+}
+
+impl DigestConfig {
+    pub fn of(sc: &Scenario) -> DigestConfig {
+        DigestConfig {
+            interrupted_statuses: sc.detect.interrupted_statuses.clone(),
+            // Without restarts nobody has to recover: a bound no run reaches.
+            recovery_timeout_us: sc
+                .restart
+                .as_ref()
+                .map(|r| r.recovery_timeout.0.as_micros() as u64)
+                .unwrap_or(u64::MAX / 4),
+        }
+    }
 }
 
 /// True for an observation that a detector examines one by one; everything else is only counted.
@@ -114,11 +129,6 @@ pub fn is_error(o: &Observation) -> bool {
     }
 }
 
-/// A logged-in user's request that no login or logout of its own overlapped.
-fn own_login_holds(o: &Observation) -> bool {
-    o.logged_in && o.epoch_start == o.epoch_end
-}
-
 impl Digest {
     pub fn new(cfg: DigestConfig) -> Digest {
         Digest {
@@ -206,14 +216,14 @@ impl Digest {
         let _ = tally.latency.record(latency);
         tally.requests += 1;
         tally.errors += is_error(o) as u64;
-        tally.logouts += (o.anonymous() && own_login_holds(o)) as u64;
+        tally.logouts += o.unexplained_anonymous() as u64;
         if o.step == Step::Probe {
             self.probes += 1;
             if o.authenticated.is_some() {
                 self.probes_answered += 1;
                 self.probes_authenticated += (o.authenticated == Some(true)) as u64;
                 self.probes_anonymous += o.anonymous() as u64;
-                if own_login_holds(o) && phase != Phase::DuringRestart {
+                if o.own_login_held() && phase != Phase::DuringRestart {
                     self.persistence_judged += 1;
                     self.persistence_ok += (o.authenticated == Some(true)) as u64;
                 }
@@ -222,7 +232,7 @@ impl Digest {
         if o.logged_in && o.authenticated.is_some() {
             self.seen_logged_in += 1;
         }
-        if own_login_holds(o) && o.authenticated == Some(true) {
+        if o.own_login_held() && o.authenticated == Some(true) {
             let last = self
                 .last_authenticated
                 .entry((o.vu, o.epoch_start))
@@ -274,7 +284,8 @@ pub struct Recorded {
 pub const MAX_KEPT: usize = 500_000;
 
 impl Recorded {
-    fn empty(cfg: DigestConfig) -> Recorded {
+    /// Nothing recorded (also the result of a run interrupted before its load began).
+    pub fn empty(cfg: DigestConfig) -> Recorded {
         Recorded {
             digest: Digest::new(cfg),
             kept: Vec::new(),

@@ -75,7 +75,7 @@ impl Ctx {
             probe_path: PathStr::from(scenario.probe.path.as_str()),
             shard: None,
             generator: Mutex::new(None),
-            recorder: Arc::new(Recorder::new(clock, digest_config(&scenario))),
+            recorder: Arc::new(Recorder::new(clock, DigestConfig::of(&scenario))),
             scenario,
             http,
             clock,
@@ -103,18 +103,6 @@ impl Ctx {
             Some(total) => self.progress.requests.load(Ordering::Relaxed) >= total,
             None => false,
         }
-    }
-}
-
-/// What the recorder needs from the scenario.
-fn digest_config(sc: &Scenario) -> DigestConfig {
-    DigestConfig {
-        interrupted_statuses: sc.detect.interrupted_statuses.clone(),
-        recovery_timeout_us: sc
-            .restart
-            .as_ref()
-            .map(|r| r.recovery_timeout.0.as_micros() as u64)
-            .unwrap_or(u64::MAX / 4),
     }
 }
 
@@ -253,7 +241,7 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
         let Some(page) = page(&ctx, &t, path).await else {
             break;
         };
-        let bounced = page.anonymous() && page.logged_in && page.epoch_start == page.epoch_end;
+        let bounced = page.unexplained_anonymous();
         let pause = pause_after(&page, load.think_time.0);
         let epoch = page.epoch_end;
         obs.push(page);
@@ -808,8 +796,7 @@ pub(crate) async fn open_arrival(
     };
     let Some(mut o) = o else { return };
     o.start_us = o.start_us.min(intended_us);
-    let bounced =
-        o.step == Step::Request && o.anonymous() && o.logged_in && o.epoch_start == o.epoch_end;
+    let bounced = o.step == Step::Request && o.unexplained_anonymous();
     let epoch = o.epoch_end;
     obs.push(o);
     if bounced && ctx.scenario.login.is_some() && claim_relogin(&t.jar, Some(epoch)) {

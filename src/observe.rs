@@ -179,6 +179,19 @@ impl Observation {
     pub fn anonymous(&self) -> bool {
         self.authenticated == Some(false)
     }
+
+    /// The user was logged in when the request started, and no login or logout of its own
+    /// happened while it was in flight: its answer speaks for the user's current login.
+    pub fn own_login_held(&self) -> bool {
+        self.logged_in && self.epoch_start == self.epoch_end
+    }
+
+    /// A page or probe answered anonymous that nothing the user did explains.
+    pub fn unexplained_anonymous(&self) -> bool {
+        matches!(self.step, Step::Request | Step::Probe)
+            && self.anonymous()
+            && self.own_login_held()
+    }
 }
 
 impl Observation {

@@ -4,7 +4,7 @@
 use crate::audit::{self, AuditConfig, ConfigAnswer, CookieRules, LifetimeExpect};
 use crate::client::Http;
 use crate::detect::{self, DetectConfig, Evidence};
-use crate::digest::{Recorded, Recorder};
+use crate::digest::{DigestConfig, Recorded, Recorder};
 use crate::engine::{self, Ctx, Progress};
 use crate::report;
 use crate::scenario::{RestartMethod, Scenario, Spawn};
@@ -156,7 +156,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         Ok(v) => v,
         // Interrupted before the load began: still write an (empty) report.
         Err(_) if interrupted.load(Ordering::SeqCst) => {
-            (Recorder::new(clock, Default::default()).take(), None, None)
+            (Recorded::empty(DigestConfig::of(&scenario)), None, None)
         }
         Err(e) => return Err(e),
     };
@@ -177,14 +177,14 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
             l.match_count,
         )
     };
+    let DigestConfig {
+        interrupted_statuses,
+        recovery_timeout_us,
+    } = DigestConfig::of(&scenario);
     let cfg = DetectConfig {
-        interrupted_statuses: scenario.detect.interrupted_statuses.clone(),
+        interrupted_statuses,
         interrupted_window_us: scenario.detect.interrupted_window.0.as_micros() as u64,
-        recovery_timeout_us: scenario
-            .restart
-            .as_ref()
-            .map(|r| r.recovery_timeout.0.as_micros() as u64)
-            .unwrap_or(u64::MAX / 4),
+        recovery_timeout_us,
         min_distinct_pids: scenario.expect.min_distinct_pids,
         run_end_us: digest.last_end_us,
     };
