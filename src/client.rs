@@ -7,7 +7,7 @@
 //! (origin, path as a `Uri`, the headers its requests start from) once at start: a request parses
 //! no URL unless it follows a redirect or asks for a path not in the scenario.
 
-use crate::observe::{CookieAttrs, Failure};
+use crate::observe::{CookieAttrs, Failure, Progress, Stage};
 use crate::pool::{Origin, Pool};
 use crate::scenario::{ConnectionPolicy, Scenario};
 use crate::transport::{self, ConnectOptions, Connector};
@@ -262,10 +262,11 @@ impl Http {
         };
         // Boxed: the request's (large) state lives on the heap only while it is in flight, so
         // the task of an idle user (thinking, or waiting for a slot) stays small.
-        let chain = Box::pin(self.chain(vu, jar, req));
+        let progress = Progress::new();
+        let chain = Box::pin(self.chain(vu, jar, req, &progress));
         match tokio::time::timeout(self.timeout, chain).await {
             Ok(r) => r,
-            Err(_) => Err(Failure::Timeout),
+            Err(_) => Err(Failure::Timeout(progress.get())),
         }
     }
 
@@ -274,6 +275,7 @@ impl Http {
         vu: usize,
         jar: &SharedJar,
         req: Req<'_>,
+        progress: &Progress,
     ) -> std::result::Result<Reply, Failure> {
         let Req {
             mut method,
@@ -318,7 +320,7 @@ impl Http {
             }
             let hop = dest.target();
             let request = self.request(hop, &method, cookie_header.as_ref(), body.take());
-            let (mut resp, connection) = pool.send(&hop.origin, request).await?;
+            let (mut resp, connection) = pool.send(&hop.origin, request, progress).await?;
             let status = resp.status().as_u16();
             if reply.first_status == 0 {
                 reply.first_status = status;
@@ -364,6 +366,7 @@ impl Http {
                 }
             }
             reply.status = status;
+            progress.set(Stage::Body);
             let (body, whole) = read_capped(resp.body_mut(), self.max_body).await?;
             if whole {
                 connection.release();
@@ -611,7 +614,7 @@ async fn read_capped(
 ) -> std::result::Result<(Vec<u8>, bool), Failure> {
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| transport::failure(&e, false))?;
+        let frame = frame.map_err(|e| transport::failure(&e, Stage::Body))?;
         // Trailers carry no body bytes.
         let Ok(chunk) = frame.into_data() else {
             continue;

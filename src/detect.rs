@@ -5,7 +5,7 @@
 
 use crate::audit::{self, AuditConfig, ConfigAnswer};
 use crate::digest::Digest;
-use crate::observe::{Failure, Observation, Phase, RestartWindow, Step};
+use crate::observe::{Failure, Observation, Phase, RestartWindow, Stage, Step};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -508,10 +508,14 @@ pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
         .iter()
         .filter(|o| o.failure.as_ref().is_some_and(Failure::is_loading))
         .collect();
-    let timeouts = stuck
+    let stages: Vec<Stage> = stuck
         .iter()
-        .filter(|o| o.failure == Some(Failure::Timeout))
-        .count();
+        .filter_map(|o| match o.failure {
+            Some(Failure::Timeout(stage)) => Some(stage),
+            _ => None,
+        })
+        .collect();
+    let timeouts = stages.len();
     let loops = stuck.len() - timeouts;
     let unrecovered = unrecovered_users(ev);
     let never_ready = ev.restarts.iter().filter(|r| r.ready_us.is_none()).count();
@@ -522,7 +526,8 @@ pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
     let mut parts = Vec::new();
     if timeouts > 0 {
         parts.push(format!(
-            "{timeouts} requests got no answer within loading_timeout"
+            "{timeouts} requests got no answer within loading_timeout ({})",
+            by_stage(&stages)
         ));
     }
     if loops > 0 {
@@ -554,6 +559,19 @@ pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
             .map(|o| describe(o))
             .unwrap_or_else(|| json!({ "users": unrecovered })),
     })
+}
+
+/// "2 still connecting, 1 sent, waiting for the answer": how far the timed-out requests got,
+/// which tells a server that stopped accepting from a handler that hangs.
+fn by_stage(stages: &[Stage]) -> String {
+    [Stage::Connect, Stage::Answer, Stage::Body]
+        .into_iter()
+        .filter_map(|stage| {
+            let n = stages.iter().filter(|s| **s == stage).count();
+            (n > 0).then(|| format!("{n} {}", stage.describe()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Users active after a restart that got no authenticated answer within the recovery time.
@@ -822,10 +840,22 @@ mod tests {
         let mut v = healthy();
         let mut t = obs(1, Step::Request, 10_000, 20_000, 0, None);
         t.status = None;
-        t.failure = Some(Failure::Timeout);
+        t.failure = Some(Failure::Timeout(Stage::Answer));
         v.push(t);
+        let mut c = obs(2, Step::Request, 11_000, 21_000, 0, None);
+        c.status = None;
+        c.failure = Some(Failure::Timeout(Stage::Connect));
+        v.push(c);
         let f = run(&v, &[]);
         assert_eq!(kinds(&f), vec!["infinite_loading"]);
+        assert!(
+            f[0].message.contains(
+                "2 requests got no answer within loading_timeout \
+                 (1 still connecting, 1 sent, waiting for the answer)"
+            ),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

@@ -459,7 +459,7 @@ impl Timeline {
         if let Some(pid) = o.pid {
             *b.pids.entry(pid).or_default() += 1;
         }
-        if o.failure.is_none() || o.failure == Some(Failure::Timeout) {
+        if o.failure.is_none() || o.failure.as_ref().is_some_and(Failure::is_timeout) {
             let h = b.latency.get_or_insert_with(|| {
                 Histogram::new_with_bounds(1, 3_600_000_000, 1)
                     .expect("static histogram bounds are valid")

@@ -39,8 +39,8 @@ pub struct CookieAttrs {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
 pub enum Failure {
-    /// No answer within `loading_timeout`.
-    Timeout,
+    /// No answer within `loading_timeout`; where the request was when the time ran out.
+    Timeout(Stage),
     /// Could not connect: refused, or failed during the TCP connect or TLS handshake. (A reset
     /// on an established connection, even before any answer, is `Transport`.)
     Connect(String),
@@ -58,8 +58,68 @@ impl Failure {
     pub fn is_loading(&self) -> bool {
         matches!(
             self,
-            Failure::Timeout | Failure::RedirectLoop(_) | Failure::TooManyRedirects
+            Failure::Timeout(_) | Failure::RedirectLoop(_) | Failure::TooManyRedirects
         )
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Failure::Timeout(_))
+    }
+}
+
+/// How far a request got before `loading_timeout` ran out. They point at different faults: a
+/// connect that never completes is a server that stopped accepting (a full listen queue, a
+/// process stopped but still bound); no answer after the request was sent is a hanging
+/// handler; a body that stops coming is a stalled stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Opening the TCP connection or the TLS handshake.
+    Connect,
+    /// The request was (being) sent; no answer's head came back.
+    Answer,
+    /// The answer's head came; its body did not finish.
+    Body,
+}
+
+impl Stage {
+    /// How a report names it: "... got no answer within loading_timeout (2 still connecting)".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stage::Connect => "still connecting",
+            Stage::Answer => "sent, waiting for the answer",
+            Stage::Body => "reading the answer's body",
+        }
+    }
+}
+
+/// Where a request in flight is, kept outside its future, because a timeout drops the future
+/// and with it anything the future knew.
+#[derive(Debug)]
+pub struct Progress(std::sync::atomic::AtomicU8);
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress(std::sync::atomic::AtomicU8::new(Stage::Connect as u8))
+    }
+
+    pub fn set(&self, stage: Stage) {
+        self.0
+            .store(stage as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> Stage {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => Stage::Connect,
+            1 => Stage::Answer,
+            _ => Stage::Body,
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress::new()
     }
 }
 

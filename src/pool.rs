@@ -16,7 +16,7 @@
 //! - a connection goes back only once its response was read to the end (or had no body); one
 //!   whose body was left unread is closed.
 
-use crate::observe::Failure;
+use crate::observe::{Failure, Progress, Stage};
 use crate::transport::{self, Connector};
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
@@ -125,19 +125,25 @@ impl Pool {
     }
 
     /// Send `request` to `origin`. Its URI must be in origin form (the path) and its headers
-    /// complete (`Host` included): they go on the wire as they are.
+    /// complete (`Host` included): they go on the wire as they are. `progress` says whether it
+    /// is connecting or waiting for the answer, for a caller whose timeout cuts this short.
     pub async fn send(
         &self,
         origin: &Origin,
         mut request: Request<Full<Bytes>>,
+        progress: &Progress,
     ) -> Result<(Response<Incoming>, Lease), Failure> {
         loop {
             let (mut sender, reused) = match self.take(origin) {
                 Some(sender) => (sender, true),
-                // Boxed: connecting is rare and its state large; unboxed, every request's
-                // future would carry (and move) room for it.
-                None => (Box::pin(self.connect(origin)).await?, false),
+                None => {
+                    progress.set(Stage::Connect);
+                    // Boxed: connecting is rare and its state large; unboxed, every request's
+                    // future would carry (and move) room for it.
+                    (Box::pin(self.connect(origin)).await?, false)
+                }
             };
+            progress.set(Stage::Answer);
             // A reused connection's task marks it ready once it has finished the previous
             // exchange; an error means it closed meanwhile: take another.
             if reused && sender.ready().await.is_err() {
@@ -155,7 +161,7 @@ impl Pool {
                 Err(mut e) => match e.take_message() {
                     // Not written: the server had closed the connection. Nothing reached it.
                     Some(unsent) if reused => request = unsent,
-                    _ => return Err(transport::failure(&e.into_error(), false)),
+                    _ => return Err(transport::failure(&e.into_error(), Stage::Answer)),
                 },
             }
         }
@@ -168,10 +174,11 @@ impl Pool {
             .connector
             .connect(origin.0.uri.clone())
             .await
-            .map_err(|e| transport::failure(&*e, true))?;
+            .map_err(|e| transport::failure(&*e, Stage::Connect))?;
+        // Errors from here on are on an open connection: `Transport`, not `Connect`.
         let (mut sender, connection) = http1::handshake(io)
             .await
-            .map_err(|e| transport::failure(&e, false))?;
+            .map_err(|e| transport::failure(&e, Stage::Answer))?;
         // The connection's own task does its reading and writing; it ends when the server
         // closes the connection, or when the sender is dropped and the exchange is over.
         // (With upgrades, as hyper-util ran it: a 101 answer ends the task cleanly.)
@@ -181,7 +188,7 @@ impl Pool {
         sender
             .ready()
             .await
-            .map_err(|e| transport::failure(&e, false))?;
+            .map_err(|e| transport::failure(&e, Stage::Answer))?;
         Ok(sender)
     }
 
@@ -263,12 +270,12 @@ mod tests {
         let mut request = Request::new(Full::new(Bytes::new()));
         let host = transport::host_header(&uri).unwrap();
         request.headers_mut().insert(http::header::HOST, host);
-        let (response, lease) = pool.send(&origin, request).await?;
+        let (response, lease) = pool.send(&origin, request, &Progress::new()).await?;
         if !read {
             return Ok(Vec::new());
         }
         let body = response.into_body().collect().await;
-        let body = body.map_err(|e| transport::failure(&e, false))?.to_bytes();
+        let body = body.map_err(|e| transport::failure(&e, Stage::Body))?.to_bytes();
         lease.release();
         Ok(body.to_vec())
     }

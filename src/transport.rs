@@ -11,7 +11,7 @@
 //! (Mozilla's, compiled in, not the system's) or no verification at all with `insecure_tls`;
 //! and the same split of errors into timeout, connect and transport failures.
 
-use crate::observe::Failure;
+use crate::observe::{Failure, Stage};
 use http::Uri;
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -154,13 +154,13 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// What a failed exchange was. A timeout anywhere in the error's chain (the connect timeout,
-/// a socket's) is a `Timeout`; any other error while `connecting` (TCP refused or reset, DNS,
-/// the TLS handshake) is a `Connect`, which the engine backs off from and the detectors count
+/// What a failed exchange was, `during` one of its stages. A timeout anywhere in the error's
+/// chain (the connect timeout, a socket's) is a `Timeout` at that stage; any other error while
+/// connecting (TCP refused or reset, DNS, the TLS handshake) is a `Connect`, which the engine backs off from and the detectors count
 /// as the target being down; anything later (the connection closed before or during the
 /// answer, a protocol error) is a `Transport`. The text is the innermost cause, the one a person
 /// recognises ("Connection refused (os error 111)").
-pub fn failure(e: &(dyn StdError + 'static), connecting: bool) -> Failure {
+pub fn failure(e: &(dyn StdError + 'static), during: Stage) -> Failure {
     let mut timeout = false;
     let mut cause = e;
     loop {
@@ -171,8 +171,8 @@ pub fn failure(e: &(dyn StdError + 'static), connecting: bool) -> Failure {
         }
     }
     if timeout {
-        Failure::Timeout
-    } else if connecting {
+        Failure::Timeout(during)
+    } else if during == Stage::Connect {
         Failure::Connect(cause.to_string())
     } else {
         Failure::Transport(cause.to_string())
@@ -220,10 +220,13 @@ mod tests {
     #[test]
     fn a_timeout_anywhere_in_the_chain_is_a_timeout() {
         let io = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
-        assert_eq!(failure(&io, true), Failure::Timeout);
-        assert_eq!(failure(&io, false), Failure::Timeout);
+        let connect = failure(&io, Stage::Connect);
+        assert_eq!(connect, Failure::Timeout(Stage::Connect));
+        let answer = failure(&io, Stage::Answer);
+        assert_eq!(answer, Failure::Timeout(Stage::Answer));
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(matches!(failure(&refused, true), Failure::Connect(_)));
-        assert!(matches!(failure(&refused, false), Failure::Transport(_)));
+        assert!(matches!(failure(&refused, Stage::Connect), Failure::Connect(_)));
+        assert!(matches!(failure(&refused, Stage::Answer), Failure::Transport(_)));
+        assert!(matches!(failure(&refused, Stage::Body), Failure::Transport(_)));
     }
 }

@@ -73,7 +73,60 @@ fn b_ready_but_page_never_answers_is_infinite_loading() {
     let o = run_scenario(&dir, &scenario(port, "5s", "", "duration = \"2s\""), LIMIT);
     assert_code(&o, 1);
     assert!(o.elapsed < Duration::from_secs(15), "{o:?}");
-    assert!(finding_kinds(&report(&dir)).contains(&"infinite_loading".to_string()));
+    assert_timeouts_stopped_at(&report(&dir), "sent, waiting for the answer", Some("answer"));
+}
+
+/// The infinite_loading finding says how far the timed-out requests got, and its example
+/// request (the first) carries the stage when it is known which that was.
+fn assert_timeouts_stopped_at(report: &serde_json::Value, words: &str, stage: Option<&str>) {
+    let findings = report["findings"].as_array().unwrap();
+    let f = findings
+        .iter()
+        .find(|f| f["kind"] == "infinite_loading")
+        .unwrap_or_else(|| panic!("no infinite_loading: {report}"));
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains(words), "{message}");
+    assert_eq!(f["example"]["failure"]["kind"], "timeout", "{f}");
+    if let Some(stage) = stage {
+        assert_eq!(f["example"]["failure"]["detail"], stage, "{f}");
+    }
+}
+
+/// A server that is bound and listening but no longer accepting (a process stopped, a worker
+/// stuck): once its accept queue is full the kernel drops new connection attempts, so connects
+/// hang. That is a different fault from a handler that hangs, and the finding says so.
+#[test]
+fn j_a_server_that_stops_accepting_times_out_while_connecting() {
+    use socket2::{Domain, Socket, Type};
+    use std::net::{SocketAddr, TcpListener};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let address: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    socket.bind(&address.into()).unwrap();
+    socket.listen(1).unwrap(); // the smallest queue: full after two connections
+    let listener: TcpListener = socket.into();
+    let address = listener.local_addr().unwrap();
+    // Serves the readiness check, then never accepts again.
+    let served = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = [0u8; 4096];
+        let _ = std::io::Read::read(&mut stream, &mut head);
+        respond(&mut stream, "200 OK", &["Connection: close"], b"ok");
+        listener // kept open (and not accepting) for the caller
+    });
+    let dir = TempDir::new("not-accepting");
+    let path = dir.scenario(&scenario(address.port(), "5s", "", "duration = \"3s\""));
+    let child = spawn_run(&dir, &path);
+    let listener = served.join().unwrap();
+    // Fill the queue (if sesscheck's first connections have not already): later SYNs are dropped.
+    let fillers: Vec<_> = (0..3)
+        .filter_map(|_| TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok())
+        .collect();
+    let o = wait(child, LIMIT);
+    drop((fillers, listener));
+    assert_code(&o, 1);
+    // A user's first request may have got into the queue (then it waited for an answer); every
+    // later one could not connect.
+    assert_timeouts_stopped_at(&report(&dir), "still connecting", None);
 }
 
 #[test]
@@ -90,7 +143,7 @@ fn c_headers_then_stalled_body_is_infinite_loading() {
     let dir = TempDir::new("stalled-body");
     let o = run_scenario(&dir, &scenario(port, "5s", "", "duration = \"2s\""), LIMIT);
     assert_code(&o, 1);
-    assert!(finding_kinds(&report(&dir)).contains(&"infinite_loading".to_string()));
+    assert_timeouts_stopped_at(&report(&dir), "reading the answer's body", Some("body"));
 }
 
 #[test]
