@@ -539,6 +539,64 @@ fn target(url: Url, defaults: &HeaderMap) -> std::result::Result<Target, Failure
     })
 }
 
+/// A GET outside the load, for sesscheck's own questions (is the target ready, which workers
+/// answer, what does its config endpoint say): a connection of its own, closed afterwards (so a
+/// multi-worker server spreads them), no cookies, no redirects followed, and `timeout` for the
+/// whole exchange. The same transport as the load, so readiness sees what the users will see
+/// (TLS settings included).
+pub struct OneOff {
+    pool: Pool,
+    timeout: Duration,
+}
+
+/// What a one-off GET got back.
+pub struct OneOffAnswer {
+    pub status: u16,
+    /// At most the `max_body` asked for.
+    pub body: Vec<u8>,
+}
+
+impl OneOff {
+    pub fn new(timeout: Duration, insecure_tls: bool) -> Result<OneOff> {
+        let options = ConnectOptions {
+            timeout,
+            local_address: None,
+        };
+        let tls = transport::tls_config(insecure_tls).context("building the TLS configuration")?;
+        Ok(OneOff {
+            pool: Pool::new(Connector::new(&options, tls), false),
+            timeout,
+        })
+    }
+
+    pub async fn get(
+        &self,
+        url: &Url,
+        max_body: usize,
+    ) -> std::result::Result<OneOffAnswer, Failure> {
+        let progress = Progress::new();
+        let exchange = async {
+            let mut t = target(url.clone(), &HeaderMap::new())?;
+            t.headers
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            let mut request = Request::new(Full::new(Bytes::new()));
+            *request.uri_mut() = t.path;
+            *request.headers_mut() = t.headers;
+            let (mut response, _connection) = self.pool.send(&t.origin, request, &progress).await?;
+            progress.set(Stage::Body);
+            let (body, _) = read_capped(response.body_mut(), max_body).await?;
+            Ok(OneOffAnswer {
+                status: response.status().as_u16(),
+                body,
+            })
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Failure::Timeout(progress.get())),
+        }
+    }
+}
+
 /// Seconds a cookie lives by its Max-Age or Expires; None for a browser-session cookie.
 fn cookie_lifetime(raw: &RawCookie) -> Option<f64> {
     if let Some(age) = raw.max_age() {

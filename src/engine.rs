@@ -8,7 +8,7 @@ use crate::client::{self, Body, Http, Jar, Req, SharedJar};
 use crate::digest::{DigestConfig, Recorder};
 use crate::observe::{Failure, Observation, PathStr, Step};
 use crate::scenario::{BodyKind, Login, Scenario};
-use reqwest::Method;
+use http::Method;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

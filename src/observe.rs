@@ -67,6 +67,21 @@ impl Failure {
     }
 }
 
+/// In words, for a message: the cause itself for connect and transport errors ("Connection
+/// refused (os error 111)"), the stage for a timeout.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Timeout(stage) => write!(f, "timed out, {}", stage.describe()),
+            Failure::Connect(cause) | Failure::Transport(cause) | Failure::BadProbe(cause) => {
+                f.write_str(cause)
+            }
+            Failure::RedirectLoop(urls) => write!(f, "redirect loop: {}", urls.join(" -> ")),
+            Failure::TooManyRedirects => f.write_str("too many redirects"),
+        }
+    }
+}
+
 /// How far a request got before `loading_timeout` ran out. They point at different faults: a
 /// connect that never completes is a server that stopped accepting (a full listen queue, a
 /// process stopped but still bound); no answer after the request was sent is a hanging

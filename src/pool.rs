@@ -275,7 +275,9 @@ mod tests {
             return Ok(Vec::new());
         }
         let body = response.into_body().collect().await;
-        let body = body.map_err(|e| transport::failure(&e, Stage::Body))?.to_bytes();
+        let body = body
+            .map_err(|e| transport::failure(&e, Stage::Body))?
+            .to_bytes();
         lease.release();
         Ok(body.to_vec())
     }

@@ -2,7 +2,7 @@
 //! outcome to the exit code that CI gates on.
 
 use crate::audit::{self, AuditConfig, ConfigAnswer, CookieRules, LifetimeExpect};
-use crate::client::Http;
+use crate::client::{Http, OneOff};
 use crate::detect::{self, DetectConfig, Evidence};
 use crate::digest::{DigestConfig, Recorded, Recorder};
 use crate::engine::{self, Ctx, Progress};
@@ -17,6 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 use url::Url;
+
+/// Each readiness poll gets this long; the scenario's `ready.timeout` bounds them all.
+const READY_POLL_TIMEOUT: Duration = Duration::from_secs(2);
+/// The config endpoint's answer is read up to this size (then it is not JSON: an error).
+const CONFIG_MAX_BYTES: usize = 1 << 20;
 
 /// The exit codes, a contract with CI scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -466,18 +471,16 @@ fn enabled_audits(sc: &Scenario) -> Vec<&'static str> {
 async fn read_config(sc: &Scenario, base: &Url, c: &crate::scenario::ConfigProbe) -> ConfigAnswer {
     let fetch = async {
         let url = base.join(&c.path).map_err(|e| e.to_string())?;
-        let client = reqwest::Client::builder()
-            .timeout(sc.load.loading_timeout.0)
-            .danger_accept_invalid_certs(sc.target.insecure_tls)
-            .no_proxy()
-            .build()
+        let client = OneOff::new(sc.load.loading_timeout.0, sc.target.insecure_tls)
+            .map_err(|e| format!("{e:#}"))?;
+        let answer = client
+            .get(&url, CONFIG_MAX_BYTES)
+            .await
             .map_err(|e| e.to_string())?;
-        let resp = client.get(url).send().await.map_err(|e| root_cause(&e))?;
-        if !resp.status().is_success() {
-            return Err(format!("{} answered HTTP {}", c.path, resp.status()));
+        if !(200..300).contains(&answer.status) {
+            return Err(format!("{} answered HTTP {}", c.path, answer.status));
         }
-        let body = resp.bytes().await.map_err(|e| root_cause(&e))?;
-        let v: serde_json::Value = serde_json::from_slice(&body[..body.len().min(1 << 20)])
+        let v: serde_json::Value = serde_json::from_slice(&answer.body)
             .map_err(|e| format!("{} is not JSON ({e})", c.path))?;
         Ok(v)
     };
@@ -516,13 +519,7 @@ async fn wait_ready(
     let url = base
         .join(&sc.target.ready.path)
         .context("target.ready.path")?;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(2))
-        .danger_accept_invalid_certs(sc.target.insecure_tls)
-        .no_proxy()
-        .pool_max_idle_per_host(0)
-        .build()?;
+    let client = OneOff::new(READY_POLL_TIMEOUT, sc.target.insecure_tls)?;
     let deadline = Instant::now() + sc.target.ready.timeout.0;
     let mut last;
     loop {
@@ -537,13 +534,11 @@ async fn wait_ready(
                 )));
             }
         }
-        match client.get(url.clone()).send().await {
-            Ok(r) if r.status().as_u16() < 500 => {
-                return wait_workers(sc, base, &client, deadline).await
-            }
-            Ok(r) => last = format!("HTTP {}", r.status()),
+        match client.get(&url, 0).await {
+            Ok(r) if r.status < 500 => return wait_workers(sc, base, &client, deadline).await,
+            Ok(r) => last = format!("HTTP {}", r.status),
             Err(e) => {
-                last = root_cause(&e);
+                last = e.to_string();
                 // Waiting does not fix a certificate: say so now, not after ready.timeout.
                 if base.scheme() == "https" && last.contains("certificate") {
                     return Err(unreachable(format!(
@@ -569,12 +564,7 @@ async fn wait_ready(
 /// Poll the probe over new connections until `ready_workers()` distinct PIDs answered, so the
 /// load does not start while only the first worker is up. Gives up quietly at the deadline:
 /// the run then reports what it saw (`worker_coverage` if PIDs stay missing).
-async fn wait_workers(
-    sc: &Scenario,
-    base: &Url,
-    client: &reqwest::Client,
-    deadline: Instant,
-) -> Result<()> {
+async fn wait_workers(sc: &Scenario, base: &Url, client: &OneOff, deadline: Instant) -> Result<()> {
     let want = sc.ready_workers();
     if want <= 1 {
         return Ok(());
@@ -582,16 +572,9 @@ async fn wait_workers(
     let url = base.join(&sc.probe.path).context("probe.path")?;
     let mut pids = std::collections::BTreeSet::new();
     while pids.len() < want && Instant::now() < deadline {
-        if let Ok(r) = client
-            .get(url.clone())
-            .header("connection", "close")
-            .send()
-            .await
-        {
-            if let Ok(body) = r.bytes().await {
-                if let Ok((Some(pid), _)) = engine::read_probe(&body, &sc.probe.pid, "") {
-                    pids.insert(pid);
-                }
+        if let Ok(r) = client.get(&url, sc.load.max_body_bytes).await {
+            if let Ok((Some(pid), _)) = engine::read_probe(&r.body, &sc.probe.pid, "") {
+                pids.insert(pid);
             }
         }
         if pids.len() < want {
@@ -599,14 +582,6 @@ async fn wait_workers(
         }
     }
     Ok(())
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
 }
 
 /// Refuse to spawn onto a port something else already serves: we would test that instead.

@@ -225,8 +225,17 @@ mod tests {
         let answer = failure(&io, Stage::Answer);
         assert_eq!(answer, Failure::Timeout(Stage::Answer));
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        assert!(matches!(failure(&refused, Stage::Connect), Failure::Connect(_)));
-        assert!(matches!(failure(&refused, Stage::Answer), Failure::Transport(_)));
-        assert!(matches!(failure(&refused, Stage::Body), Failure::Transport(_)));
+        assert!(matches!(
+            failure(&refused, Stage::Connect),
+            Failure::Connect(_)
+        ));
+        assert!(matches!(
+            failure(&refused, Stage::Answer),
+            Failure::Transport(_)
+        ));
+        assert!(matches!(
+            failure(&refused, Stage::Body),
+            Failure::Transport(_)
+        ));
     }
 }

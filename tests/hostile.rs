@@ -73,7 +73,11 @@ fn b_ready_but_page_never_answers_is_infinite_loading() {
     let o = run_scenario(&dir, &scenario(port, "5s", "", "duration = \"2s\""), LIMIT);
     assert_code(&o, 1);
     assert!(o.elapsed < Duration::from_secs(15), "{o:?}");
-    assert_timeouts_stopped_at(&report(&dir), "sent, waiting for the answer", Some("answer"));
+    assert_timeouts_stopped_at(
+        &report(&dir),
+        "sent, waiting for the answer",
+        Some("answer"),
+    );
 }
 
 /// The infinite_loading finding says how far the timed-out requests got, and its example

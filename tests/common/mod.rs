@@ -111,8 +111,13 @@ impl Outcome {
             ),
             None => (String::new(), "(no report)".into()),
         };
+        // When a run with restarts fails, when they happened is half the story.
+        let timing = match &self.report {
+            Some(r) => format!("restarts: {}\nphases: {}", r["restarts"], r["phases"]),
+            None => String::new(),
+        };
         format!(
-            "exit {}\n--- failed expectations\n{failed}\n--- findings\n{findings}\n--- stdout\n{}\n--- stderr\n{}",
+            "exit {}\n--- failed expectations\n{failed}\n--- findings\n{findings}\n--- timing\n{timing}\n--- stdout\n{}\n--- stderr\n{}",
             self.code,
             self.stdout,
             self.stderr
