@@ -411,19 +411,17 @@ async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
         if reply.to_login || reply.status == 401 || reply.status == 403 {
             o.authenticated = Some(false);
         } else if (200..300).contains(&reply.status) {
-            match read_probe(&reply.body, &probe.pid, &probe.authenticated) {
-                Ok((pid, auth)) => {
-                    o.pid = pid;
-                    o.authenticated = auth;
-                    if let Some(ptr) = ctx
-                        .scenario
-                        .lifetime
-                        .as_ref()
-                        .and_then(|l| l.remaining.as_deref())
-                    {
-                        o.remaining_s = read_number(&reply.body, ptr).map(|x| x as f32);
-                    }
-                    if let Some(pid) = pid {
+            let remaining = ctx
+                .scenario
+                .lifetime
+                .as_ref()
+                .and_then(|l| l.remaining.as_deref());
+            match read_probe_with(&reply.body, &probe.pid, &probe.authenticated, remaining) {
+                Ok(answer) => {
+                    o.pid = answer.pid;
+                    o.authenticated = answer.authenticated;
+                    o.remaining_s = answer.remaining_s.map(|x| x as f32);
+                    if let Some(pid) = answer.pid {
                         ctx.progress
                             .pids
                             .lock()
@@ -447,8 +445,37 @@ pub fn read_probe(
     pid_ptr: &str,
     auth_ptr: &str,
 ) -> std::result::Result<(Option<u64>, Option<bool>), String> {
-    // Only the two pointed-at values are built (see `jsonseek`), not the whole document.
-    let at = |ptr: &str| crate::jsonseek::pointer(body, ptr);
+    read_probe_with(body, pid_ptr, auth_ptr, None).map(|a| (a.pid, a.authenticated))
+}
+
+/// What a probe answered.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct ProbeAnswer {
+    pub pid: Option<u64>,
+    pub authenticated: Option<bool>,
+    /// `[lifetime] remaining`: the session's seconds left, when asked for and a number.
+    pub remaining_s: Option<f64>,
+}
+
+/// `read_probe`, plus the seconds left at `remaining_ptr` when asked: all in one pass over the
+/// body, building only the values the pointers name (see `jsonseek`).
+pub fn read_probe_with(
+    body: &[u8],
+    pid_ptr: &str,
+    auth_ptr: &str,
+    remaining_ptr: Option<&str>,
+) -> std::result::Result<ProbeAnswer, String> {
+    // Here "" means "not asked"; to `jsonseek` it would be the whole document, so it gets a
+    // string that is no pointer at all instead (nothing is found there; the body must still
+    // be JSON).
+    const NOT_ASKED: &str = "-";
+    let asked = [pid_ptr, auth_ptr, remaining_ptr.unwrap_or("")].map(|p| {
+        if p.is_empty() {
+            NOT_ASKED
+        } else {
+            p
+        }
+    });
     let not_json = |e: serde_json::Error| {
         let head: String = String::from_utf8_lossy(&body[..body.len().min(60)])
             .chars()
@@ -456,19 +483,14 @@ pub fn read_probe(
             .collect();
         format!("probe did not answer JSON ({e}); it began {head:?}")
     };
-    let pid_v = if pid_ptr.is_empty() {
-        None
-    } else {
-        at(pid_ptr).map_err(not_json)?
-    };
-    let auth_v = if auth_ptr.is_empty() {
-        None
-    } else {
-        at(auth_ptr).map_err(not_json)?
-    };
-    if pid_ptr.is_empty() && auth_ptr.is_empty() {
-        at("").map_err(not_json)?;
-    }
+    let mut values = crate::jsonseek::pointers(body, &asked)
+        .map_err(not_json)?
+        .into_iter();
+    let (pid_v, auth_v, remaining_v) = (
+        values.next().flatten(),
+        values.next().flatten(),
+        values.next().flatten(),
+    );
     let pid = if pid_ptr.is_empty() {
         None
     } else {
@@ -478,7 +500,7 @@ pub fn read_probe(
             _ => return Err(format!("probe JSON has no number at {pid_ptr}")),
         }
     };
-    let auth = if auth_ptr.is_empty() {
+    let authenticated = if auth_ptr.is_empty() {
         None
     } else {
         match auth_v.as_ref() {
@@ -493,17 +515,16 @@ pub fn read_probe(
             Some(_) => Some(true),
         }
     };
-    Ok((pid, auth))
-}
-
-/// A number at a JSON pointer (seconds left, say); None if absent or not a number.
-fn read_number(body: &[u8], pointer: &str) -> Option<f64> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    match v.pointer(pointer)? {
-        serde_json::Value::Number(n) => n.as_f64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
+    let remaining_s = match remaining_v {
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
         _ => None,
-    }
+    };
+    Ok(ProbeAnswer {
+        pid,
+        authenticated,
+        remaining_s,
+    })
 }
 
 /// Wait for this login's turn under `login_rate`.
@@ -860,6 +881,24 @@ mod tests {
             .unwrap_err()
             .contains("not answer JSON"));
         assert!(read_probe(br#"{"worker":{}}"#, "/worker/pid", "/authenticated").is_err());
+        let with_remaining = |body: &[u8], ptr| {
+            read_probe_with(body, "/worker/pid", "/authenticated", Some(ptr)).unwrap()
+        };
+        let body = br#"{"worker":{"pid":7},"authenticated":true,"session":{"left":"90.5","n":3}}"#;
+        assert_eq!(
+            with_remaining(body, "/session/left"),
+            ProbeAnswer {
+                pid: Some(7),
+                authenticated: Some(true),
+                remaining_s: Some(90.5)
+            }
+        );
+        assert_eq!(with_remaining(body, "/session/n").remaining_s, Some(3.0));
+        assert_eq!(with_remaining(body, "/session").remaining_s, None);
+        assert_eq!(with_remaining(body, "/missing").remaining_s, None);
+        // Neither pointer asked: still only JSON is accepted.
+        assert_eq!(read_probe(body, "", ""), Ok((None, None)));
+        assert!(read_probe(b"{", "", "").is_err());
         assert!(read_probe(&[0xff, 0xfe, 0x00], "/a", "/b").is_err());
         let deep = "[".repeat(100_000);
         assert!(read_probe(deep.as_bytes(), "/a", "/b").is_err());

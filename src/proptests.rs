@@ -182,6 +182,23 @@ proptest! {
         let _ = read_probe(&body.as_bytes()[..body.len() / 2], "/worker/pid", "/authenticated");
     }
 
+    /// One pass for several pointers finds what `serde_json`'s own `pointer` finds for each
+    /// (the keys drawn from a small alphabet, so that pointers often hit).
+    #[test]
+    fn pointers_find_what_serde_json_finds(
+        v in json_value(),
+        ptrs in proptest::collection::vec("(/([a-c~]|[0-2]|01){0,2}){0,3}", 0..4),
+    ) {
+        let body = v.to_string();
+        let asked: Vec<&str> = ptrs.iter().map(String::as_str).collect();
+        let found = crate::jsonseek::pointers(body.as_bytes(), &asked).unwrap();
+        // Read back, not `v` itself: a float need not come back bit for bit.
+        let whole: serde_json::Value = serde_json::from_str(&body).unwrap();
+        for (p, got) in asked.iter().zip(&found) {
+            prop_assert_eq!(got.as_ref(), whole.pointer(p), "{} in {}", p, body);
+        }
+    }
+
     #[test]
     fn probe_wrong_types_are_errors_or_values(pid in json_value(), auth in json_value()) {
         let body = serde_json::json!({ "worker": { "pid": pid }, "authenticated": auth }).to_string();
