@@ -40,6 +40,8 @@ pub struct Ctx {
     /// `[load] requests` and the probe path, allocated once and shared by every observation.
     pub paths: Vec<PathStr>,
     pub probe_path: PathStr,
+    /// The probe's JSON pointers, prepared once.
+    pub probe_reader: ProbeReader,
     /// `--shard I/N` (1-based I): only users with index ≡ I (mod N) run.
     pub shard: Option<(usize, usize)>,
     /// What the open-loop generator achieved (`[load] rate`), for the report.
@@ -73,6 +75,14 @@ impl Ctx {
                 .map(|p| PathStr::from(p.as_str()))
                 .collect(),
             probe_path: PathStr::from(scenario.probe.path.as_str()),
+            probe_reader: ProbeReader::new(
+                &scenario.probe.pid,
+                &scenario.probe.authenticated,
+                scenario
+                    .lifetime
+                    .as_ref()
+                    .and_then(|l| l.remaining.as_deref()),
+            ),
             shard: None,
             generator: Mutex::new(None),
             recorder: Arc::new(Recorder::new(clock, DigestConfig::of(&scenario))),
@@ -411,12 +421,7 @@ async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
         if reply.to_login || reply.status == 401 || reply.status == 403 {
             o.authenticated = Some(false);
         } else if (200..300).contains(&reply.status) {
-            let remaining = ctx
-                .scenario
-                .lifetime
-                .as_ref()
-                .and_then(|l| l.remaining.as_deref());
-            match read_probe_with(&reply.body, &probe.pid, &probe.authenticated, remaining) {
+            match ctx.probe_reader.read(&reply.body) {
                 Ok(answer) => {
                     o.pid = answer.pid;
                     o.authenticated = answer.authenticated;
@@ -445,7 +450,9 @@ pub fn read_probe(
     pid_ptr: &str,
     auth_ptr: &str,
 ) -> std::result::Result<(Option<u64>, Option<bool>), String> {
-    read_probe_with(body, pid_ptr, auth_ptr, None).map(|a| (a.pid, a.authenticated))
+    ProbeReader::new(pid_ptr, auth_ptr, None)
+        .read(body)
+        .map(|a| (a.pid, a.authenticated))
 }
 
 /// What a probe answered.
@@ -457,40 +464,62 @@ pub struct ProbeAnswer {
     pub remaining_s: Option<f64>,
 }
 
-/// `read_probe`, plus the seconds left at `remaining_ptr` when asked: all in one pass over the
-/// body, building only the values the pointers name (see `jsonseek`).
-pub fn read_probe_with(
-    body: &[u8],
+/// Reads probe answers: the scenario's pointers (PID, authenticated flag, and `[lifetime]
+/// remaining` when set) prepared once, all read in one pass over each body, building only the
+/// values they name (see `jsonseek`).
+pub struct ProbeReader {
+    pid_ptr: String,
+    auth_ptr: String,
+    pointers: crate::jsonseek::Pointers,
+}
+
+impl ProbeReader {
+    /// An empty pointer means "not asked".
+    pub fn new(pid_ptr: &str, auth_ptr: &str, remaining_ptr: Option<&str>) -> ProbeReader {
+        // To `jsonseek` "" would be the whole document; a string that is no pointer at all
+        // finds nothing (and the body must still be JSON).
+        const NOT_ASKED: &str = "-";
+        let asked = [pid_ptr, auth_ptr, remaining_ptr.unwrap_or("")].map(|p| {
+            if p.is_empty() {
+                NOT_ASKED
+            } else {
+                p
+            }
+        });
+        ProbeReader {
+            pid_ptr: pid_ptr.to_string(),
+            auth_ptr: auth_ptr.to_string(),
+            pointers: crate::jsonseek::Pointers::new(&asked),
+        }
+    }
+
+    pub fn read(&self, body: &[u8]) -> std::result::Result<ProbeAnswer, String> {
+        let (pid_ptr, auth_ptr) = (self.pid_ptr.as_str(), self.auth_ptr.as_str());
+        let not_json = |e: serde_json::Error| {
+            let head: String = String::from_utf8_lossy(&body[..body.len().min(60)])
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect();
+            format!("probe did not answer JSON ({e}); it began {head:?}")
+        };
+        let mut values = self.pointers.find(body).map_err(not_json)?.into_iter();
+        let (pid_v, auth_v, remaining_v) = (
+            values.next().flatten(),
+            values.next().flatten(),
+            values.next().flatten(),
+        );
+        interpret(pid_ptr, auth_ptr, pid_v, auth_v, remaining_v)
+    }
+}
+
+/// The probe's values as sesscheck counts them.
+fn interpret(
     pid_ptr: &str,
     auth_ptr: &str,
-    remaining_ptr: Option<&str>,
+    pid_v: Option<serde_json::Value>,
+    auth_v: Option<serde_json::Value>,
+    remaining_v: Option<serde_json::Value>,
 ) -> std::result::Result<ProbeAnswer, String> {
-    // Here "" means "not asked"; to `jsonseek` it would be the whole document, so it gets a
-    // string that is no pointer at all instead (nothing is found there; the body must still
-    // be JSON).
-    const NOT_ASKED: &str = "-";
-    let asked = [pid_ptr, auth_ptr, remaining_ptr.unwrap_or("")].map(|p| {
-        if p.is_empty() {
-            NOT_ASKED
-        } else {
-            p
-        }
-    });
-    let not_json = |e: serde_json::Error| {
-        let head: String = String::from_utf8_lossy(&body[..body.len().min(60)])
-            .chars()
-            .filter(|c| !c.is_control())
-            .collect();
-        format!("probe did not answer JSON ({e}); it began {head:?}")
-    };
-    let mut values = crate::jsonseek::pointers(body, &asked)
-        .map_err(not_json)?
-        .into_iter();
-    let (pid_v, auth_v, remaining_v) = (
-        values.next().flatten(),
-        values.next().flatten(),
-        values.next().flatten(),
-    );
     let pid = if pid_ptr.is_empty() {
         None
     } else {
@@ -882,7 +911,9 @@ mod tests {
             .contains("not answer JSON"));
         assert!(read_probe(br#"{"worker":{}}"#, "/worker/pid", "/authenticated").is_err());
         let with_remaining = |body: &[u8], ptr| {
-            read_probe_with(body, "/worker/pid", "/authenticated", Some(ptr)).unwrap()
+            ProbeReader::new("/worker/pid", "/authenticated", Some(ptr))
+                .read(body)
+                .unwrap()
         };
         let body = br#"{"worker":{"pid":7},"authenticated":true,"session":{"left":"90.5","n":3}}"#;
         assert_eq!(

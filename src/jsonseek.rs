@@ -1,13 +1,13 @@
-//! Read one value out of a JSON document by JSON pointer, without building the document.
+//! Read values out of a JSON document by JSON pointers, without building the document.
 //!
 //! The probe answers a small JSON object on every other request; building a full
 //! `serde_json::Value` for it (maps, strings, then dropping them) was a tenth of sesscheck's
-//! CPU per request. This walks the document once, skipping (but still validating) everything
-//! off the pointer's path, and builds a `Value` only for the value the pointer names.
+//! CPU per request. This walks the document once for all the pointers (PID, authenticated
+//! flag, seconds left), skipping (but still validating) everything off their paths, and builds
+//! a `Value` only for the values they name.
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use std::borrow::Cow;
 use std::fmt;
 
 /// The value at `pointer` (RFC 6901, e.g. "/worker/pid") in `json`; Ok(None) if there is none.
@@ -18,81 +18,138 @@ pub fn pointer(json: &[u8], pointer: &str) -> Result<Option<Value>, serde_json::
     Ok(pointers(json, &[pointer])?.pop().flatten())
 }
 
-/// The values at several pointers, in one pass over `json` (the probe asks for the worker PID,
-/// the authenticated flag and sometimes the session's remaining time of the same answer).
-/// Same results as calling `pointer` for each.
+/// The values at several pointers (at most 8), in one pass over `json`: the probe asks for the
+/// worker PID, the authenticated flag and sometimes the session's remaining time of the same
+/// answer. Same results as calling `pointer` for each. (The engine prepares its `Pointers`
+/// once instead.)
+#[cfg(test)]
 pub fn pointers(json: &[u8], pointers: &[&str]) -> Result<Vec<Option<Value>>, serde_json::Error> {
-    let paths: Vec<Option<Vec<Cow<str>>>> = pointers.iter().map(|p| segments(p)).collect();
-    // What is looked for: (which answer, the path still to walk). Not a pointer at all: nothing
-    // is there, but the document must still be JSON.
-    let wants: Vec<Want> = paths
-        .iter()
-        .enumerate()
-        .filter_map(|(i, p)| Some((i, p.as_deref()?)))
-        .collect();
-    let mut de = serde_json::Deserializer::from_slice(json);
-    let found = if wants.is_empty() {
-        IgnoredAny::deserialize(&mut de)?;
-        Vec::new()
-    } else {
-        Seek(wants).deserialize(&mut de)?
-    };
-    de.end()?;
-    let mut out = vec![None; pointers.len()];
-    for (i, v) in found {
-        out[i] = Some(v);
+    Pointers::new(pointers).find(json)
+}
+
+/// JSON pointers split and unescaped once, to be looked up in many documents.
+pub struct Pointers {
+    /// One per pointer: its segments, or None for a string that is no pointer at all.
+    paths: Vec<Option<Vec<String>>>,
+}
+
+/// Which pointers are still being followed: bit i for pointer i.
+type Mask = u8;
+
+impl Pointers {
+    /// At most 8 pointers (the probe has 3); more is a bug in the caller.
+    pub fn new(pointers: &[&str]) -> Pointers {
+        assert!(pointers.len() <= Mask::BITS as usize, "at most 8 pointers");
+        Pointers {
+            paths: pointers.iter().map(|p| segments(p)).collect(),
+        }
     }
-    Ok(out)
+
+    /// The value at each pointer; Err if `json` is not JSON (then nothing is found). Builds only
+    /// the values the pointers name, and allocates nothing else.
+    pub fn find(&self, json: &[u8]) -> Result<Vec<Option<Value>>, serde_json::Error> {
+        let mut out = vec![None; self.paths.len()];
+        let active = self
+            .paths
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.is_some())
+            .fold(0, |mask, (i, _)| mask | 1 << i);
+        let mut de = serde_json::Deserializer::from_slice(json);
+        if active == 0 {
+            // Nothing can be found, but the document must still be JSON.
+            IgnoredAny::deserialize(&mut de)?;
+        } else {
+            let seek = Seek {
+                paths: &self.paths,
+                active,
+                depth: 0,
+                out: &mut out,
+            };
+            seek.deserialize(&mut de)?;
+        }
+        de.end()?;
+        Ok(out)
+    }
 }
 
 /// "/a~1b/c" → ["a/b", "c"]; "" → [] (the whole document); None if it is not a pointer.
-fn segments(pointer: &str) -> Option<Vec<Cow<'_, str>>> {
+fn segments(pointer: &str) -> Option<Vec<String>> {
     if pointer.is_empty() {
         return Some(Vec::new());
     }
     pointer.strip_prefix('/').map(|rest| {
         rest.split('/')
-            .map(|s| {
-                if s.contains('~') {
-                    Cow::Owned(s.replace("~1", "/").replace("~0", "~"))
-                } else {
-                    Cow::Borrowed(s)
-                }
-            })
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
             .collect()
     })
 }
 
+/// The set bits of a mask.
+fn bits(mask: Mask) -> impl Iterator<Item = usize> {
+    (0..Mask::BITS as usize).filter(move |i| mask & (1 << i) != 0)
+}
+
 use serde::Deserialize;
 
-/// A pointer still being followed: the index of its answer and the segments left.
-type Want<'a, 'p> = (usize, &'a [Cow<'p, str>]);
+/// Walks one JSON value at `depth` for the `active` pointers, writing what it finds to `out`.
+struct Seek<'s> {
+    paths: &'s [Option<Vec<String>>],
+    active: Mask,
+    depth: usize,
+    out: &'s mut [Option<Value>],
+}
 
-/// Walks one JSON value for every `Want`; gives back (answer index, value) for each found.
-struct Seek<'a, 'p>(Vec<Want<'a, 'p>>);
+impl Seek<'_> {
+    /// The active pointers' segments (active ones are always Some).
+    fn path(&self, i: usize) -> &[String] {
+        self.paths[i].as_deref().unwrap_or_default()
+    }
 
-impl<'de> DeserializeSeed<'de> for Seek<'_, '_> {
-    type Value = Vec<(usize, Value)>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        if self.0.iter().all(|(_, path)| !path.is_empty()) {
+    /// Which active pointers go on into the value under `key` (a map) or `index` (an array).
+    fn matching(&self, step: impl Fn(&str) -> bool) -> Mask {
+        bits(self.active)
+            .filter(|&i| step(&self.path(i)[self.depth]))
+            .fold(0, |mask, i| mask | 1 << i)
+    }
+
+    /// The same walk one level down, for the pointers in `active`; what an earlier copy of the
+    /// same key found is dropped first, so that the last copy counts, as in a built document.
+    fn down(&mut self, active: Mask) -> Seek<'_> {
+        for i in bits(active) {
+            self.out[i] = None;
+        }
+        Seek {
+            paths: self.paths,
+            active,
+            depth: self.depth + 1,
+            out: &mut *self.out,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Seek<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let ends_here = bits(self.active).any(|i| self.path(i).len() == self.depth);
+        if !ends_here {
             return d.deserialize_any(self);
         }
-        // A pointer ends here: this value is built, and any pointer going deeper finds its
-        // value inside it (one pointer a prefix of another, rare).
+        // A pointer ends here: this value is built, and a pointer going deeper finds its value
+        // inside it (one pointer a prefix of another, rare).
         let here = Value::deserialize(d)?;
-        Ok(self
-            .0
-            .iter()
-            .filter_map(|(i, path)| Some((*i, walk(&here, path)?.clone())))
-            .collect())
+        for i in bits(self.active) {
+            self.out[i] = walk(&here, &self.path(i)[self.depth..]).cloned();
+        }
+        Ok(())
     }
 }
 
 /// `Value::pointer` with segments already split and unescaped.
-fn walk<'v>(mut v: &'v Value, path: &[Cow<str>]) -> Option<&'v Value> {
+fn walk<'v>(mut v: &'v Value, path: &[String]) -> Option<&'v Value> {
     for segment in path {
         v = match v {
-            Value::Object(map) => map.get(segment.as_ref())?,
+            Value::Object(map) => map.get(segment)?,
             Value::Array(items) => items.get(array_index(segment)?)?,
             _ => return None,
         };
@@ -108,96 +165,76 @@ fn array_index(segment: &str) -> Option<usize> {
     segment.parse().ok()
 }
 
-/// Which of the wants a map key leads on (their remaining paths); no allocation when none.
-struct KeyMatches<'w, 'a, 'p>(&'w [Want<'a, 'p>]);
+/// Which active pointers a map key leads on: read as a borrowed or unescaped `str`, no copy.
+struct KeyMatches<'a, 's>(&'a Seek<'s>);
 
-impl<'de, 'a, 'p> DeserializeSeed<'de> for KeyMatches<'_, 'a, 'p> {
-    type Value = Vec<Want<'a, 'p>>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+impl<'de> DeserializeSeed<'de> for KeyMatches<'_, '_> {
+    type Value = Mask;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Mask, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl<'de, 'a, 'p> Visitor<'de> for KeyMatches<'_, 'a, 'p> {
-    type Value = Vec<Want<'a, 'p>>;
+impl<'de> Visitor<'de> for KeyMatches<'_, '_> {
+    type Value = Mask;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a key")
     }
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(self
-            .0
-            .iter()
-            .filter(|(_, path)| path[0] == key)
-            .map(|(i, path)| (*i, &path[1..]))
-            .collect())
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Mask, E> {
+        Ok(self.0.matching(|segment| segment == key))
     }
 }
 
-impl<'de> Visitor<'de> for Seek<'_, '_> {
-    type Value = Vec<(usize, Value)>;
+impl<'de> Visitor<'de> for Seek<'_> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("JSON")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found: Vec<(usize, Value)> = Vec::new();
-        // A key given twice: the last one counts, as when serde_json builds the map.
-        while let Some(matched) = map.next_key_seed(KeyMatches(&self.0))? {
-            if matched.is_empty() {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        while let Some(hit) = map.next_key_seed(KeyMatches(&self))? {
+            if hit == 0 {
                 map.next_value::<IgnoredAny>()?;
-                continue;
-            }
-            let values = map.next_value_seed(Seek(matched.clone()))?;
-            // Whatever an earlier copy of this key gave is replaced, found or not.
-            found.retain(|(i, _)| !matched.iter().any(|(m, _)| m == i));
-            found.extend(values);
-        }
-        Ok(found)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut found = Vec::new();
-        let mut i = 0usize;
-        loop {
-            let matched: Vec<Want> = self
-                .0
-                .iter()
-                .filter(|(_, path)| array_index(&path[0]) == Some(i))
-                .map(|(n, path)| (*n, &path[1..]))
-                .collect();
-            if matched.is_empty() {
-                if seq.next_element::<IgnoredAny>()?.is_none() {
-                    break;
-                }
             } else {
-                match seq.next_element_seed(Seek(matched))? {
-                    Some(values) => found.extend(values),
-                    None => break,
-                }
+                map.next_value_seed(self.down(hit))?;
             }
-            i += 1;
         }
-        Ok(found)
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        for index in 0usize.. {
+            let hit = self.matching(|segment| array_index(segment) == Some(index));
+            let more = if hit == 0 {
+                seq.next_element::<IgnoredAny>()?.is_some()
+            } else {
+                seq.next_element_seed(self.down(hit))?.is_some()
+            };
+            if !more {
+                break;
+            }
+        }
+        Ok(())
     }
     // A scalar where a pointer wants to descend: nothing there.
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -249,7 +286,6 @@ mod tests {
         let doc = r#"{"worker":{"pid":42,"boot":1},"authenticated":true,"a":[1,{"b":2}],"a":[3]}"#;
         let asked = [
             "/worker/pid",
-            "/authenticated",
             "/worker",
             "/a/0",
             "/a/1/b",
@@ -264,8 +300,8 @@ mod tests {
             asked.iter().map(|p| whole.pointer(p).cloned()).collect();
         assert_eq!(found, expected);
         // A key given twice: the last one counts ("a" is [3]), as in the built document.
-        assert_eq!(found[3], Some(Value::from(3)));
-        assert_eq!(found[4], None);
+        assert_eq!(found[2], Some(Value::from(3)));
+        assert_eq!(found[3], None);
         assert!(pointers(b"{\"a\":", &["/a", "/b"]).is_err());
         assert_eq!(pointers(b"[1]", &[]).unwrap(), Vec::<Option<Value>>::new());
         assert!(pointers(b"[1", &[]).is_err());
