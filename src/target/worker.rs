@@ -103,14 +103,19 @@ fn die_with_master(master_pid: Option<i32>) -> anyhow::Result<()> {
 
 async fn serve(args: TargetArgs) -> anyhow::Result<()> {
     let address = listen::resolve(&args.host, args.port)?;
-    let listener = tokio::net::TcpListener::from_std(listen::bind(address, true)?)
-        .context("registering the listener")?;
-    let app = Arc::new(App::new(args)?);
-    tell_master_we_are_listening()?;
-
+    let router = routes::router(Arc::new(App::new(args)?));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(stop_on_sigterm(stop_tx));
-    axum::serve(listener, routes::router(app))
+
+    // Bind last. With SO_REUSEPORT the kernel gives this socket its share of new connections
+    // the moment it is bound, and they wait in this worker's own queue (no other worker can
+    // take them) until it accepts: whatever is slow at start (reading the state dir, building
+    // the router, first-touch page faults on a loaded machine) happens before, so a starting
+    // worker never holds connections it cannot serve yet.
+    let listener = tokio::net::TcpListener::from_std(listen::bind(address, true)?)
+        .context("registering the listener")?;
+    tell_master_we_are_listening()?;
+    axum::serve(listener, router)
         .with_graceful_shutdown(async {
             let _ = stop_rx.await;
         })
