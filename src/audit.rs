@@ -7,7 +7,7 @@ use crate::observe::{Observation, RestartWindow, Step};
 use crate::scenario::LogoutScope;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// Which audits the scenario turned on, in plain values.
 #[derive(Debug, Clone, Default)]
@@ -300,11 +300,96 @@ pub fn cookie_attributes(obs: &[Observation], cfg: &AuditConfig) -> Option<Findi
     ))
 }
 
-/// Lifetime figures from login cookies, probe `remaining` values and renewals. `renewed`: some
-/// response re-sent a login cookie with a fresh lifetime (`Digest::renewed`; such responses are
-/// counted, not kept).
+/// A probe's `remaining` answer: when it ended (µs) and the seconds it said were left.
+type Point = (u64, f64);
+
+/// One login's (user, login epoch) `remaining` answers, reduced to what `measure_lifetime`
+/// uses: the first and the last, and around each restart the last one before it began and the
+/// first one after it was ready.
+#[derive(Debug, Clone)]
+struct RemainingSeries {
+    first: Point,
+    last: Point,
+    /// Per restart window (same index): (last at or before its start, first at or after ready).
+    around: Vec<(Option<Point>, Option<Point>)>,
+}
+
+/// Every login's `remaining` series, folded as the probes arrive (in `Digest`), so that a
+/// `[lifetime]` run keeps no probe however long it is.
+///
+/// Exact, not sampled, because restart times are taken under the lock the probes are folded
+/// under (see `Recorder`): a probe folded before a restart began ended before it, so at that
+/// moment the series' last point is its last one before the restart (a late-folded one can
+/// still replace it); and a probe that ended after the restart was ready is folded after the
+/// ready time is known.
+#[derive(Debug, Clone, Default)]
+pub struct RemainingLog {
+    series: HashMap<(u32, u32), RemainingSeries>,
+}
+
+/// Replace `slot` by `p` when it is unset or `better` says so.
+fn keep_if(slot: &mut Option<Point>, p: Point, better: impl Fn(Point, Point) -> bool) {
+    if slot.is_none_or(|old| better(p, old)) {
+        *slot = Some(p);
+    }
+}
+
+impl RemainingLog {
+    /// Fold in one observation; `restarts` are the windows known when it arrived.
+    pub fn add(&mut self, o: &Observation, restarts: &[RestartWindow]) {
+        if o.step != Step::Probe || o.authenticated != Some(true) {
+            return;
+        }
+        let Some(left) = o.remaining_s.map(f64::from) else {
+            return;
+        };
+        let p = (o.end_us, left);
+        let s = self
+            .series
+            .entry((o.vu, o.epoch_start))
+            .or_insert(RemainingSeries {
+                first: p,
+                last: p,
+                around: Vec::new(),
+            });
+        // Ties: the earliest folded is first, the latest folded is last (a stable sort by time).
+        if p.0 < s.first.0 {
+            s.first = p;
+        }
+        if p.0 >= s.last.0 {
+            s.last = p;
+        }
+        if s.around.len() < restarts.len() {
+            s.around.resize(restarts.len(), (None, None));
+        }
+        for (w, (before, after)) in restarts.iter().zip(s.around.iter_mut()) {
+            if p.0 <= w.start_us {
+                keep_if(before, p, |new, old| new.0 >= old.0);
+            }
+            if w.ready_us.is_some_and(|ready| p.0 >= ready) {
+                keep_if(after, p, |new, old| new.0 < old.0);
+            }
+        }
+    }
+
+    /// Restart `index` begins now: every point folded so far ended before it.
+    pub fn restart_began(&mut self, index: usize) {
+        for s in self.series.values_mut() {
+            if s.around.len() <= index {
+                s.around.resize(index + 1, (None, None));
+            }
+            let last = s.last;
+            keep_if(&mut s.around[index].0, last, |new, old| new.0 >= old.0);
+        }
+    }
+}
+
+/// Lifetime figures from login cookies, probe `remaining` values (`remaining`, folded during
+/// the run) and renewals. `renewed`: some response re-sent a login cookie with a fresh lifetime
+/// (`Digest::renewed`; such responses are counted, not kept).
 pub fn measure_lifetime(
     obs: &[Observation],
+    remaining: &RemainingLog,
     renewed: bool,
     restarts: &[RestartWindow],
 ) -> LifetimeInfo {
@@ -320,35 +405,17 @@ pub fn measure_lifetime(
         cookie_lifetime_s,
         ..Default::default()
     };
-    // Per user and login epoch: the probes' remaining seconds, in time order.
-    let mut series: BTreeMap<(u32, u32), Vec<(u64, f64)>> = BTreeMap::new();
-    for o in obs
-        .iter()
-        .filter(|o| o.step == Step::Probe && o.authenticated == Some(true))
-    {
-        if let Some(r) = o.remaining_s.map(f64::from) {
-            series
-                .entry((o.vu, o.epoch_start))
-                .or_default()
-                .push((o.end_us, r));
-        }
-    }
-    for s in series.values_mut() {
-        s.sort_by_key(|p| p.0);
-    }
-    info.remaining_at_login_s = series
-        .values()
-        .filter_map(|s| s.first().map(|p| p.1))
-        .reduce(f64::max);
+    // Per user and login epoch, in a fixed order (the figures below do not depend on it).
+    let mut series: Vec<(&(u32, u32), &RemainingSeries)> = remaining.series.iter().collect();
+    series.sort_by_key(|(k, _)| **k);
+    info.remaining_at_login_s = series.iter().map(|(_, s)| s.first.1).reduce(f64::max);
     // Renewed: the cookie came back with a fresh lifetime, or `remaining` fell by much less than
     // the time that passed. Not renewed: it fell by about the time that passed.
     let cookie_renewed = renewed || obs.iter().any(|o| o.renewed);
     let mut renewed_votes = 0;
     let mut expiring_votes = 0;
-    for s in series.values() {
-        let (Some(&(t0, r0)), Some(&(t1, r1))) = (s.first(), s.last()) else {
-            continue;
-        };
+    for (_, s) in &series {
+        let ((t0, r0), (t1, r1)) = (s.first, s.last);
         let elapsed = (t1 - t0) as f64 / 1e6;
         if elapsed < 1.0 {
             continue;
@@ -368,12 +435,12 @@ pub fn measure_lifetime(
     };
     // A restart shortens the lifetime when, for the same login, `remaining` right after the
     // restart is lower than what was left before it minus the time in between.
-    for r in restarts {
-        let Some(ready) = r.ready_us else { continue };
-        for s in series.values() {
-            let before = s.iter().rev().find(|p| p.0 <= r.start_us);
-            let after = s.iter().find(|p| p.0 >= ready);
-            if let (Some(&(tb, rb)), Some(&(ta, ra))) = (before, after) {
+    for (k, r) in restarts.iter().enumerate() {
+        if r.ready_us.is_none() {
+            continue;
+        }
+        for (_, s) in &series {
+            if let Some(&(Some((tb, rb)), Some((ta, ra)))) = s.around.get(k) {
                 let expected = rb - (ta - tb) as f64 / 1e6;
                 let cut = expected - ra;
                 if cut > 2.0 {
@@ -457,6 +524,147 @@ pub fn config(answer: Option<&ConfigAnswer>) -> Option<Finding> {
 mod tests {
     use super::*;
     use crate::observe::CookieAttrs;
+    use std::collections::BTreeMap;
+
+    /// What the run folds into a `RemainingLog`, from a list of observations: each is folded
+    /// at `fold_at(o)` (its end, or later: a tab hands its observations over after the page),
+    /// and the restart times are stamped in between at their own moments, as `Recorder` does.
+    fn remaining_log(
+        obs: &[Observation],
+        restarts: &[RestartWindow],
+        fold_at: impl Fn(&Observation) -> u64,
+    ) -> RemainingLog {
+        enum Event<'a> {
+            Began(usize),
+            Ready(usize),
+            Fold(&'a Observation),
+        }
+        let mut events: Vec<(u64, u8, Event)> = Vec::new();
+        for (k, w) in restarts.iter().enumerate() {
+            events.push((w.start_us, 0, Event::Began(k)));
+            if let Some(ready) = w.ready_us {
+                events.push((ready, 0, Event::Ready(k)));
+            }
+        }
+        for o in obs {
+            // A fold at the very moment of a stamp comes after it (stamps sort first).
+            events.push((fold_at(o).max(o.end_us), 1, Event::Fold(o)));
+        }
+        events.sort_by_key(|(t, order, _)| (*t, *order));
+        let mut known: Vec<RestartWindow> = Vec::new();
+        let mut log = RemainingLog::default();
+        for (_, _, e) in events {
+            match e {
+                Event::Began(k) => {
+                    known.push(RestartWindow {
+                        ready_us: None,
+                        ..restarts[k].clone()
+                    });
+                    log.restart_began(k);
+                }
+                Event::Ready(k) => known[k].ready_us = restarts[k].ready_us,
+                Event::Fold(o) => log.add(o, &known),
+            }
+        }
+        log
+    }
+
+    /// `measure_lifetime` over the log folded in time order.
+    fn lifetime(obs: &[Observation], renewed: bool, restarts: &[RestartWindow]) -> LifetimeInfo {
+        let log = remaining_log(obs, restarts, |o| o.end_us);
+        let info = measure_lifetime(obs, &log, renewed, restarts);
+        assert_eq!(info, measure_lifetime_by_scan(obs, renewed, restarts));
+        info
+    }
+
+    /// Lifetime figures from login cookies, probe `remaining` values and renewals. `renewed`: some
+    /// response re-sent a login cookie with a fresh lifetime (`Digest::renewed`; such responses are
+    /// counted, not kept).
+    fn measure_lifetime_by_scan(
+        obs: &[Observation],
+        renewed: bool,
+        restarts: &[RestartWindow],
+    ) -> LifetimeInfo {
+        // The login's longest-lived cookie is taken as the session's.
+        let cookie_lifetime_s = obs
+            .iter()
+            .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
+            .filter_map(|o| o.cookies.as_ref())
+            .flat_map(|c| c.iter().filter_map(|a| a.lifetime_s))
+            .filter(|l| *l > 0.0)
+            .reduce(f64::max);
+        let mut info = LifetimeInfo {
+            cookie_lifetime_s,
+            ..Default::default()
+        };
+        // Per user and login epoch: the probes' remaining seconds, in time order.
+        let mut series: BTreeMap<(u32, u32), Vec<(u64, f64)>> = BTreeMap::new();
+        for o in obs
+            .iter()
+            .filter(|o| o.step == Step::Probe && o.authenticated == Some(true))
+        {
+            if let Some(r) = o.remaining_s.map(f64::from) {
+                series
+                    .entry((o.vu, o.epoch_start))
+                    .or_default()
+                    .push((o.end_us, r));
+            }
+        }
+        for s in series.values_mut() {
+            s.sort_by_key(|p| p.0);
+        }
+        info.remaining_at_login_s = series
+            .values()
+            .filter_map(|s| s.first().map(|p| p.1))
+            .reduce(f64::max);
+        // Renewed: the cookie came back with a fresh lifetime, or `remaining` fell by much less than
+        // the time that passed. Not renewed: it fell by about the time that passed.
+        let cookie_renewed = renewed || obs.iter().any(|o| o.renewed);
+        let mut renewed_votes = 0;
+        let mut expiring_votes = 0;
+        for s in series.values() {
+            let (Some(&(t0, r0)), Some(&(t1, r1))) = (s.first(), s.last()) else {
+                continue;
+            };
+            let elapsed = (t1 - t0) as f64 / 1e6;
+            if elapsed < 1.0 {
+                continue;
+            }
+            if r0 - r1 < elapsed / 2.0 {
+                renewed_votes += 1;
+            } else {
+                expiring_votes += 1;
+            }
+        }
+        info.renewed = if cookie_renewed || renewed_votes > expiring_votes {
+            Some(true)
+        } else if expiring_votes > 0 || info.cookie_lifetime_s.is_some() {
+            Some(false)
+        } else {
+            None
+        };
+        // A restart shortens the lifetime when, for the same login, `remaining` right after the
+        // restart is lower than what was left before it minus the time in between.
+        for r in restarts {
+            let Some(ready) = r.ready_us else { continue };
+            for s in series.values() {
+                let before = s.iter().rev().find(|p| p.0 <= r.start_us);
+                let after = s.iter().find(|p| p.0 >= ready);
+                if let (Some(&(tb, rb)), Some(&(ta, ra))) = (before, after) {
+                    let expected = rb - (ta - tb) as f64 / 1e6;
+                    let cut = expected - ra;
+                    if cut > 2.0 {
+                        let worst = info
+                            .restart_shortened_s
+                            .unwrap_or(0.0)
+                            .max((cut * 10.0).round() / 10.0);
+                        info.restart_shortened_s = Some(worst);
+                    }
+                }
+            }
+        }
+        info
+    }
 
     fn o(vu: u32, step: Step, start: u64, auth: Option<bool>) -> Observation {
         Observation {
@@ -640,7 +848,7 @@ mod tests {
         let mut p2 = o(0, Step::Probe, 6_000_000, Some(true));
         p2.remaining_s = Some(54.0); // fell by the 5 s that passed: not renewed
         let obs = vec![login, p1.clone(), p2.clone()];
-        let info = measure_lifetime(&obs, false, &[]);
+        let info = lifetime(&obs, false, &[]);
         assert_eq!(info.cookie_lifetime_s, Some(60.0));
         assert_eq!(info.renewed, Some(false));
         let want = |min: f64, sliding| AuditConfig {
@@ -662,10 +870,7 @@ mod tests {
         // Renewed when remaining stays up.
         let mut p3 = p2.clone();
         p3.remaining_s = Some(59.5);
-        assert_eq!(
-            measure_lifetime(&[p1.clone(), p3], false, &[]).renewed,
-            Some(true)
-        );
+        assert_eq!(lifetime(&[p1.clone(), p3], false, &[]).renewed, Some(true));
         // A restart between the probes that resets the clock to 20 s left cuts 34 s.
         let mut after = o(0, Step::Probe, 8_000_000, Some(true));
         after.remaining_s = Some(20.0);
@@ -674,10 +879,59 @@ mod tests {
             ready_us: Some(7_500_000),
             method: "x".into(),
         }];
-        let cut = measure_lifetime(&[p1, p2, after], false, &r)
+        let cut = lifetime(&[p1, p2, after], false, &r)
             .restart_shortened_s
             .unwrap();
         assert!((cut - 32.0).abs() < 1.0, "{cut}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// Folded as a run folds them (each probe handed over up to 3 ms after it ended, so out
+        /// of order, with restarts stamped in between), the log gives the figures a scan of
+        /// every probe gives.
+        #[test]
+        fn remaining_log_equals_the_scan(
+            probes in proptest::collection::vec(
+                (0u32..3, 0u32..2, 0u64..40, 0u64..3_000, 0u32..5), 0..40),
+            restarts in proptest::collection::vec((0u64..40, 0u64..8, proptest::bool::ANY), 0..3),
+        ) {
+            // Times on a coarse grid (ms) so that ties, and probes at a restart's very start or
+            // ready time, happen.
+            let obs: Vec<Observation> = probes
+                .iter()
+                .map(|&(vu, epoch, at, _, left)| {
+                    let mut p = o(vu, Step::Probe, at * 100_000, Some(true));
+                    p.epoch_start = epoch;
+                    p.remaining_s = Some(60.0 - left as f32 * 7.0 - at as f32 * 0.1);
+                    p
+                })
+                .collect();
+            let mut windows: Vec<RestartWindow> = restarts
+                .iter()
+                .map(|&(at, took, ready)| RestartWindow {
+                    // At a probe's very end time now and then (probes end 100 µs after the grid).
+                    start_us: at * 100_000 + 100,
+                    ready_us: ready.then_some((at + took) * 100_000 + 100),
+                    method: "x".into(),
+                })
+                .collect();
+            windows.sort_by_key(|w| w.start_us);
+            let delays: Vec<u64> = probes.iter().map(|p| p.3).collect();
+            let fold_at = |p: &Observation| {
+                let i = obs.iter().position(|q| std::ptr::eq(q, p)).unwrap();
+                p.end_us + delays[i]
+            };
+            let log = remaining_log(&obs, &windows, fold_at);
+            // The scan sees them as they were kept: in the order they were folded.
+            let mut kept: Vec<&Observation> = obs.iter().collect();
+            kept.sort_by_key(|p| fold_at(p));
+            let kept: Vec<Observation> = kept.into_iter().cloned().collect();
+            proptest::prop_assert_eq!(
+                measure_lifetime(&kept, &log, false, &windows),
+                measure_lifetime_by_scan(&kept, false, &windows)
+            );
+        }
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub fn detect_all(ev: &Evidence) -> Vec<Finding> {
     out.extend(audit::logout_not_revoked(ev.obs, ev.audit));
     out.extend(audit::cookie_attributes(ev.obs, ev.audit));
     out.extend(audit::session_lifetime(
-        &audit::measure_lifetime(ev.obs, ev.digest.renewed, ev.restarts),
+        &audit::measure_lifetime(ev.obs, &ev.digest.remaining, ev.digest.renewed, ev.restarts),
         ev.audit,
     ));
     out.extend(audit::config(ev.config));

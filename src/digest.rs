@@ -52,7 +52,6 @@ pub fn must_keep(o: &Observation, cfg: &DigestConfig) -> bool {
         || o.authenticated == Some(false)
         || o.pattern_match
         || o.replaced_login_cookie.is_some()
-        || o.remaining_s.is_some()
 }
 
 /// One phase's requests (see `Phase`).
@@ -112,6 +111,8 @@ pub struct Digest {
     pub recovery: Vec<Recovery>,
     /// Some response re-sent a login cookie with a fresh lifetime (sliding sessions).
     pub renewed: bool,
+    /// `[lifetime] remaining`: each login's series of answers, reduced as they arrive.
+    pub remaining: crate::audit::RemainingLog,
     /// When the last observation ended (µs).
     pub last_end_us: u64,
     pub timeline: Timeline,
@@ -153,6 +154,7 @@ impl Digest {
             last_authenticated: HashMap::new(),
             recovery: Vec::new(),
             renewed: false,
+            remaining: crate::audit::RemainingLog::default(),
             last_end_us: 0,
             timeline: Timeline::default(),
             cfg,
@@ -178,6 +180,7 @@ impl Digest {
         self.ok += o.ok() as u64;
         self.errors += is_error(o) as u64;
         self.renewed |= o.renewed;
+        self.remaining.add(o, restarts);
         self.last_end_us = self.last_end_us.max(o.end_us);
         if let Some(pid) = o.pid {
             *self.pids.entry(pid).or_default() += 1;
@@ -342,7 +345,9 @@ impl Recorder {
             ready_us: None,
             method,
         });
-        r.restarts.len() - 1
+        let index = r.restarts.len() - 1;
+        r.digest.remaining.restart_began(index);
+        index
     }
 
     /// The target answered ready again after restart `index`.

@@ -220,7 +220,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         lifetime: scenario
             .lifetime
             .as_ref()
-            .map(|_| audit::measure_lifetime(&kept, digest.renewed, &restarts)),
+            .map(|_| audit::measure_lifetime(&kept, &digest.remaining, digest.renewed, &restarts)),
         audits: enabled_audits(&scenario),
     });
     let mut rep = rep;
