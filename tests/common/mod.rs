@@ -12,13 +12,29 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sesscheck");
 
-/// A loopback port nobody listens on right now.
+/// Test targets' ports come from below the kernel's ephemeral range (32768-60999 by default).
+/// A port from that range (what binding port 0 gives) can be handed to some client as the
+/// source port of an outgoing connection while a restarting target has it unbound, and then
+/// the target cannot bind it again.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A loopback port nobody listens on right now, never the same twice in one test binary (tests
+/// run in parallel and bind only later).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, RandomState};
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    // RandomState is seeded at random per process: a random walk over the range.
+    let seed = RandomState::new();
+    let span = (TEST_PORTS.end - TEST_PORTS.start) as u64;
+    for attempt in 0u64..2_000 {
+        let port = TEST_PORTS.start + (seed.hash_one(attempt) % span) as u16;
+        if !handed_out.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
+            return port;
+        }
+    }
+    panic!("no free loopback port in {TEST_PORTS:?}");
 }
 
 /// A fresh, empty directory for one test, removed on drop. The process id and a counter make
