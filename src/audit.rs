@@ -577,93 +577,60 @@ mod tests {
         info
     }
 
-    /// Lifetime figures from login cookies, probe `remaining` values and renewals. `renewed`: some
-    /// response re-sent a login cookie with a fresh lifetime (`Digest::renewed`; such responses are
-    /// counted, not kept).
-    fn measure_lifetime_by_scan(
-        obs: &[Observation],
-        renewed: bool,
-        restarts: &[RestartWindow],
-    ) -> LifetimeInfo {
-        // The login's longest-lived cookie is taken as the session's.
-        let cookie_lifetime_s = obs
-            .iter()
-            .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
-            .filter_map(|o| o.cookies.as_ref())
-            .flat_map(|c| c.iter().filter_map(|a| a.lifetime_s))
-            .filter(|l| *l > 0.0)
-            .reduce(f64::max);
-        let mut info = LifetimeInfo {
-            cookie_lifetime_s,
-            ..Default::default()
-        };
-        // Per user and login epoch: the probes' remaining seconds, in time order.
-        let mut series: BTreeMap<(u32, u32), Vec<(u64, f64)>> = BTreeMap::new();
+    /// The oracle for `RemainingLog`: every login's whole series of `remaining` answers, in the
+    /// order they were kept, sorted by time (a stable sort), and the points picked out of it
+    /// by scanning: what the lifetime figures were computed from before the log existed.
+    fn remaining_log_by_scan(obs: &[Observation], restarts: &[RestartWindow]) -> RemainingLog {
+        let mut whole: BTreeMap<(u32, u32), Vec<Point>> = BTreeMap::new();
         for o in obs
             .iter()
             .filter(|o| o.step == Step::Probe && o.authenticated == Some(true))
         {
             if let Some(r) = o.remaining_s.map(f64::from) {
-                series
+                whole
                     .entry((o.vu, o.epoch_start))
                     .or_default()
                     .push((o.end_us, r));
             }
         }
-        for s in series.values_mut() {
+        let mut log = RemainingLog::default();
+        for (key, mut s) in whole {
             s.sort_by_key(|p| p.0);
+            let around = restarts
+                .iter()
+                .map(|r| {
+                    let before = s.iter().rev().find(|p| p.0 <= r.start_us).copied();
+                    let after = r
+                        .ready_us
+                        .and_then(|ready| s.iter().find(|p| p.0 >= ready).copied());
+                    (before, after)
+                })
+                .collect();
+            let (first, last) = (s[0], s[s.len() - 1]);
+            log.series.insert(
+                key,
+                RemainingSeries {
+                    first,
+                    last,
+                    around,
+                },
+            );
         }
-        info.remaining_at_login_s = series
-            .values()
-            .filter_map(|s| s.first().map(|p| p.1))
-            .reduce(f64::max);
-        // Renewed: the cookie came back with a fresh lifetime, or `remaining` fell by much less than
-        // the time that passed. Not renewed: it fell by about the time that passed.
-        let cookie_renewed = renewed || obs.iter().any(|o| o.renewed);
-        let mut renewed_votes = 0;
-        let mut expiring_votes = 0;
-        for s in series.values() {
-            let (Some(&(t0, r0)), Some(&(t1, r1))) = (s.first(), s.last()) else {
-                continue;
-            };
-            let elapsed = (t1 - t0) as f64 / 1e6;
-            if elapsed < 1.0 {
-                continue;
-            }
-            if r0 - r1 < elapsed / 2.0 {
-                renewed_votes += 1;
-            } else {
-                expiring_votes += 1;
-            }
-        }
-        info.renewed = if cookie_renewed || renewed_votes > expiring_votes {
-            Some(true)
-        } else if expiring_votes > 0 || info.cookie_lifetime_s.is_some() {
-            Some(false)
-        } else {
-            None
-        };
-        // A restart shortens the lifetime when, for the same login, `remaining` right after the
-        // restart is lower than what was left before it minus the time in between.
-        for r in restarts {
-            let Some(ready) = r.ready_us else { continue };
-            for s in series.values() {
-                let before = s.iter().rev().find(|p| p.0 <= r.start_us);
-                let after = s.iter().find(|p| p.0 >= ready);
-                if let (Some(&(tb, rb)), Some(&(ta, ra))) = (before, after) {
-                    let expected = rb - (ta - tb) as f64 / 1e6;
-                    let cut = expected - ra;
-                    if cut > 2.0 {
-                        let worst = info
-                            .restart_shortened_s
-                            .unwrap_or(0.0)
-                            .max((cut * 10.0).round() / 10.0);
-                        info.restart_shortened_s = Some(worst);
-                    }
-                }
-            }
-        }
-        info
+        log
+    }
+
+    /// The lifetime figures from what the run folds, checked against the scan.
+    fn measure_lifetime_by_scan(
+        obs: &[Observation],
+        renewed: bool,
+        restarts: &[RestartWindow],
+    ) -> LifetimeInfo {
+        measure_lifetime(
+            obs,
+            &remaining_log_by_scan(obs, restarts),
+            renewed,
+            restarts,
+        )
     }
 
     fn o(vu: u32, step: Step, start: u64, auth: Option<bool>) -> Observation {
