@@ -244,6 +244,12 @@ fn lock(idle: &Mutex<Vec<Idle>>) -> MutexGuard<'_, Vec<Idle>> {
     idle.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The test certificate and TLS acceptor that tests/tls.rs uses too (a different crate, so the
+/// file is included by path).
+#[cfg(test)]
+#[path = "../tests/common/self_signed.rs"]
+mod self_signed;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,58 +428,18 @@ mod tests {
         );
     }
 
-    /// A self-signed certificate for 127.0.0.1 from the `openssl` command line (None without it).
-    fn self_signed(
-        dir: &std::path::Path,
-    ) -> Option<(
-        Vec<rustls::pki_types::CertificateDer<'static>>,
-        rustls::pki_types::PrivateKeyDer<'static>,
-    )> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let made = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-            .args(["-subj", "/CN=127.0.0.1"])
-            .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .output()
-            .ok()?;
-        if !made.status.success() {
-            return None;
-        }
-        let certs = CertificateDer::pem_file_iter(&cert)
-            .ok()?
-            .collect::<Result<Vec<_>, _>>()
-            .ok()?;
-        Some((certs, PrivateKeyDer::from_pem_file(&key).ok()?))
-    }
-
     /// The load's own TLS: a self-signed certificate is refused (a `Connect` failure naming the
     /// certificate) unless `insecure_tls`, and then the request goes through.
     #[tokio::test]
     async fn self_signed_certificate_refused_unless_insecure() {
         let dir = std::env::temp_dir().join(format!("sesscheck-pool-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let made = self_signed(&dir);
+        let made = self_signed::self_signed_acceptor(&dir);
         let _ = std::fs::remove_dir_all(&dir);
-        let Some((certs, key)) = made else {
+        let Some(acceptor) = made else {
             eprintln!("skipped: the openssl command line is not available");
             return;
         };
-        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {

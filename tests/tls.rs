@@ -2,62 +2,16 @@
 //! The server is a loopback HTTPS server (tokio-rustls) with a self-signed certificate made by
 //! the `openssl` command line.
 mod harness;
+#[path = "common/self_signed.rs"]
+mod self_signed;
 
 use harness::*;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use std::path::Path;
-use std::process::Command;
-use std::sync::Arc;
+use self_signed::self_signed_acceptor;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::rustls;
-
-/// A self-signed certificate for 127.0.0.1, or None when `openssl` is missing.
-fn self_signed(dir: &Path) -> Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .ok()?
-        .status
-        .success();
-    if !ok {
-        return None;
-    }
-    let certs = CertificateDer::pem_file_iter(&cert)
-        .ok()?
-        .collect::<Result<Vec<_>, _>>()
-        .ok()?;
-    let key = PrivateKeyDer::from_pem_file(&key).ok()?;
-    Some((certs, key))
-}
 
 /// Serve HTTPS on a free loopback port from a thread with its own runtime (bounded lifetime).
-fn serve_tls(certs: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> u16 {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+fn serve_tls(acceptor: tokio_rustls::TlsAcceptor) -> u16 {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = std_listener.local_addr().unwrap().port();
     std_listener.set_nonblocking(true).unwrap();
@@ -127,11 +81,11 @@ loading_timeout = "2s"
 #[test]
 fn self_signed_certificate_is_refused_by_default_and_accepted_when_insecure() {
     let dir = TempDir::new("tls");
-    let Some((certs, key)) = self_signed(dir.path()) else {
+    let Some(acceptor) = self_signed_acceptor(dir.path()) else {
         eprintln!("skipped: the openssl command line is not available");
         return;
     };
-    let port = serve_tls(certs, key);
+    let port = serve_tls(acceptor);
 
     // A long ready timeout: a certificate error must end the wait at once.
     let o = run_scenario(&dir, &scenario(port, false, "20s"), Duration::from_secs(30));
