@@ -552,6 +552,8 @@ pub struct OneOff {
 /// What a one-off GET got back.
 pub struct OneOffAnswer {
     pub status: u16,
+    /// The `Location` header, for a message about a redirect.
+    pub location: Option<String>,
     /// At most the `max_body` asked for.
     pub body: Vec<u8>,
 }
@@ -585,8 +587,14 @@ impl OneOff {
             let (mut response, _connection) = self.pool.send(&t.origin, request, &progress).await?;
             progress.set(Stage::Body);
             let (body, _) = read_capped(response.body_mut(), max_body).await?;
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             Ok(OneOffAnswer {
                 status: response.status().as_u16(),
+                location,
                 body,
             })
         };

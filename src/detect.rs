@@ -127,10 +127,14 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
         .collect();
     let first = failed.iter().min_by_key(|o| o.start_us)?;
     let attempts = ev.digest.logins;
+    // The cause in words (never a Rust debug name), then what to check.
     let why = match &first.failure {
-        Some(f) => format!("{f:?}"),
+        Some(f @ Failure::LoginRejected(_)) => {
+            format!("{f}; check [login] path, fields (the password?) and success")
+        }
+        Some(f) => f.to_string(),
         None => format!(
-            "HTTP {} (check [login] fields and success)",
+            "HTTP {}; check [login] path, fields and success",
             first.status.unwrap_or(0)
         ),
     };
@@ -139,7 +143,10 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
         severity: Severity::Error,
         count: failed.len() as u64,
         first_at_s: secs(first.start_us),
-        message: format!("{} of {attempts} logins failed; first: {why}", failed.len()),
+        message: format!(
+            "{} of {attempts} logins failed; first: {why} (run with -v to see the server's output)",
+            failed.len()
+        ),
         example: describe(first),
     })
 }
@@ -349,6 +356,11 @@ impl<'a> Replacements<'a> {
 /// `worker_coverage`: fewer distinct worker PIDs than expected.
 pub fn worker_coverage(ev: &Evidence) -> Option<Finding> {
     let want = ev.cfg.min_distinct_pids?;
+    if ev.digest.persistence_judged == 0 && ev.digest.logins_ok == 0 {
+        // No probe of a logged-in user (every login failed, say): nothing to say about workers;
+        // the `min_distinct_pids` expectation reports "not measured".
+        return None;
+    }
     let pids: BTreeSet<u64> = ev.digest.pids.keys().copied().collect();
     if pids.len() >= want {
         return None;

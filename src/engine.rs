@@ -6,6 +6,7 @@
 
 use crate::client::{self, Body, Http, Jar, Req, SharedJar};
 use crate::digest::{DigestConfig, Recorder};
+use crate::login_check;
 use crate::observe::{Failure, Observation, PathStr, Step};
 use crate::scenario::{BodyKind, Login, Scenario};
 use http::Method;
@@ -668,10 +669,31 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         return false;
     };
     let mut o = finish(ctx, t, Step::Login, login.path.as_str(), p, &r);
-    let success = match &r {
-        Ok(reply) => login_succeeded(ctx, login, reply),
-        Err(_) => false,
+    let mut verdict = match &r {
+        Ok(reply) => login_verdict(ctx, login, reply),
+        Err(_) => Err(String::new()),
     };
+    // The documented default: with a probe, the login is good only when the probe right after
+    // it says authenticated. It runs before the jar counts as logged in, so an anonymous
+    // answer here is this failed login, not a `logout`.
+    if verdict.is_ok() && wants_probe_after_login(ctx, login) {
+        let Some(checked) = confirm_login(ctx, t, obs).await else {
+            return false;
+        };
+        if let Err((why, failure)) = checked {
+            verdict = Err(format!(
+                "the login answered {}, but {why}",
+                r.as_ref().map(login_check::describe).unwrap_or_default(),
+            ));
+            // A probe that could not connect (a restarting target) keeps its own failure kind,
+            // so the detectors forgive it like any connection refused during a restart.
+            o.failure = failure;
+        }
+    }
+    let success = verdict.is_ok();
+    if let (Err(why), None) = (&verdict, &o.failure) {
+        o.failure = Some(Failure::LoginRejected(why.clone()));
+    }
     if success {
         if let Ok(reply) = &r {
             remember_login(ctx, &t.jar, reply);
@@ -686,36 +708,110 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     o.authenticated = Some(success);
     o.epoch_end = client::lock(&t.jar).epoch;
     obs.push(o);
-    if success
-        && login.success.probe_authenticated == Some(true)
-        && !ctx.scenario.probe.path.is_empty()
-    {
-        if let Some(p) = probe(ctx, t).await {
-            let ok = p.authenticated == Some(true);
-            obs.push(p);
-            return ok;
-        }
-    }
     success
 }
 
-fn login_succeeded(ctx: &Ctx, login: &Login, reply: &client::Reply) -> bool {
+/// Probes that confirm a login: at least the first, at most the second; the first answer that
+/// says authenticated ends it.
+const CONFIRM_PROBES: (usize, usize) = (4, 32);
+
+/// The probe after a login that looked good: is the user authenticated? One "yes" is enough.
+/// With sessions kept per worker, only the worker that served the login knows the session, so
+/// "no" is believed only once every worker PID seen so far in the run (and at least
+/// `ready_workers` of them) said anonymous: a per-worker store must stay a `logout`, not become
+/// a failed login. None: the run was stopped.
+async fn confirm_login(
+    ctx: &Ctx,
+    t: &TabId,
+    obs: &mut Vec<Observation>,
+) -> Option<std::result::Result<(), (String, Option<Failure>)>> {
+    let (least, most) = CONFIRM_PROBES;
+    let want_pids = ctx.scenario.ready_workers().max(1);
+    let mut anonymous_pids = std::collections::BTreeSet::new();
+    let mut answers = 0;
+    let mut last;
+    loop {
+        let check = probe(ctx, t).await?;
+        answers += 1;
+        if let Some(f) = &check.failure {
+            // No answer to judge by: a connection problem is the login's failure.
+            let failure =
+                matches!(f, Failure::Connect(_) | Failure::Transport(_)).then(|| f.clone());
+            let why = format!("the probe {} right after it failed: {f}", check.path);
+            obs.push(check);
+            return Some(Err((why, failure)));
+        }
+        if check.authenticated == Some(true) {
+            obs.push(check);
+            return Some(Ok(()));
+        }
+        if let Some(pid) = check.pid {
+            anonymous_pids.insert(pid);
+        }
+        last = (check.path.clone(), check.status);
+        obs.push(check);
+        let every_worker_said_no = anonymous_pids.len() >= want_pids
+            && ctx
+                .progress
+                .pids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_subset(&anonymous_pids);
+        if answers >= most || (answers >= least && every_worker_said_no) {
+            break;
+        }
+    }
+    let (path, status) = last;
+    Some(Err((
+        format!(
+            "the probe {path} right after it said anonymous (HTTP {}, {answers} answers from worker PIDs {anonymous_pids:?})",
+            status.unwrap_or(0)
+        ),
+        None,
+    )))
+}
+
+/// `success.probe_authenticated`, default true when a probe with an authenticated pointer is
+/// configured.
+fn wants_probe_after_login(ctx: &Ctx, login: &Login) -> bool {
+    let probe = &ctx.scenario.probe;
+    !probe.path.is_empty()
+        && !probe.authenticated.is_empty()
+        && login.success.probe_authenticated != Some(false)
+}
+
+/// The login answer against `[login] success`, or the default judgement (see `login_check`).
+fn login_verdict(
+    ctx: &Ctx,
+    login: &Login,
+    reply: &client::Reply,
+) -> std::result::Result<(), login_check::Rejection> {
     if let Some(status) = login.success.status {
-        return reply.status == status && !reply.to_login;
+        if reply.status == status && !reply.to_login {
+            return Ok(());
+        }
+        return Err(format!(
+            "{}, not the HTTP {status} that [login] success.status expects",
+            login_check::describe(reply)
+        ));
     }
     if let Some(want) = &login.success.redirect_to {
-        let Some(loc) = &reply.first_location else {
-            return false;
+        let matched = match (&reply.first_location, ctx.http.url(want)) {
+            (Some(loc), Ok(to)) => ctx
+                .http
+                .url(loc)
+                .is_ok_and(|got| login_check::redirect_matches(&to, &got)),
+            _ => false,
         };
-        let Ok(to) = ctx.http.url(want) else {
-            return false;
-        };
-        let Ok(got) = ctx.http.url(loc) else {
-            return false;
-        };
-        return got.path().starts_with(to.path());
+        if matched {
+            return Ok(());
+        }
+        return Err(format!(
+            "{}, not a redirect to {want} ([login] success.redirect_to)",
+            login_check::describe(reply)
+        ));
     }
-    reply.first_status < 400 && !reply.to_login
+    login_check::default_verdict(reply)
 }
 
 /// After a good login: the cookies it set are the user's own session cookies.

@@ -11,6 +11,7 @@ mod detect;
 mod digest;
 mod engine;
 mod jsonseek;
+mod login_check;
 mod observe;
 mod openloop;
 mod pool;

@@ -52,6 +52,9 @@ pub enum Failure {
     BadProbe(String),
     /// Any other transport error (body cut short, protocol error).
     Transport(String),
+    /// Login only: the app answered, but not with a good login (the form again, a redirect to
+    /// the login page, an error status, or a probe saying anonymous right after); why, in words.
+    LoginRejected(String),
 }
 
 impl Failure {
@@ -73,9 +76,10 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Timeout(stage) => write!(f, "timed out, {}", stage.describe()),
-            Failure::Connect(cause) | Failure::Transport(cause) | Failure::BadProbe(cause) => {
-                f.write_str(cause)
-            }
+            Failure::Connect(cause)
+            | Failure::Transport(cause)
+            | Failure::BadProbe(cause)
+            | Failure::LoginRejected(cause) => f.write_str(cause),
             Failure::RedirectLoop(urls) => write!(f, "redirect loop: {}", urls.join(" -> ")),
             Failure::TooManyRedirects => f.write_str("too many redirects"),
         }

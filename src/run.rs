@@ -128,27 +128,30 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let ready = wait_ready(&scenario, &base, &supervisor, &stop).await;
     let mut config_answer = None;
     let result = match ready {
-        Ok(()) => {
-            if let Some(c) = &scenario.config {
-                config_answer = Some(read_config(&scenario, &base, c).await);
+        Ok(()) => match check_probe(&scenario, &base).await {
+            Err(e) => Err(e),
+            Ok(()) => {
+                if let Some(c) = &scenario.config {
+                    config_answer = Some(read_config(&scenario, &base, c).await);
+                }
+                if !o.quiet {
+                    eprintln!(
+                        "sesscheck: {} users × {} tabs against {base} ({})",
+                        scenario.load.users,
+                        scenario.load.tabs,
+                        spawned
+                            .as_deref()
+                            .unwrap_or("target not spawned by sesscheck")
+                    );
+                }
+                let ctl = RunControl {
+                    clock,
+                    stop: stop.clone(),
+                    interrupt: interrupt.clone(),
+                };
+                drive(scenario.clone(), http, supervisor.clone(), &base, &o, ctl).await
             }
-            if !o.quiet {
-                eprintln!(
-                    "sesscheck: {} users × {} tabs against {base} ({})",
-                    scenario.load.users,
-                    scenario.load.tabs,
-                    spawned
-                        .as_deref()
-                        .unwrap_or("target not spawned by sesscheck")
-                );
-            }
-            let ctl = RunControl {
-                clock,
-                stop: stop.clone(),
-                interrupt: interrupt.clone(),
-            };
-            drive(scenario.clone(), http, supervisor.clone(), &base, &o, ctl).await
-        }
+        },
         Err(e) => Err(e),
     };
     // Stop what we started, whatever happened.
@@ -241,6 +244,9 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         println!("{}: {verdict}", rep.scenario);
     } else {
         print!("{}", report::redact(&report::table::render(&rep), &secrets));
+        if !scenario.probe.is_configured() {
+            println!("worker spread not checked: no probe (no [probe] section; a page that redirects to the login page or answers 401/403 counts as anonymous)");
+        }
         for p in &written {
             println!("report: {}", p.display());
         }
@@ -582,6 +588,38 @@ async fn wait_workers(sc: &Scenario, base: &Url, client: &OneOff, deadline: Inst
         }
     }
     Ok(())
+}
+
+/// Ask the probe once, anonymously, before the load: a path that is not the JSON debug endpoint
+/// (a 404, a redirect, an HTML page) would otherwise be half the load and count as nothing.
+async fn check_probe(sc: &Scenario, base: &Url) -> Result<()> {
+    if !sc.probe.is_configured() {
+        return Ok(());
+    }
+    let path = &sc.probe.path;
+    let url = base.join(path).context("probe.path")?;
+    let client = OneOff::new(READY_POLL_TIMEOUT, sc.target.insecure_tls)?;
+    let fix = "set [probe] path to the app's JSON debug endpoint (see README \"Point it at your app\"), or remove [probe] to run without one";
+    let answer = client
+        .get(&url, sc.load.max_body_bytes)
+        .await
+        .map_err(|e| unreachable(format!("the probe {url} did not answer ({e})")))?;
+    let got = match (answer.status, &answer.location) {
+        (200..=299, _) => {
+            let reader = engine::ProbeReader::new(&sc.probe.pid, &sc.probe.authenticated, None);
+            match reader.read(&answer.body) {
+                Ok(_) => return Ok(()),
+                Err(why) => why,
+            }
+        }
+        // An API that answers anonymous visitors 401/403 is read as anonymous by the load too.
+        (401 | 403, _) => return Ok(()),
+        (s @ 300..=399, Some(loc)) => format!("HTTP {s}, a redirect to {loc}"),
+        (s, _) => format!("HTTP {s}"),
+    };
+    Err(unreachable(format!(
+        "the probe {path} is not a JSON debug endpoint: asked before the load (without a login), it answered {got}; {fix}"
+    )))
 }
 
 /// Refuse to spawn onto a port something else already serves: we would test that instead.

@@ -70,7 +70,8 @@ pub struct Scenario {
     pub login: Option<Login>,
     #[serde(default)]
     pub logout: Logout,
-    #[serde(default)]
+    /// No `[probe]` section: no probe (authentication is judged from the pages alone).
+    #[serde(default = "Probe::none")]
     pub probe: Probe,
     pub load: Load,
     #[serde(default)]
@@ -287,10 +288,11 @@ pub struct LoginSuccess {
     /// The final response after redirects must have this status (e.g. 200).
     #[serde(default)]
     pub status: Option<u16>,
-    /// The login response must redirect to a location starting with this.
+    /// The login response must redirect to exactly this path (the query is ignored).
     #[serde(default)]
     pub redirect_to: Option<String>,
-    /// After login, the probe must say authenticated (default true when a probe is configured).
+    /// After login, the probe must say authenticated (default true when a probe is configured;
+    /// set false for a probe that cannot tell, then the login answer alone decides).
     #[serde(default)]
     pub probe_authenticated: Option<bool>,
 }
@@ -338,6 +340,20 @@ pub struct Probe {
     /// Probe after every N app requests.
     #[serde(default = "one")]
     pub every: u32,
+}
+
+impl Probe {
+    /// What a scenario without `[probe]` gets: no probe at all (an empty path).
+    fn none() -> Probe {
+        Probe {
+            path: String::new(),
+            ..Probe::default()
+        }
+    }
+
+    pub fn is_configured(&self) -> bool {
+        !self.path.is_empty()
+    }
 }
 
 impl Default for Probe {
@@ -799,6 +815,7 @@ impl Scenario {
         }
         if let Some(login) = &self.login {
             check_path("login.path", &login.path)?;
+            check_redirect_to(login)?;
             if login.fields.is_empty() {
                 return bad("login.fields", "needs at least one field, e.g. { username = \"demo\", password = \"${DEMO_PASSWORD}\" }");
             }
@@ -1011,6 +1028,28 @@ impl Scenario {
     }
 }
 
+/// `success.redirect_to` is matched exactly; the login page itself (or a path holding it, like
+/// "/accounts/login/?next=/") is where a *failed* login goes, so it cannot mean success.
+fn check_redirect_to(login: &Login) -> std::result::Result<(), (String, String)> {
+    let Some(want) = &login.success.redirect_to else {
+        return Ok(());
+    };
+    let path = want.split(['?', '#']).next().unwrap_or(want);
+    let login_path = login.path.trim_end_matches('/');
+    if !login_path.is_empty()
+        && (path.trim_end_matches('/') == login_path || want.contains(login_path))
+    {
+        return Err((
+            "login.success.redirect_to".to_string(),
+            format!(
+                "{want:?} is the login page ({}): a failed login goes there; give the page a good login lands on, e.g. \"/dashboard\"",
+                login.path
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_path(field: &str, p: &str) -> std::result::Result<(), (String, String)> {
     if !p.starts_with('/') {
         return Err((
@@ -1069,8 +1108,25 @@ fn toml_error(e: toml::de::Error, text: &str, file: &str) -> ScenarioError {
         .span()
         .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
     let mut message = e.message().to_string();
+    if message.contains("untagged enum RestartMethod") {
+        message = format!(
+            "unknown restart method; expected \"supervisor\", {{ command = \"systemctl restart app\", timeout = \"60s\" }} or {{ signal = \"HUP\", pidfile = \"/run/app.pid\" }}{}",
+            e.span()
+                .and_then(|sp| text.get(sp.start..sp.end))
+                .filter(|v| v.starts_with('"'))
+                .filter(|v| strsim::jaro_winkler(v.trim_matches('"'), "supervisor") > 0.8)
+                .map(|_| " — did you mean \"supervisor\"?")
+                .unwrap_or("")
+        );
+    }
     if let Some(hint) = did_you_mean(&message) {
         message.push_str(&format!(" — did you mean `{hint}`?"));
+    }
+    // A bad value names its key: serde only says "unknown variant `x`".
+    if !message.starts_with("unknown field") {
+        if let Some(key) = line.and_then(|l| key_at(text, l)) {
+            message = format!("{key}: {message}");
+        }
     }
     ScenarioError {
         file: file.to_string(),
@@ -1079,9 +1135,33 @@ fn toml_error(e: toml::de::Error, text: &str, file: &str) -> ScenarioError {
     }
 }
 
-/// serde says "unknown field `userz`, expected one of `users`, `tabs`": suggest the closest.
+/// The dotted key (`load.connection`) written on a line of the scenario, for messages.
+fn key_at(text: &str, line: usize) -> Option<String> {
+    let mut table = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.starts_with('[') {
+            table = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+        if i + 1 == line {
+            let (key, _) = l.split_once('=')?;
+            let key = key.trim().trim_matches('"');
+            return Some(if table.is_empty() {
+                key.to_string()
+            } else {
+                format!("{table}.{key}")
+            });
+        }
+    }
+    None
+}
+
+/// serde says "unknown field `userz`, expected one of `users`, `tabs`" (or "unknown variant
+/// `kep-alive`, expected `new` or `keep-alive`"): suggest the closest.
 fn did_you_mean(message: &str) -> Option<String> {
-    let rest = message.strip_prefix("unknown field `")?;
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (unknown, rest) = rest.split_once('`')?;
     rest.split('`')
         .skip(1)
@@ -1281,5 +1361,36 @@ duration = "1s"
         let text =
             format!("{MINIMAL}\n[restart]\nat = \"1s\"\nmethod = {{ command = \"true\" }}\n");
         assert!(Scenario::parse(&text, "t.toml").is_ok());
+    }
+
+    #[test]
+    fn enum_typos_name_the_key_and_the_choices() {
+        let text = format!("{MINIMAL}\n[restart]\nat = \"1s\"\nmethod = \"supervisr\"\n");
+        let e = Scenario::parse(&text, "t.toml").unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("restart.method"), "{m}");
+        assert!(
+            m.contains("did you mean \"supervisor\"") && m.contains("signal"),
+            "{m}"
+        );
+        assert!(!m.contains("untagged enum"), "{m}");
+        assert_eq!(e.line, Some(10), "{m}");
+        let text = MINIMAL.replace(
+            "duration = \"1s\"",
+            "duration = \"1s\"\nconnection = \"kep-alive\"",
+        );
+        let m = Scenario::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(
+            m.contains("load.connection") && m.contains("did you mean `keep-alive`"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn no_probe_section_means_no_probe() {
+        let s = Scenario::parse(MINIMAL, "t.toml").unwrap();
+        assert!(!s.probe.is_configured());
+        let s = Scenario::parse(&format!("{MINIMAL}\n[probe]\nevery = 2\n"), "t.toml").unwrap();
+        assert_eq!(s.probe.path, "/debug/session");
     }
 }

@@ -262,8 +262,14 @@ fn f_malformed_and_huge_set_cookie_headers_do_not_crash() {
 
 #[test]
 fn g_invalid_probe_json_is_an_http_error_about_the_probe() {
-    let port = serve(|path, _, s| match path {
+    // Good JSON for the check before the load (a probe that is never JSON stops the run with
+    // exit 3: tests/first_contact.rs), broken JSON from then on.
+    let asked = Arc::new(AtomicU64::new(0));
+    let port = serve(move |path, _, s| match path {
         "/health" => respond(s, "200 OK", &[], b"ok"),
+        "/debug/session" if asked.fetch_add(1, Ordering::SeqCst) == 0 => {
+            respond(s, "200 OK", &[], b"{\"worker\": {\"pid\": 12}}")
+        }
         "/debug/session" => respond(s, "200 OK", &[], b"{\"worker\": {\"pid\": 12,, oops"),
         _ => respond(s, "200 OK", &[], b"<html>dashboard</html>"),
     });
@@ -287,8 +293,12 @@ fn g_invalid_probe_json_is_an_http_error_about_the_probe() {
 
 #[test]
 fn g_huge_probe_answer_is_cut_and_reported() {
-    let port = serve(|path, _, s| match path {
+    let asked = Arc::new(AtomicU64::new(0));
+    let port = serve(move |path, _, s| match path {
         "/health" => respond(s, "200 OK", &[], b"ok"),
+        "/debug/session" if asked.fetch_add(1, Ordering::SeqCst) == 0 => {
+            respond(s, "200 OK", &[], b"{\"worker\": {\"pid\": 1}}")
+        }
         "/debug/session" => {
             let body = format!(
                 "{{\"worker\":{{\"pid\":1}},\"pad\":\"{}\"}}",

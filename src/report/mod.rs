@@ -522,7 +522,26 @@ fn checks(
             .fold(0.0, f64::max);
         at_most("max_downtime_s", d, worst, " s", "longest restart downtime");
     }
-    if let Some(min) = e.min_distinct_pids {
+    // After every login failed there is nothing to measure: say so instead of failing the
+    // checks too (the verdict fails on `login_failed` already).
+    let not_measured =
+        d.persistence_judged == 0 && d.logins_ok == 0 && count_of(findings, "login_failed") > 0.0;
+    let unmeasured = |name: &str, limit: String, what: &str| {
+        Check {
+        name: name.into(),
+        limit,
+        actual: 0.0,
+        passed: true,
+        message: format!("{what}: not measured (no probe of a logged-in user: every login failed, see login_failed)"),
+    }
+    };
+    if let (Some(min), true) = (e.min_distinct_pids, not_measured) {
+        out.push(unmeasured(
+            "min_distinct_pids",
+            format!(">= {min}"),
+            "distinct worker PIDs",
+        ));
+    } else if let Some(min) = e.min_distinct_pids {
         let actual = workers.distinct_pids as f64;
         let passed = workers.distinct_pids >= min;
         let message = if passed {
@@ -541,7 +560,13 @@ fn checks(
             message,
         });
     }
-    if let Some(min) = e.auth_persistence {
+    if let (Some(min), true) = (e.auth_persistence, not_measured) {
+        out.push(unmeasured(
+            "auth_persistence",
+            format!(">= {min}"),
+            "probes of logged-in users",
+        ));
+    } else if let Some(min) = e.auth_persistence {
         // Probes of logged-in users outside restart windows and their own logouts.
         let (judged, ok) = (d.persistence_judged, d.persistence_ok);
         let actual = if judged == 0 {

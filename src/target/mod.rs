@@ -118,6 +118,11 @@ pub struct TargetArgs {
     #[arg(long)]
     pub single_session: bool,
 
+    /// Answer a failed login with 200 and the form again (as Django's LoginView does) instead
+    /// of a redirect to /login?error=1.
+    #[arg(long)]
+    pub login_error_page: bool,
+
     /// Keep the pre-login session id at login (session fixation).
     #[arg(long)]
     pub no_rotate: bool,

@@ -230,6 +230,10 @@ async fn login_submit(
     let password_ok = form
         .get("password")
         .is_some_and(|pw| *pw == app.args.password);
+    if (username.is_empty() || !password_ok) && app.args.login_error_page {
+        let csrf_token = crypto::new_csrf_token(&app.secret);
+        return handled(Html(pages::login_form(&csrf_token, true)).into_response());
+    }
     if username.is_empty() || !password_ok {
         // Like many real apps: a redirect, not a 401, so clients must check where it goes.
         return handled(redirect("/login?error=1"));
