@@ -699,6 +699,7 @@ mod tests {
         let dc = DigestConfig {
             interrupted_statuses: c.interrupted_statuses.clone(),
             recovery_timeout_us: c.recovery_timeout_us,
+            restart_planned: false,
         };
         let digest = Digest::of(obs, restarts, dc.clone());
         let kept: Vec<Observation> = obs.iter().filter(|o| must_keep(o, &dc)).cloned().collect();

@@ -26,6 +26,9 @@ pub struct DigestConfig {
     pub interrupted_statuses: Vec<u16>,
     /// `[restart] recovery_timeout`: how long after a restart a user has to be served again.
     pub recovery_timeout_us: u64,
+    /// The scenario restarts the target: requests before the first restart began are
+    /// `before_restart`, not `load` (the digest folds them before that restart is known).
+    pub restart_planned: bool,
 }
 
 impl DigestConfig {
@@ -38,6 +41,7 @@ impl DigestConfig {
                 .as_ref()
                 .map(|r| r.recovery_timeout.0.as_micros() as u64)
                 .unwrap_or(u64::MAX / 4),
+            restart_planned: sc.restart.is_some(),
         }
     }
 }
@@ -211,7 +215,10 @@ impl Digest {
         self.traffic += 1;
         let latency = o.latency_us().max(1);
         let _ = self.overall.record(latency);
-        let phase = Phase::at(o.start_us, restarts);
+        let phase = match Phase::at(o.start_us, restarts) {
+            Phase::Load if self.cfg.restart_planned => Phase::BeforeRestart,
+            phase => phase,
+        };
         let tally = self.phases.entry(phase).or_insert_with(|| PhaseTally {
             latency: report::new_histogram(),
             requests: 0,
@@ -281,6 +288,9 @@ pub struct Recorded {
     /// not examined by the detectors (findings describe the first `MAX_KEPT`).
     pub not_kept: u64,
     pub restarts: Vec<RestartWindow>,
+    /// Per restart: when every worker the scenario waits for (`ready.min_workers`) had
+    /// answered the probe again, if they did (the window itself ends at the first answer).
+    pub all_workers_us: Vec<Option<u64>>,
 }
 
 /// At most this many observations are kept whole (~150 bytes each, so ~75 MB). A healthy run
@@ -296,6 +306,7 @@ impl Recorded {
             kept: Vec::new(),
             not_kept: 0,
             restarts: Vec::new(),
+            all_workers_us: Vec::new(),
         }
     }
 }
@@ -324,6 +335,7 @@ impl Recorder {
             kept,
             not_kept,
             restarts,
+            ..
         } = &mut *r;
         for o in batch.drain(..) {
             digest.add(&o, restarts);
@@ -359,6 +371,16 @@ impl Recorder {
         if let Some(w) = r.restarts.get_mut(index) {
             w.ready_us = Some(ready_us);
         }
+    }
+
+    /// Every worker answered again after restart `index` (see `Recorded::all_workers_us`).
+    pub fn restart_all_workers(&self, index: usize) {
+        let mut r = self.lock();
+        let t_us = self.clock.elapsed().as_micros() as u64;
+        if r.all_workers_us.len() <= index {
+            r.all_workers_us.resize(index + 1, None);
+        }
+        r.all_workers_us[index] = Some(t_us);
     }
 
     /// The restart windows so far.
@@ -516,7 +538,31 @@ mod tests {
         DigestConfig {
             interrupted_statuses: vec![400, 500],
             recovery_timeout_us: 2_000_000,
+            restart_planned: false,
         }
+    }
+
+    /// Issue 15 item 6: requests folded before the first restart began are `before_restart`
+    /// when the scenario plans one, `load` only in runs without restarts.
+    #[test]
+    fn requests_before_a_planned_restart_are_before_restart() {
+        let o = Observation {
+            authenticated: Some(true),
+            ..Observation::sample(1, Step::Request, 0, 100)
+        };
+        let planned = DigestConfig {
+            restart_planned: true,
+            ..cfg()
+        };
+        let names = |c: DigestConfig| -> Vec<&str> {
+            Digest::of(std::slice::from_ref(&o), &[], c)
+                .phases
+                .keys()
+                .map(|p| p.name())
+                .collect()
+        };
+        assert_eq!(names(planned), vec!["before_restart"]);
+        assert_eq!(names(cfg()), vec!["load"]);
     }
 
     #[test]

@@ -125,8 +125,12 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
             stop.clone(),
         );
     }
-    let ready = wait_ready(&scenario, &base, &supervisor, &stop).await;
+    let ready = match wait_ready(&scenario, &base, &supervisor, &stop).await {
+        Ok(deadline) => wait_workers(&scenario, &base, deadline, WorkersWait::Required).await,
+        Err(e) => Err(e),
+    };
     let mut config_answer = None;
+    let mut load_clock = clock;
     let result = match ready {
         Ok(()) => match check_probe(&scenario, &base).await {
             Err(e) => Err(e),
@@ -136,16 +140,17 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
                 }
                 if !o.quiet {
                     eprintln!(
-                        "sesscheck: {} users × {} tabs against {base} ({})",
-                        scenario.load.users,
-                        scenario.load.tabs,
+                        "sesscheck: {} against {base} ({})",
+                        users_and_tabs(scenario.load.users, scenario.load.tabs),
                         spawned
                             .as_deref()
                             .unwrap_or("target not spawned by sesscheck")
                     );
                 }
+                // Times in the report are from the start of the load, as `[restart] at` is.
+                load_clock = Instant::now();
                 let ctl = RunControl {
-                    clock,
+                    clock: load_clock,
                     stop: stop.clone(),
                     interrupt: interrupt.clone(),
                 };
@@ -173,14 +178,17 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         kept,
         not_kept,
         restarts,
+        all_workers_us,
     } = recorded;
+    // Server output was timed from the start of sesscheck: move it to the load's clock.
+    let boot_us = load_clock.duration_since(clock).as_micros() as u64;
     let duration_s = clock.elapsed().as_secs_f64();
     let (matches, match_count) = {
         let l = log.lock().unwrap_or_else(|e| e.into_inner());
         (
             l.matches
                 .iter()
-                .map(|(t, line)| (*t, report::scrub_log_line(line)))
+                .map(|(t, line)| (t.saturating_sub(boot_us), report::scrub_log_line(line)))
                 .collect::<Vec<_>>(),
             l.match_count,
         )
@@ -188,6 +196,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let DigestConfig {
         interrupted_statuses,
         recovery_timeout_us,
+        ..
     } = DigestConfig::of(&scenario);
     let cfg = DetectConfig {
         interrupted_statuses,
@@ -227,6 +236,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         audits: enabled_audits(&scenario),
     });
     let mut rep = rep;
+    report::add_all_workers(&mut rep, &restarts, &all_workers_us);
     rep.generator = generator;
     rep.not_kept = not_kept;
     rep.shard = o.shard.map(|(i, n)| format!("{i}/{n}"));
@@ -268,6 +278,12 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     } else {
         Outcome::Fail
     })
+}
+
+/// "1 user × 1 tab", "20 users × 4 tabs".
+fn users_and_tabs(users: usize, tabs: usize) -> String {
+    let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    format!("{} × {}", plural(users, "user"), plural(tabs, "tab"))
 }
 
 type Driven = (Recorded, Option<String>, Option<report::Generator>);
@@ -410,12 +426,21 @@ impl Restarter {
                 }
             }
             // Watch only Ctrl-C here: a load that ends during the restart still lets it finish.
-            match wait_ready(sc, base, sup, interrupt).await {
-                Ok(()) => {}
+            // The restart is over when the target answers again; waiting for every worker is
+            // reported apart ("all workers after ...").
+            let deadline = match wait_ready(sc, base, sup, interrupt).await {
+                Ok(deadline) => deadline,
                 Err(_) if interrupt.is_cancelled() => return Ok(()),
                 Err(e) => return Err(e.context("after the restart")),
-            }
+            };
             recorder.restart_ready(index);
+            let waited = tokio::select! {
+                w = wait_workers(sc, base, deadline, WorkersWait::AfterRestart) => w,
+                _ = interrupt.cancelled() => return Ok(()),
+            };
+            if waited.is_ok() && sc.ready_workers() > 1 {
+                recorder.restart_all_workers(index);
+            }
             if i + 1 < r.count {
                 tokio::select! {
                     _ = tokio::time::sleep(r.interval.0) => {}
@@ -516,12 +541,13 @@ async fn read_config(sc: &Scenario, base: &Url, c: &crate::scenario::ConfigProbe
 }
 
 /// Poll the ready path until it answers below 500. Fails fast if the spawned target died.
+/// Returns the deadline of the whole wait (`ready.timeout`), for `wait_workers`.
 async fn wait_ready(
     sc: &Scenario,
     base: &Url,
     sup: &SharedSupervisor,
     stop: &CancellationToken,
-) -> Result<()> {
+) -> Result<Instant> {
     let url = base
         .join(&sc.target.ready.path)
         .context("target.ready.path")?;
@@ -541,7 +567,7 @@ async fn wait_ready(
             }
         }
         match client.get(&url, 0).await {
-            Ok(r) if r.status < 500 => return wait_workers(sc, base, &client, deadline).await,
+            Ok(r) if r.status < 500 => return Ok(deadline),
             Ok(r) => last = format!("HTTP {}", r.status),
             Err(e) => {
                 last = e.to_string();
@@ -567,21 +593,69 @@ async fn wait_ready(
     }
 }
 
+/// Why `wait_workers` waits: before the load a missing worker ends the run (exit 3); after a
+/// restart it is only reported (no "all workers" time).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WorkersWait {
+    Required,
+    AfterRestart,
+}
+
+/// How often the wait for workers says what it has seen so far.
+const WORKERS_PROGRESS_EVERY: Duration = Duration::from_secs(3);
+
 /// Poll the probe over new connections until `ready_workers()` distinct PIDs answered, so the
-/// load does not start while only the first worker is up. Gives up quietly at the deadline:
-/// the run then reports what it saw (`worker_coverage` if PIDs stay missing).
-async fn wait_workers(sc: &Scenario, base: &Url, client: &OneOff, deadline: Instant) -> Result<()> {
+/// load does not start while only the first worker is up. Says every few seconds what it has
+/// seen; at the deadline it is exit 3 before the load, and an `Err` (reported) after a restart.
+async fn wait_workers(
+    sc: &Scenario,
+    base: &Url,
+    deadline: Instant,
+    why: WorkersWait,
+) -> Result<()> {
     let want = sc.ready_workers();
     if want <= 1 {
         return Ok(());
     }
+    let client = OneOff::new(READY_POLL_TIMEOUT, sc.target.insecure_tls)?;
     let url = base.join(&sc.probe.path).context("probe.path")?;
+    let started = Instant::now();
+    let mut next_word = started + WORKERS_PROGRESS_EVERY;
     let mut pids = std::collections::BTreeSet::new();
-    while pids.len() < want && Instant::now() < deadline {
+    let seen = |pids: &std::collections::BTreeSet<u64>| {
+        format!(
+            "waiting for {want} workers (ready.min_workers), seen {} (pid {}) after {:.0} s",
+            pids.len(),
+            pids.iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            started.elapsed().as_secs_f64()
+        )
+    };
+    while pids.len() < want {
+        if Instant::now() >= deadline {
+            let message = format!(
+                "{}; ready.timeout ({}) is over: start more workers or lower [target] ready.min_workers",
+                seen(&pids),
+                humantime::format_duration(sc.target.ready.timeout.0)
+            );
+            return match why {
+                WorkersWait::Required => Err(unreachable(message)),
+                WorkersWait::AfterRestart => {
+                    eprintln!("sesscheck: after the restart: {message}");
+                    Err(anyhow!(message))
+                }
+            };
+        }
         if let Ok(r) = client.get(&url, sc.load.max_body_bytes).await {
             if let Ok((Some(pid), _)) = engine::read_probe(&r.body, &sc.probe.pid, "") {
                 pids.insert(pid);
             }
+        }
+        if Instant::now() >= next_word && pids.len() < want {
+            eprintln!("sesscheck: {}", seen(&pids));
+            next_word += WORKERS_PROGRESS_EVERY;
         }
         if pids.len() < want {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -725,4 +799,13 @@ fn watch_signals(stop: CancellationToken, interrupted: Arc<std::sync::atomic::At
         interrupted.store(true, Ordering::SeqCst);
         stop.cancel();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn users_and_tabs_are_counted_in_words() {
+        assert_eq!(super::users_and_tabs(10, 1), "10 users × 1 tab");
+        assert_eq!(super::users_and_tabs(1, 4), "1 user × 4 tabs");
+    }
 }

@@ -193,3 +193,84 @@ fn probe_that_is_not_a_debug_endpoint_stops_before_the_load() {
         );
     }
 }
+
+/// A restart scenario whose target takes a second to boot (`sleep 1`), so that the run's own
+/// clock and the load's clock differ by at least that.
+fn slow_boot_restart(workers: u32, min_workers: &str) -> String {
+    format!(
+        r#"name = "slow-boot-restart"
+[target]
+url = "http://127.0.0.1:8765"
+spawn = {{ command = "sleep 1 && exec {BIN} target --port $PORT --workers {workers} --store shared --state-dir state" }}
+ready = {{ path = "/health", timeout = "6s"{min_workers} }}
+stop_timeout = "3s"
+{login}
+{PROBE}
+[load]
+users = 4
+duration = "5s"
+requests = ["/dashboard"]
+think_time = "10ms"
+[restart]
+at = "2s"
+recovery_timeout = "3s"
+"#,
+        login = login("demo", "")
+    )
+}
+
+/// Items 6, 7, 8: with a restart, every request before it is `before_restart` (no `load`
+/// phase); `at_s` is on the load's clock, as `at` is; downtime is until the target answered
+/// again, and the wait for every worker is reported apart.
+#[test]
+fn restart_phases_and_times_are_on_the_load_clock() {
+    let (out, dir) = run_text(&slow_boot_restart(2, ", min_workers = 2"));
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let r = out.report.as_ref().unwrap();
+    let phases: Vec<&str> = r["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(!phases.contains(&"load"), "{phases:?}");
+    assert!(
+        phases.contains(&"before_restart") && phases.contains(&"after_restart"),
+        "{phases:?}"
+    );
+    let restart = &r["restarts"][0];
+    let at = restart["at_s"].as_f64().unwrap();
+    // `at = "2s"` after the load began; the 1-s boot before the load is not in it.
+    assert!((2.0..2.9).contains(&at), "at_s {at}: {}", out.explain());
+    let down = restart["downtime_s"].as_f64().unwrap();
+    let all = restart["all_workers_s"].as_f64().expect("all_workers_s");
+    assert!(down <= all, "{restart}");
+    assert!(
+        out.stdout
+            .contains("s into the load by supervisor: answered again after"),
+        "{}",
+        out.stdout
+    );
+    drop(dir);
+}
+
+/// Item 8: an unmet `ready.min_workers` at the start says what it waits for while it waits and
+/// ends the run with exit 3, instead of running against fewer workers without a word.
+#[test]
+fn unmet_min_workers_at_start_is_exit_3_with_what_was_seen() {
+    let (out, _dir) = run_text(&slow_boot_restart(1, ", min_workers = 3"));
+    assert_eq!(out.code, 3, "{}", out.explain());
+    assert!(
+        out.stderr
+            .contains("waiting for 3 workers (ready.min_workers), seen 1 (pid "),
+        "{}",
+        out.stderr
+    );
+    // The progress line while waiting (every 3 s), and the final message.
+    assert!(
+        out.stderr.matches("waiting for 3 workers").count() >= 2,
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("ready.timeout"), "{}", out.stderr);
+}

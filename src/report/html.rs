@@ -101,9 +101,9 @@ fn summary(out: &mut String, r: &Report) {
 fn restart_text(rs: &RestartInfo) -> String {
     let down = rs
         .downtime_s
-        .map(|d| format!("{d:.2} s down"))
+        .map(|d| format!("answered again after {d:.2} s"))
         .unwrap_or_else(|| "never came back".into());
-    format!("at {:.1} s by {}: {down}", rs.at_s, rs.method)
+    format!("at {:.1} s into the load by {}: {down}", rs.at_s, rs.method)
 }
 
 fn expectations(out: &mut String, checks: &[Check]) {

@@ -157,10 +157,26 @@ pub struct Logins {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RestartInfo {
+    /// Seconds from the start of the load (the clock of `[restart] at` and of every time here).
     pub at_s: f64,
     pub method: String,
-    /// From the restart's start until the target answered ready (null: never).
+    /// From the restart's start until the target answered again (null: never).
     pub downtime_s: Option<f64>,
+    /// From the restart's start until every worker `ready.min_workers` waits for had answered
+    /// the probe (absent: not waited for, or they never all did). Added in issue 15.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all_workers_s: Option<f64>,
+}
+
+/// Fill in each restart's `all_workers_s` from when all workers answered (run times, µs).
+pub fn add_all_workers(
+    rep: &mut Report,
+    restarts: &[crate::observe::RestartWindow],
+    all_workers_us: &[Option<u64>],
+) {
+    for ((info, window), t) in rep.restarts.iter_mut().zip(restarts).zip(all_workers_us) {
+        info.all_workers_s = t.map(|t| round3(t.saturating_sub(window.start_us) as f64 / 1e6));
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -327,6 +343,7 @@ pub fn build(inp: Inputs) -> Report {
             downtime_s: r
                 .ready_us
                 .map(|e| round3(e.saturating_sub(r.start_us) as f64 / 1e6)),
+            all_workers_s: None,
         })
         .collect();
     let latency_ms = Latency::of(&d.overall);
@@ -637,13 +654,16 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
         rows.push(("shard", sh.clone()));
     }
     for rs in &r.restarts {
-        let down = rs
+        let mut down = rs
             .downtime_s
-            .map(|d| format!("{d:.2} s down"))
+            .map(|d| format!("answered again after {d:.2} s"))
             .unwrap_or_else(|| "never came back".into());
+        if let Some(all) = rs.all_workers_s {
+            down.push_str(&format!(", all workers after {all:.2} s"));
+        }
         rows.push((
             "restart",
-            format!("at {:.1} s by {}: {down}", rs.at_s, rs.method),
+            format!("at {:.1} s into the load by {}: {down}", rs.at_s, rs.method),
         ));
     }
     if r.server_log.matches > 0 {
@@ -841,6 +861,7 @@ pub(crate) mod testing {
                 at_s: 1.0,
                 method: "signal".into(),
                 downtime_s: Some(0.5),
+                all_workers_s: None,
             }],
             phases: vec![PhaseStats {
                 name: "before_restart".into(),
