@@ -83,9 +83,12 @@ pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
 /// The supervisor, shared by the run and the restart task.
 type SharedSupervisor = Arc<tokio::sync::Mutex<Option<Supervisor>>>;
 
-pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
+pub async fn run(mut scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let clock = Instant::now();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    if o.url.is_none() {
+        move_off_a_taken_port(&mut scenario).await;
+    }
     let base = Url::parse(&scenario.target.url).map_err(|e| RunError {
         outcome: Outcome::Invalid,
         message: format!("--url: {e}"),
@@ -126,15 +129,18 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         );
     }
     let ready = match wait_ready(&scenario, &base, &supervisor, &stop).await {
-        Ok(deadline) => wait_workers(&scenario, &base, deadline, WorkersWait::Required).await,
+        // The probe first: a path that is no debug endpoint would never show a worker PID.
+        Ok(deadline) => match check_probe(&scenario, &base).await {
+            Ok(()) => wait_workers(&scenario, &base, deadline, WorkersWait::Required).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let mut config_answer = None;
     let mut load_clock = clock;
     let result = match ready {
-        Ok(()) => match check_probe(&scenario, &base).await {
-            Err(e) => Err(e),
-            Ok(()) => {
+        Ok(()) => {
+            {
                 if let Some(c) = &scenario.config {
                     config_answer = Some(read_config(&scenario, &base, c).await);
                 }
@@ -156,7 +162,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
                 };
                 drive(scenario.clone(), http, supervisor.clone(), &base, &o, ctl).await
             }
-        },
+        }
         Err(e) => Err(e),
     };
     // Stop what we started, whatever happened.
@@ -694,6 +700,36 @@ async fn check_probe(sc: &Scenario, base: &Url) -> Result<()> {
     Err(unreachable(format!(
         "the probe {path} is not a JSON debug endpoint: asked before the load (without a login), it answered {got}; {fix}"
     )))
+}
+
+/// The quick start must work where the scenario's port is taken: a target sesscheck spawns
+/// itself (the built-in one, or a command that listens on `$PORT`) moves to a free port, and
+/// says so. A target not spawned, or a port given with `--url`, stays where it is.
+async fn move_off_a_taken_port(sc: &mut Scenario) {
+    let relocatable = match &sc.target.spawn {
+        Some(Spawn::Builtin(_)) => true,
+        Some(Spawn::Command(c)) => c.command.contains("$PORT") || c.command.contains("${PORT}"),
+        None => false,
+    };
+    let Ok(mut url) = Url::parse(&sc.target.url) else {
+        return;
+    };
+    if !relocatable || ensure_port_free(&url).await.is_ok() {
+        return;
+    }
+    let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+    let free = std::net::TcpListener::bind((host.trim_matches(|c| c == '[' || c == ']'), 0))
+        .and_then(|l| l.local_addr());
+    let (Ok(free), Some(taken)) = (free, url.port_or_known_default()) else {
+        return;
+    };
+    if url.set_port(Some(free.port())).is_ok() {
+        eprintln!(
+            "sesscheck: port {taken} is taken; the target sesscheck spawns runs on port {} instead ({url})",
+            free.port()
+        );
+        sc.target.url = url.as_str().trim_end_matches('/').to_string();
+    }
 }
 
 /// Refuse to spawn onto a port something else already serves: we would test that instead.

@@ -274,3 +274,62 @@ fn unmet_min_workers_at_start_is_exit_3_with_what_was_seen() {
     );
     assert!(out.stderr.contains("ready.timeout"), "{}", out.stderr);
 }
+
+/// Item 12: each shipped scenario's header comment names that file (four restart-* files and
+/// restart-hup.toml described restart.toml).
+#[test]
+fn shipped_scenarios_name_themselves_in_their_header() {
+    for dir in ["scenarios", "scenarios/real"] {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.extension().is_none_or(|x| x != "toml") {
+                continue;
+            }
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&p).unwrap();
+            let first = text.lines().next().unwrap_or("");
+            assert!(
+                first.starts_with(&format!("# {name}:")),
+                "{}: {first}",
+                p.display()
+            );
+        }
+    }
+}
+
+/// Item 11: the quick start on a machine where the scenario's port is taken: the built-in
+/// target moves to a free port and says which; with `--url` the port stays what was asked.
+#[test]
+fn a_taken_port_moves_the_spawned_target_to_a_free_one() {
+    let taken = free_port();
+    let _squatter = std::net::TcpListener::bind(("127.0.0.1", taken)).unwrap();
+    let dir = TempDir::new("taken");
+    let text = scenario("", &login("demo", ""), PROBE, "")
+        .replace("127.0.0.1:8765", &format!("127.0.0.1:{taken}"));
+    let path = write_scenario(&dir, "s.toml", &text);
+    let rd = dir.reports();
+    let rds = rd.to_string_lossy().into_owned();
+    let out = sesscheck(
+        &["run", &path, "--report-dir", &rds],
+        &[],
+        &rd,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 0, "{}", out.explain());
+    assert!(
+        out.stderr.contains(&format!("port {taken} is taken")),
+        "{}",
+        out.stderr
+    );
+    let url = out.report.as_ref().unwrap()["target"]["url"].to_string();
+    assert!(!url.contains(&taken.to_string()), "{url}");
+    let url = format!("http://127.0.0.1:{taken}");
+    let out = sesscheck(
+        &["run", &path, "--url", &url, "--report-dir", &rds],
+        &[],
+        &rd,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 3, "{}", out.explain());
+    assert!(out.stderr.contains("already listening"), "{}", out.stderr);
+}

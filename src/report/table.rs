@@ -8,8 +8,16 @@ fn table(header: &[&str]) -> Table {
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(header.to_vec());
+    // Not a terminal (CI logs, a pipe): no width to fit, and long finding messages would make
+    // one endless line. Wrap them inside their cell at a width that reads well everywhere.
+    if t.width().is_none() {
+        t.set_width(FALLBACK_WIDTH);
+    }
     t
 }
+
+/// The table width when the output is not a terminal.
+const FALLBACK_WIDTH: u16 = 120;
 
 fn verdict_cell(passed: bool) -> Cell {
     if passed {
@@ -94,4 +102,20 @@ pub fn render(r: &Report) -> String {
     }
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_finding_messages_wrap_inside_their_cell() {
+        let mut r = crate::report::testing::sample_report();
+        r.findings[0].message = "a very long message about sessions ".repeat(20);
+        let text = super::render(&r);
+        let widest = text.lines().map(|l| l.chars().count()).max().unwrap();
+        // The terminal's width when the tests run in one, else the fallback.
+        let width = super::table(&["x"]).width().unwrap() as usize;
+        assert!(widest <= width, "{widest} > {width}:\n{text}");
+        // Wrapped, not cut: every word is still there.
+        assert_eq!(text.matches("long").count(), 20, "{text}");
+    }
 }
