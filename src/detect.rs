@@ -529,7 +529,7 @@ pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
         .collect();
     let timeouts = stages.len();
     let loops = stuck.len() - timeouts;
-    let unrecovered = unrecovered_users(ev);
+    let (unrecovered, already_failing) = unrecovered_users(ev);
     let never_ready = ev.restarts.iter().filter(|r| r.ready_us.is_none()).count();
     let count = (stuck.len() + unrecovered.len() + never_ready) as u64;
     if count == 0 {
@@ -548,10 +548,16 @@ pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
         ));
     }
     if !unrecovered.is_empty() {
-        parts.push(format!(
+        let mut part = format!(
             "{} users got no authenticated page within recovery_timeout after a restart",
             unrecovered.len()
-        ));
+        );
+        if already_failing > 0 {
+            part.push_str(&format!(
+                " ({already_failing} more, already anonymous before the restart, are counted under `logout`)"
+            ));
+        }
+        parts.push(part);
     }
     if never_ready > 0 {
         parts.push(format!("{never_ready} restarts never came back ready"));
@@ -586,8 +592,23 @@ fn by_stage(stages: &[Stage]) -> String {
         .join(", ")
 }
 
-/// Users active after a restart that got no authenticated answer within the recovery time.
-fn unrecovered_users(ev: &Evidence) -> Vec<u32> {
+/// Users active after a restart that got no authenticated answer within the recovery time,
+/// and how many more did not but were already failing by `logout` before the first restart:
+/// that is a session bug the restart did not cause (sessions kept per worker, say), and
+/// blaming it on infinite loading would point at the wrong cause.
+fn unrecovered_users(ev: &Evidence) -> (Vec<u32>, usize) {
+    let first_restart = ev
+        .restarts
+        .iter()
+        .map(|r| r.start_us)
+        .min()
+        .unwrap_or(u64::MAX);
+    let failing_before: BTreeSet<u32> = ev
+        .obs
+        .iter()
+        .filter(|o| o.start_us < first_restart && o.unexplained_anonymous())
+        .map(|o| o.vu)
+        .collect();
     let mut out = BTreeSet::new();
     for (r, rec) in ev.restarts.iter().zip(&ev.digest.recovery) {
         let Some(ready) = r.ready_us else { continue };
@@ -596,7 +617,10 @@ fn unrecovered_users(ev: &Evidence) -> Vec<u32> {
         }
         out.extend(rec.active.difference(&rec.recovered));
     }
-    out.into_iter().collect()
+    let before = out.len();
+    out.retain(|vu| !failing_before.contains(vu));
+    let folded = before - out.len();
+    (out.into_iter().collect(), folded)
 }
 
 /// `http_error`: error statuses and transport failures not explained by a restart or a logout.
@@ -903,6 +927,25 @@ mod tests {
         v.push(c);
         let f = run(&v, &r);
         assert!(kinds(&f).contains(&"infinite_loading"), "{f:?}");
+    }
+
+    /// Issue 15 item 5: a user already logged out before the restart (a per-worker store) who
+    /// does not recover after it is the `logout` finding's, not `infinite_loading`.
+    #[test]
+    fn no_recovery_of_a_user_already_failing_before_the_restart_is_a_logout() {
+        let mut v = healthy();
+        v.push(obs(1, Step::Probe, 8000, 8100, 200, Some(false)));
+        let r = vec![RestartWindow {
+            start_us: 10_000,
+            ready_us: Some(11_000),
+            method: "supervisor".into(),
+        }];
+        let mut c = obs(1, Step::Request, 12_000, 12_100, 0, None);
+        c.status = None;
+        c.failure = Some(Failure::Connect("refused".into()));
+        v.push(c);
+        let f = run(&v, &r);
+        assert_eq!(kinds(&f), vec!["logout"], "{f:?}");
     }
 
     #[test]
