@@ -154,11 +154,10 @@ fn validate(path: &std::path::Path) -> Outcome {
     match load(path) {
         Ok(s) => {
             println!(
-                "{}: ok (scenario {:?}, {} users × {} tabs)",
+                "{}: ok (scenario {:?}, {})",
                 path.display(),
                 s.name,
-                s.load.users,
-                s.load.tabs
+                crate::run::users_and_tabs(s.load.users, s.load.tabs)
             );
             if let Some(d) = &s.description {
                 println!("  {}", d.trim());

@@ -676,7 +676,8 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     // The documented default: with a probe, the login is good only when the probe right after
     // it says authenticated. It runs before the jar counts as logged in, so an anonymous
     // answer here is this failed login, not a `logout`.
-    if verdict.is_ok() && wants_probe_after_login(ctx, login) {
+    let conclusive = r.as_ref().is_ok_and(login_check::is_conclusive);
+    if verdict.is_ok() && !conclusive && wants_probe_after_login(ctx, login) {
         let Some(checked) = confirm_login(ctx, t, obs).await else {
             return false;
         };
@@ -772,7 +773,8 @@ async fn confirm_login(
 }
 
 /// `success.probe_authenticated`, default true when a probe with an authenticated pointer is
-/// configured.
+/// configured. A conclusive login answer (`login_check::is_conclusive`) needs no confirmation:
+/// the tab's own probes then judge the session.
 fn wants_probe_after_login(ctx: &Ctx, login: &Login) -> bool {
     let probe = &ctx.scenario.probe;
     !probe.path.is_empty()

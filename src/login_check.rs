@@ -32,22 +32,45 @@ pub fn shows_login_form(body: &[u8]) -> bool {
     })
 }
 
-/// The page's `<title>`, else its first line of text (tags stripped), cut to 120 characters.
+/// The page's `<title>` (its lines joined), else its first line of text (tags stripped); for a
+/// Django debug page also the exception's message ("You called this URL via POST, but the URL
+/// doesn't end in a slash ..."). Cut to 240 characters.
 pub fn page_summary(body: &[u8]) -> Option<String> {
     let html = String::from_utf8_lossy(body);
     let lower = html.to_ascii_lowercase();
-    let text = match (lower.find("<title"), lower.find("</title>")) {
-        (Some(open), Some(close)) if open < close => {
-            let inner = &html[open..close];
-            inner[inner.find('>').map(|i| i + 1).unwrap_or(0)..].to_string()
-        }
-        _ => strip_tags(&html),
+    let squeeze = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut summary = match element_text(&html, &lower, "<title", "</title>") {
+        Some(title) => squeeze(&title),
+        None => strip_tags(&html)
+            .lines()
+            .map(squeeze)
+            .find(|l| !l.is_empty())?,
     };
-    let line = text
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .find(|l| !l.is_empty())?;
-    Some(line.chars().take(120).collect())
+    if let Some(value) = element_text(&html, &lower, "<pre class=\"exception_value\"", "</pre>") {
+        summary = format!("{summary}: {}", squeeze(&unescape(&value)));
+    }
+    if summary.is_empty() {
+        return None;
+    }
+    Some(summary.chars().take(240).collect())
+}
+
+/// The text inside the first element that starts with `open` (a lowercase tag prefix).
+fn element_text(html: &str, lower: &str, open: &str, close: &str) -> Option<String> {
+    let start = lower.find(open)?;
+    let inner_start = start + lower[start..].find('>')? + 1;
+    let end = inner_start + lower[inner_start..].find(close)?;
+    Some(html[inner_start..end].to_string())
+}
+
+/// The few entities error pages use.
+fn unescape(text: &str) -> String {
+    text.replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 fn strip_tags(html: &str) -> String {
@@ -80,6 +103,17 @@ pub fn describe(reply: &Reply) -> String {
         s.push_str(&format!(", page {summary:?}"));
     }
     s
+}
+
+/// A login answer that is evidence on its own: a redirect away from the login page that sets a
+/// session cookie. The probe does not overrule it: if the user is anonymous afterwards, that is
+/// a session problem (`logout`, e.g. sessions kept per worker), not a failed login. Any other
+/// answer (a 200 page, a redirect that sets nothing) needs the probe to confirm it.
+pub fn is_conclusive(reply: &Reply) -> bool {
+    (300..400).contains(&reply.first_status)
+        && reply.first_location.is_some()
+        && !reply.to_login
+        && reply.set_cookies.iter().any(|(_, v)| !v.is_empty())
 }
 
 /// The default judgement (no `success` rule): a status below 400 that is not the login form
@@ -147,6 +181,19 @@ mod tests {
     }
 
     #[test]
+    fn only_a_redirect_that_sets_a_cookie_is_conclusive() {
+        let mut r = reply(302, Some("/admin/"), "");
+        assert!(!is_conclusive(&r), "no cookie set");
+        r.set_cookies.push(("sessionid".into(), "x".into()));
+        assert!(is_conclusive(&r));
+        r.to_login = true;
+        assert!(!is_conclusive(&r));
+        let mut ok_page = reply(200, None, "<title>Welcome</title>");
+        ok_page.set_cookies.push(("session".into(), "x".into()));
+        assert!(!is_conclusive(&ok_page));
+    }
+
+    #[test]
     fn summary_is_the_title_or_the_first_text() {
         assert_eq!(
             page_summary(b"<h1>\n  RuntimeError at /login\n</h1><p>x</p>").as_deref(),
@@ -157,5 +204,10 @@ mod tests {
             Some("Page not found")
         );
         assert_eq!(page_summary(b"   "), None);
+        let django = b"<title>RuntimeError\n          at /admin/login</title><pre class=\"exception_value\">You called this URL via POST, but the URL doesn&#x27;t end in a slash</pre>";
+        assert_eq!(
+            page_summary(django).as_deref(),
+            Some("RuntimeError at /admin/login: You called this URL via POST, but the URL doesn't end in a slash")
+        );
     }
 }

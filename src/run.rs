@@ -287,7 +287,7 @@ pub async fn run(mut scenario: Scenario, o: Overrides) -> Result<Outcome> {
 }
 
 /// "1 user × 1 tab", "20 users × 4 tabs".
-fn users_and_tabs(users: usize, tabs: usize) -> String {
+pub fn users_and_tabs(users: usize, tabs: usize) -> String {
     let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
     format!("{} × {}", plural(users, "user"), plural(tabs, "tab"))
 }
