@@ -1000,6 +1000,20 @@ mod tests {
         assert_eq!(kinds(&run(&v, &[])), vec!["login_failed"]);
     }
 
+    /// Issue 15 item 9: the cause in words, never a Rust debug name like `Timeout(Answer)`.
+    #[test]
+    fn failed_login_message_gives_the_cause_in_words() {
+        let mut v = healthy();
+        let mut l = login(2, 500);
+        l.authenticated = Some(false);
+        l.failure = Some(Failure::Timeout(Stage::Answer));
+        v.push(l);
+        let f = run(&v, &[]);
+        let m = &f[0].message;
+        assert!(m.contains("timed out, sent, waiting for the answer"), "{m}");
+        assert!(!m.contains("Timeout(") && m.contains("-v"), "{m}");
+    }
+
     #[test]
     fn login_reset_by_a_restarting_target_is_not_a_failed_login() {
         // Gunicorn stopping: the connection was accepted by the kernel, then reset.
