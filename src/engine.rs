@@ -48,6 +48,9 @@ pub struct Ctx {
     pub generator: Mutex<Option<crate::report::Generator>>,
     /// Where observations go as they are made (and the restart windows are recorded).
     pub recorder: Arc<Recorder>,
+    /// `[browser]`: the jars of the first `users` virtual users, which the browser checks
+    /// read their cookies from (the engine only registers them; it never waits on a browser).
+    pub browser_jars: Mutex<Vec<(usize, SharedJar)>>,
 }
 
 impl Ctx {
@@ -86,6 +89,7 @@ impl Ctx {
             shard: None,
             generator: Mutex::new(None),
             recorder: Arc::new(Recorder::new(clock, DigestConfig::of(&scenario))),
+            browser_jars: Mutex::new(Vec::new()),
             scenario,
             http,
             clock,
@@ -139,6 +143,7 @@ async fn account_task(ctx: Arc<Ctx>, account: usize) {
     let mut obs = Vec::new();
     let mut sessions = JoinSet::new();
     for (device, jar) in devices.iter().enumerate() {
+        register_browser_jar(&ctx, account * per_user + device, jar);
         let t = TabId {
             vu: account * per_user + device,
             tab: 0,
@@ -160,6 +165,17 @@ async fn account_task(ctx: Arc<Ctx>, account: usize) {
         end_checks(&ctx, &ids, &mut obs).await;
     }
     ctx.record(&mut obs);
+}
+
+/// Let the browser checks see this user's jar, if it is one of the first `[browser] users`.
+fn register_browser_jar(ctx: &Ctx, vu: usize, jar: &SharedJar) {
+    let Some(b) = &ctx.scenario.browser else {
+        return;
+    };
+    let mut jars = ctx.browser_jars.lock().unwrap_or_else(|e| e.into_inner());
+    if jars.len() < b.users {
+        jars.push((vu, jar.clone()));
+    }
 }
 
 /// One login (one jar): log in, then run its tabs to the end.

@@ -5,9 +5,11 @@
 //! detect (findings) → report.
 
 mod audit;
+mod browser;
 mod cli;
 mod client;
 mod detect;
+mod detect_browser;
 mod digest;
 mod engine;
 mod jsonseek;
@@ -17,6 +19,7 @@ mod pool;
 mod progress;
 mod report;
 mod run;
+mod run_browser;
 mod scenario;
 mod supervisor;
 mod target;

@@ -126,6 +126,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         );
     }
     let ready = wait_ready(&scenario, &base, &supervisor, &stop).await;
+    let browser_checks: Arc<Mutex<Vec<crate::browser::Check>>> = Default::default();
     let mut config_answer = None;
     let result = match ready {
         Ok(()) => {
@@ -146,6 +147,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
                 clock,
                 stop: stop.clone(),
                 interrupt: interrupt.clone(),
+                browser_checks: browser_checks.clone(),
             };
             drive(scenario.clone(), http, supervisor.clone(), &base, &o, ctl).await
         }
@@ -202,6 +204,10 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         audit: &audit_config(&scenario, &base),
         config: config_answer.as_ref(),
     });
+    let browser_checks =
+        std::mem::take(&mut *browser_checks.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut findings = findings;
+    findings.extend(crate::detect_browser::findings(&browser_checks));
     let was_interrupted = interrupted.load(Ordering::SeqCst);
     let rep = report::build(report::Inputs {
         scenario: &scenario.name,
@@ -226,6 +232,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let mut rep = rep;
     rep.generator = generator;
     rep.not_kept = not_kept;
+    rep.browser = report::browser::section(&browser_checks);
     rep.shard = o.shard.map(|(i, n)| format!("{i}/{n}"));
     let secrets = scenario.secrets();
     let written = report::write_all(&rep, &o.report_dir, &secrets).map_err(|e| RunError {
@@ -287,6 +294,14 @@ async fn drive(
     );
     ctx.shard = o.shard;
     let ctx = Arc::new(ctx);
+    let mut browser_run = crate::run_browser::start(
+        &scenario,
+        base,
+        ctx.clone(),
+        stop.clone(),
+        ctl.interrupt.clone(),
+    );
+    let browser_hooks = browser_run.as_mut().and_then(|b| b.hooks.take());
     let restart_task = scenario.restart.clone().map(|plan| {
         let restarter = Restarter {
             sc: scenario.clone(),
@@ -296,6 +311,7 @@ async fn drive(
             recorder: ctx.recorder.clone(),
             progress: progress.clone(),
             ctl: ctl.clone(),
+            browser: browser_hooks,
         };
         let aborted = aborted.clone();
         tokio::spawn(async move {
@@ -310,6 +326,11 @@ async fn drive(
     stop.cancel();
     if let Some(t) = restart_task {
         let _ = t.await;
+    }
+    // The browser checks end by themselves (each page within settle_timeout), or at Ctrl-C.
+    if let Some(b) = browser_run {
+        let checks = b.task.await.unwrap_or_default();
+        *ctl.browser_checks.lock().unwrap_or_else(|e| e.into_inner()) = checks;
     }
     if let Some(t) = progress_task {
         t.abort();
@@ -332,6 +353,8 @@ struct RunControl {
     clock: Instant,
     stop: CancellationToken,
     interrupt: CancellationToken,
+    /// `[browser]`: the checks' results, handed from the load to the report.
+    browser_checks: Arc<Mutex<Vec<crate::browser::Check>>>,
 }
 
 /// The restart task: the scenario's `[restart]` plan and the run's shared handles.
@@ -344,6 +367,8 @@ struct Restarter {
     recorder: Arc<Recorder>,
     progress: Arc<Progress>,
     ctl: RunControl,
+    /// `[browser]`: checks before the first restart and after each one.
+    browser: Option<crate::run_browser::RestartHooks>,
 }
 
 impl Restarter {
@@ -357,6 +382,7 @@ impl Restarter {
             recorder,
             progress,
             ctl,
+            browser,
         } = self;
         let RunControl {
             stop, interrupt, ..
@@ -374,6 +400,9 @@ impl Restarter {
                     _ = stop.cancelled() => return Ok(()),
                 }
             }
+        }
+        if let Some(b) = browser {
+            b.before_restart(interrupt).await;
         }
         for i in 0..r.count {
             if stop.is_cancelled() {
@@ -410,6 +439,9 @@ impl Restarter {
                 Err(e) => return Err(e.context("after the restart")),
             }
             recorder.restart_ready(index);
+            if let Some(b) = browser {
+                b.after_restart();
+            }
             if i + 1 < r.count {
                 tokio::select! {
                     _ = tokio::time::sleep(r.interval.0) => {}

@@ -93,6 +93,9 @@ pub struct Scenario {
     pub config: Option<ConfigProbe>,
     #[serde(default)]
     pub expect: Expect,
+    /// Open pages in a real headless browser with virtual users' cookies (see `browser`).
+    #[serde(default)]
+    pub browser: Option<BrowserSection>,
     /// Where the scenario came from; relative paths (cwd, log) are resolved against its folder.
     #[serde(skip)]
     pub source: PathBuf,
@@ -660,6 +663,73 @@ fn default_warnings_pointer() -> String {
     "/warnings".into()
 }
 
+/// `[browser]`: a headless Chromium opens `pages` with the cookies of the first `users`
+/// virtual users and watches whether each page settles.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSection {
+    pub pages: Vec<String>,
+    /// How many of the run's virtual users also get a browser check (contexts at a time).
+    #[serde(default = "default_browser_users")]
+    pub users: usize,
+    /// When to check; default: both sides of the restart, or once mid-run without `[restart]`.
+    #[serde(default)]
+    pub when: Option<BrowserWhen>,
+    #[serde(default = "default_settle_timeout")]
+    pub settle_timeout: Dur,
+    /// CSS selector: the page is settled once it exists.
+    #[serde(default)]
+    pub ready_selector: Option<String>,
+    /// CSS selector of a spinner: the page is settled once it is gone.
+    #[serde(default)]
+    pub busy_selector: Option<String>,
+    /// The browser to run; default: `chromium`, `chromium-browser` or `google-chrome` on PATH.
+    #[serde(default)]
+    pub executable: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BrowserWhen {
+    BeforeRestart,
+    AfterRestart,
+    Both,
+}
+
+fn default_browser_users() -> usize {
+    2
+}
+fn default_settle_timeout() -> Dur {
+    secs(10)
+}
+
+impl BrowserSection {
+    /// The browser executable: `executable` as a path or a name on PATH, else the first known
+    /// Chromium on PATH. The error says which key to set and which package to install.
+    pub fn resolve_executable(&self) -> std::result::Result<PathBuf, String> {
+        use crate::browser::{find_on_path, is_executable, EXECUTABLES};
+        match &self.executable {
+            Some(e) if e.contains('/') => {
+                let p = PathBuf::from(e);
+                if is_executable(&p) {
+                    Ok(p)
+                } else {
+                    Err(format!("{e} is not an executable file; install Debian's `chromium` package (apt-get install chromium) or point it at a Chromium/Chrome binary"))
+                }
+            }
+            Some(name) => find_on_path(&[name.as_str()]).ok_or_else(|| {
+                format!("{name:?} is not on PATH; install Debian's `chromium` package (apt-get install chromium) or give the full path")
+            }),
+            None => find_on_path(&EXECUTABLES).ok_or_else(|| {
+                format!(
+                    "no browser found on PATH (looked for {}); install Debian's `chromium` package (apt-get install chromium) or set executable = \"/path/to/chromium\"",
+                    EXECUTABLES.join(", ")
+                )
+            }),
+        }
+    }
+}
+
 /// Thresholds. Each one that is set becomes a pass/fail check in the report.
 #[derive(Debug, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
@@ -939,6 +1009,9 @@ impl Scenario {
                 format!("not a valid regex: {e}"),
             )
         })?;
+        if let Some(b) = &self.browser {
+            self.validate_browser(b)?;
+        }
         if let Some(a) = self.expect.auth_persistence {
             if !(0.0..=1.0).contains(&a) {
                 return bad(
@@ -952,6 +1025,51 @@ impl Scenario {
                 return bad("expect.max_error_rate", "is a fraction between 0.0 and 1.0");
             }
         }
+        Ok(())
+    }
+
+    fn validate_browser(&self, b: &BrowserSection) -> std::result::Result<(), (String, String)> {
+        let bad = |field: &str, m: &str| Err((field.to_string(), m.to_string()));
+        if b.pages.is_empty() {
+            return bad("browser.pages", "needs at least one path, e.g. [\"/app\"]");
+        }
+        for p in &b.pages {
+            check_path("browser.pages", p)?;
+        }
+        if b.users == 0 || b.users > 16 || b.users > self.load.users {
+            return bad(
+                "browser.users",
+                "must be between 1 and 16, and at most load.users (each is a browser context)",
+            );
+        }
+        if b.settle_timeout.0.is_zero() {
+            return bad("browser.settle_timeout", "must be longer than 0s");
+        }
+        if b.when.is_some() && self.restart.is_none() {
+            return bad(
+                "browser.when",
+                "needs a [restart] section (without one the pages are checked once, mid-run)",
+            );
+        }
+        if self.load.rate.is_some() {
+            return bad(
+                "browser",
+                "is not supported with an open-loop [load] rate; remove `rate` or [browser]",
+            );
+        }
+        for (field, sel) in [
+            ("browser.ready_selector", &b.ready_selector),
+            ("browser.busy_selector", &b.busy_selector),
+        ] {
+            if sel.as_ref().is_some_and(|s| s.trim().is_empty()) {
+                return bad(
+                    field,
+                    "must not be empty (a CSS selector such as \".loading\")",
+                );
+            }
+        }
+        b.resolve_executable()
+            .map_err(|m| ("browser.executable".to_string(), m))?;
         Ok(())
     }
 

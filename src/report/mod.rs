@@ -1,6 +1,7 @@
 //! The report: the JSON contract (see README), built from observations and findings, and
 //! rendered in several formats. Every rendering goes through `redact` before it is written.
 
+pub mod browser;
 pub mod compare;
 pub mod html;
 pub mod junit;
@@ -63,6 +64,9 @@ pub struct Report {
     /// detectors: counted in every figure, but findings describe only the first 500,000.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub not_kept: u64,
+    /// `[browser]`: what a real headless browser saw of the scenario's pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<browser::BrowserSection>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -399,6 +403,7 @@ pub fn build(inp: Inputs) -> Report {
         histograms: Some(histograms),
         shard: None,
         not_kept: 0,
+        browser: None,
     }
 }
 
@@ -846,6 +851,7 @@ pub(crate) mod testing {
             histograms: None,
             shard: None,
             not_kept: 0,
+            browser: None,
         }
     }
 }

@@ -114,6 +114,11 @@ pub struct TargetArgs {
     #[arg(long)]
     pub hang_after_restart: bool,
 
+    /// `GET /api/session` answers 401 to a session from an earlier boot generation, without
+    /// clearing its cookie or redirecting: the `/app` page keeps polling and spins forever.
+    #[arg(long)]
+    pub spa_stale_loop_after_restart: bool,
+
     /// A new login of a user deletes that user's other sessions.
     #[arg(long)]
     pub single_session: bool,

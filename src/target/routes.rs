@@ -32,6 +32,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/logout", get(logout).post(logout))
         .route("/debug/session", get(debug_session))
         .route("/debug/config", get(debug_config))
+        .route("/app", get(spa_page))
+        .route("/api/session", get(api_session))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -316,6 +318,38 @@ async fn debug_session(
         boot: app.boot,
         expires_in,
     })
+}
+
+/// `GET /app`: a single-page app that polls `/api/session` until it answers 200 (no session
+/// check here: the page itself is static, as a SPA's index.html is).
+async fn spa_page() -> Response {
+    Html(pages::SPA_PAGE).into_response()
+}
+
+#[derive(Serialize)]
+struct ApiSession<'a> {
+    username: &'a str,
+}
+
+/// `GET /api/session`: the SPA's session endpoint. 200 with the user's name, else 401. With
+/// `--spa-stale-loop-after-restart` a pre-restart session gets 401 too, and its cookie is left
+/// in place, so the page never learns to log in again.
+async fn api_session(
+    State(app): State<Arc<App>>,
+    Extension(rs): Extension<RequestSession>,
+) -> Response {
+    let stale = rs.session.as_ref().is_some_and(|s| app.is_stale(s));
+    match app.user_of(rs.session.as_ref()) {
+        Some(user) if !(stale && app.args.spa_stale_loop_after_restart) => json(&ApiSession {
+            username: &user.username,
+        }),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"error\":\"not authenticated\"}",
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Serialize)]
