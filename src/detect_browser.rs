@@ -95,7 +95,8 @@ pub fn group_text(g: &crate::browser::RequestGroup) -> String {
 /// spinner still shown.
 fn doing(v: &PageVisit) -> String {
     let mut parts = Vec::new();
-    if let Some(g) = v.busiest() {
+    // One request is what any page makes; a repeated one is what a stuck page keeps doing.
+    if let Some(g) = v.busiest().filter(|g| g.count > 1 || v.in_flight > 0) {
         let status = match g.status {
             Some(s) => format!("answered {s}"),
             None => "failed".into(),
@@ -114,11 +115,9 @@ fn doing(v: &PageVisit) -> String {
     if !v.load_event {
         parts.push("the load event never fired".into());
     }
-    if v.busy_shown {
-        parts.push("spinner still shown".into());
-    }
+    parts.extend(v.selectors_unmet.iter().cloned());
     if parts.is_empty() {
-        parts.push("the ready selector never appeared".into());
+        parts.push("it never went quiet for 500 ms".into());
     }
     parts.join(", ")
 }
@@ -152,6 +151,11 @@ mod tests {
             ready_found: settled,
             screenshot_png: None,
             interrupted: false,
+            selectors_unmet: if settled {
+                vec![]
+            } else {
+                vec!["spinner `.loading` still shown".into()]
+            },
         }
     }
 
@@ -183,7 +187,7 @@ mod tests {
             f[0].message
         );
         assert!(f[0].message.contains("GET /api/session answered 401 ×57"));
-        assert!(f[0].message.contains("spinner still shown"));
+        assert!(f[0].message.contains("spinner `.loading` still shown"));
         assert_eq!(f[0].example["source"], "browser");
     }
 

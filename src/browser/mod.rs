@@ -134,6 +134,9 @@ pub struct PageVisit {
     pub screenshot_png: Option<Vec<u8>>,
     /// The watch was cut short by Ctrl-C: not a verdict on the page.
     pub interrupted: bool,
+    /// The selectors that kept a page from settling, as sentences: "spinner `.loading` still
+    /// shown", "ready selector `#user` never appeared".
+    pub selectors_unmet: Vec<String>,
 }
 
 impl PageVisit {

@@ -88,6 +88,7 @@ pub async fn visit(page: &Page, plan: &Plan, path: &str, stop: &CancellationToke
         ready_found: false,
         screenshot_png: None,
         interrupted: false,
+        selectors_unmet: Vec::new(),
     };
     let url = match plan.base.join(path) {
         Ok(u) => u,
@@ -215,6 +216,16 @@ pub async fn visit(page: &Page, plan: &Plan, path: &str, stop: &CancellationToke
         let (ready, busy) = selectors(page, plan).await;
         visit.ready_found = ready && plan.ready_selector.is_some();
         visit.busy_shown = busy;
+        if let (Some(sel), true) = (&plan.busy_selector, busy) {
+            visit
+                .selectors_unmet
+                .push(format!("spinner `{sel}` still shown"));
+        }
+        if let (Some(sel), false) = (&plan.ready_selector, ready) {
+            visit
+                .selectors_unmet
+                .push(format!("ready selector `{sel}` never appeared"));
+        }
         if !stop.is_cancelled() {
             let shot = ScreenshotParams::builder()
                 .format(CaptureScreenshotFormat::Png)
