@@ -117,7 +117,7 @@ fn browser_panel(out: &mut String, b: &super::browser::BrowserSection) {
                 let caption = format!("{} ({}, user {}): {time}", p.path, c.when, c.vu);
                 let _ = writeln!(
                     shots,
-                    "<figure class=\"screenshot\"><figcaption>{}</figcaption><img alt=\"{}\" src=\"data:image/png;base64,{}\" style=\"max-width:100%;border:1px solid #ccc\"></figure>",
+                    "<figure class=\"screenshot\"><figcaption>{}</figcaption><img alt=\"{}\" src=\"data:image/png;base64,{}\" style=\"width:480px;max-width:100%;border:1px solid #ccc\"></figure>",
                     esc(&caption),
                     attr(&format!("screenshot of {}", p.path)),
                     attr(png)
