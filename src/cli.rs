@@ -207,6 +207,8 @@ fn run(args: RunArgs) -> Outcome {
             return Outcome::Unreachable;
         }
     };
+    // An error can quote a restart command's output or a target's answer: redacted too.
+    let redactor = crate::redact::Redactor::new(&scenario.secrets());
     match runtime.block_on(crate::run::run(scenario, overrides)) {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -214,7 +216,7 @@ fn run(args: RunArgs) -> Outcome {
                 .downcast_ref::<RunError>()
                 .map(|r| r.outcome)
                 .unwrap_or(Outcome::Unreachable);
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
             outcome
         }
     }

@@ -34,8 +34,12 @@ pub struct Ctx {
     pub clock: Instant,
     pub stop: CancellationToken,
     pub progress: Arc<Progress>,
-    /// When the load ends (run start + duration, capped by max_duration).
+    /// When the load ends (run start + duration, capped by max_duration): no request starts
+    /// after it, and pauses (think time, login pacing) end at it.
     pub deadline: Instant,
+    /// `max_duration` after the load started: everything still in flight is cancelled then,
+    /// whatever `loading_timeout` or a stalled server would make it wait.
+    pub hard_deadline: Instant,
     login_pacer: tokio::sync::Mutex<Instant>,
     /// `[load] requests` and the probe path, allocated once and shared by every observation.
     pub paths: Vec<PathStr>,
@@ -64,10 +68,12 @@ impl Ctx {
             .map(|d| d.0)
             .unwrap_or(load.max_duration.0)
             .min(load.max_duration.0);
+        let now = Instant::now();
         Ctx {
             // The load starts now, after the target answered ready: a slow-booting app
             // (Django + Gunicorn takes seconds) must not eat into the load's duration.
-            deadline: Instant::now() + duration,
+            deadline: now + duration,
+            hard_deadline: now + load.max_duration.0,
             login_pacer: tokio::sync::Mutex::new(clock),
             paths: load
                 .requests
@@ -118,15 +124,35 @@ impl Ctx {
 
 /// Run all users to the end; every observation goes to `ctx.recorder`.
 pub async fn run(ctx: Arc<Ctx>) {
+    // `max_duration` is a hard cap: at it the run's stop token is cancelled, which ends every
+    // request in flight and every pause.
+    let cap = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(ctx.hard_deadline.into()).await;
+            ctx.stop.cancel();
+        })
+    };
     if ctx.scenario.load.rate.is_some() {
-        return crate::openloop::run(ctx).await;
+        crate::openloop::run(ctx).await;
+    } else {
+        let mut accounts = JoinSet::new();
+        for account in crate::openloop::shard_users(ctx.scenario.load.users, ctx.shard) {
+            accounts.spawn(account_task(ctx.clone(), account));
+        }
+        // A panicking task is a bug in sesscheck; what the others recorded is kept.
+        while accounts.join_next().await.is_some() {}
     }
-    let mut accounts = JoinSet::new();
-    for account in crate::openloop::shard_users(ctx.scenario.load.users, ctx.shard) {
-        accounts.spawn(account_task(ctx.clone(), account));
+    cap.abort();
+}
+
+/// Sleep for `pause`, but not past the load's end; false if the run was stopped meanwhile.
+async fn pause_within_load(ctx: &Ctx, pause: Duration) -> bool {
+    let until = (Instant::now() + pause).min(ctx.deadline);
+    tokio::select! {
+        _ = tokio::time::sleep_until(until.into()) => true,
+        _ = ctx.stop.cancelled() => false,
     }
-    // A panicking task is a bug in sesscheck; what the others recorded is kept.
-    while accounts.join_next().await.is_some() {}
 }
 
 /// One account: `[sessions] per_user` logins (devices), each with its own jar and its tabs.
@@ -268,11 +294,8 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
                 None => break,
             }
         }
-        if !pause.is_zero() {
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = ctx.stop.cancelled() => break,
-            }
+        if !pause.is_zero() && !pause_within_load(&ctx, pause).await {
+            break;
         }
     }
     ctx.record(&mut obs);
@@ -360,7 +383,11 @@ fn finish(
             o.replaced_login_cookie = r.replaced_login_cookie.clone();
             o.renewed = r.renewed;
         }
-        Err(f) => o.failure = Some(f.clone()),
+        Err(f) => {
+            let mut f = f.clone();
+            f.rewrite_text(|text| client::scrub_cookies(&t.jar, text));
+            o.failure = Some(f);
+        }
     }
     let progress = &ctx.progress;
     if step == Step::Request || step == Step::Probe {
@@ -434,7 +461,9 @@ async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
                             .insert(pid);
                     }
                 }
-                Err(why) => o.failure = Some(Failure::BadProbe(why)),
+                Err(why) => {
+                    o.failure = Some(Failure::BadProbe(client::scrub_cookies(&t.jar, &why)))
+                }
             }
         }
         if o.authenticated == Some(false) {
@@ -573,8 +602,9 @@ async fn pace_login(ctx: &Ctx) {
         *next = slot + Duration::from_secs_f64(1.0 / rate);
         slot
     };
+    // A login whose turn comes after the load's end would only delay the report.
     tokio::select! {
-        _ = tokio::time::sleep_until(slot.into()) => {}
+        _ = tokio::time::sleep_until(slot.min(ctx.deadline).into()) => {}
         _ = ctx.stop.cancelled() => {}
     }
 }
@@ -608,7 +638,7 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         return true;
     };
     pace_login(ctx).await;
-    if ctx.stop.is_cancelled() {
+    if ctx.stop.is_cancelled() || Instant::now() >= ctx.deadline {
         return false;
     }
     let mut fields: Vec<(String, String)> = login

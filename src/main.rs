@@ -15,6 +15,7 @@ mod observe;
 mod openloop;
 mod pool;
 mod progress;
+mod redact;
 mod report;
 mod run;
 mod scenario;

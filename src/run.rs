@@ -70,6 +70,7 @@ pub struct Overrides {
 pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
     if let Some(u) = &o.url {
         s.target.url = u.clone();
+        s.move_url_credentials();
     }
     if let Some(n) = o.users {
         s.load.users = n;
@@ -84,6 +85,20 @@ pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
 type SharedSupervisor = Arc<tokio::sync::Mutex<Option<Supervisor>>>;
 
 pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
+    if let Some((i, n)) = o.shard {
+        if crate::openloop::shard_users(scenario.load.users, o.shard).is_empty() {
+            return Err(RunError {
+                outcome: Outcome::Invalid,
+                message: format!(
+                    "--shard {i}/{n} has no users: shard {i} runs users {i}, {}, ... and [load] users = {}; use at most {} shards",
+                    i + n,
+                    scenario.load.users,
+                    scenario.load.users
+                ),
+            }
+            .into());
+        }
+    }
     let clock = Instant::now();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let base = Url::parse(&scenario.target.url).map_err(|e| RunError {
@@ -203,6 +218,16 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         config: config_answer.as_ref(),
     });
     let was_interrupted = interrupted.load(Ordering::SeqCst);
+    // A run that sent no page and no probe measured nothing; unless a finding says why (every
+    // login failed), it must not pass.
+    let aborted = aborted.or_else(|| {
+        (digest.traffic == 0 && findings.is_empty() && !was_interrupted).then(|| {
+            format!(
+                "no load request was sent in {:.1} s: nothing was measured, so this is no pass (check [load] and max_duration)",
+                duration_s
+            )
+        })
+    });
     let rep = report::build(report::Inputs {
         scenario: &scenario.name,
         url: base.as_str(),
@@ -228,6 +253,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     rep.not_kept = not_kept;
     rep.shard = o.shard.map(|(i, n)| format!("{i}/{n}"));
     let secrets = scenario.secrets();
+    let redactor = crate::redact::Redactor::new(&secrets);
     let written = report::write_all(&rep, &o.report_dir, &secrets).map_err(|e| RunError {
         outcome: Outcome::Invalid,
         message: format!("{e:#} (check --report-dir)"),
@@ -240,7 +266,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         };
         println!("{}: {verdict}", rep.scenario);
     } else {
-        print!("{}", report::redact(&report::table::render(&rep), &secrets));
+        print!("{}", redactor.redact(&report::table::render(&rep)));
         for p in &written {
             println!("report: {}", p.display());
         }
@@ -248,14 +274,14 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
             println!(
                 "FAILED {}: {}",
                 c.name,
-                report::redact(&c.message, &secrets)
+                redactor.redact(&c.message)
             );
         }
     }
     Ok(if was_interrupted {
         Outcome::Interrupted
     } else if let Some(a) = aborted {
-        eprintln!("error: {a}");
+        eprintln!("error: {}", redactor.redact(&a));
         Outcome::Unreachable
     } else if rep.verdict == "pass" {
         Outcome::Pass
