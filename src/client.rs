@@ -163,6 +163,9 @@ pub struct Http {
     max_redirects: usize,
     max_body: usize,
     login_path: String,
+    /// `max_duration` after the load began (set by the engine): no request runs past it, so
+    /// one still waiting then ends as a timeout, at the stage it had reached.
+    hard_deadline: Option<std::time::Instant>,
     /// `[load] max_connections`: permits for requests in flight.
     slots: Option<Arc<tokio::sync::Semaphore>>,
     /// The scenario's paths (pages, probe, login, CSRF page, logout), prepared once.
@@ -230,6 +233,7 @@ impl Http {
             targets.insert(p.to_string(), t);
         }
         Ok(Http {
+            hard_deadline: None,
             slots: load
                 .max_connections
                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
@@ -251,6 +255,11 @@ impl Http {
         })
     }
 
+    /// No request may run past `at` (the run's `max_duration` cap).
+    pub fn set_hard_deadline(&mut self, at: std::time::Instant) {
+        self.hard_deadline = Some(at);
+    }
+
     pub fn url(&self, path: &str) -> Result<Url> {
         if let Some(t) = self.targets.get(path) {
             return Ok(t.url.clone());
@@ -269,7 +278,10 @@ impl Http {
             .url(path)
             .map_err(|e| Failure::Transport(format!("{e:#}")))?;
         if url.origin() != self.base.origin() {
-            return Err(Failure::OffOrigin(format!("request for {}", shown_url(&url))));
+            return Err(Failure::OffOrigin(format!(
+                "request for {}",
+                shown_url(&url)
+            )));
         }
         target(url, &self.headers).map(|t| Dest::Other(Box::new(t)))
     }
@@ -285,7 +297,10 @@ impl Http {
         {
             return target(next, &self.foreign_headers).map(|t| Dest::Other(Box::new(t)));
         }
-        Err(Failure::OffOrigin(format!("{status} to {}", shown_url(&next))))
+        Err(Failure::OffOrigin(format!(
+            "{status} to {}",
+            shown_url(&next)
+        )))
     }
 
     /// Send one request with the user's jar, following redirects (GET) when `follow` is set.
@@ -304,7 +319,11 @@ impl Http {
         // the task of an idle user (thinking, or waiting for a slot) stays small.
         let progress = Progress::new();
         let chain = Box::pin(self.chain(vu, jar, req, &progress));
-        match tokio::time::timeout(self.timeout, chain).await {
+        let mut until = std::time::Instant::now() + self.timeout;
+        if let Some(cap) = self.hard_deadline {
+            until = until.min(cap);
+        }
+        match tokio::time::timeout_at(until.into(), chain).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout(progress.get())),
         }

@@ -57,7 +57,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(
         scenario: Scenario,
-        http: Http,
+        mut http: Http,
         clock: Instant,
         stop: CancellationToken,
         progress: Arc<Progress>,
@@ -69,6 +69,7 @@ impl Ctx {
             .unwrap_or(load.max_duration.0)
             .min(load.max_duration.0);
         let now = Instant::now();
+        http.set_hard_deadline(now + load.max_duration.0);
         Ctx {
             // The load starts now, after the target answered ready: a slow-booting app
             // (Django + Gunicorn takes seconds) must not eat into the load's duration.
@@ -124,12 +125,13 @@ impl Ctx {
 
 /// Run all users to the end; every observation goes to `ctx.recorder`.
 pub async fn run(ctx: Arc<Ctx>) {
-    // `max_duration` is a hard cap: at it the run's stop token is cancelled, which ends every
-    // request in flight and every pause.
+    // `max_duration` is a hard cap. Requests still in flight at it time out then (and are
+    // recorded as such: see `Http::set_hard_deadline`); a moment later the run's stop token
+    // ends whatever else still runs.
     let cap = {
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            tokio::time::sleep_until(ctx.hard_deadline.into()).await;
+            tokio::time::sleep_until((ctx.hard_deadline + CAP_GRACE).into()).await;
             ctx.stop.cancel();
         })
     };
@@ -145,6 +147,9 @@ pub async fn run(ctx: Arc<Ctx>) {
     }
     cap.abort();
 }
+
+/// How long after `max_duration` the stop token ends what the request timeouts did not.
+const CAP_GRACE: Duration = Duration::from_millis(250);
 
 /// Sleep for `pause`, but not past the load's end; false if the run was stopped meanwhile.
 async fn pause_within_load(ctx: &Ctx, pause: Duration) -> bool {
@@ -552,9 +557,21 @@ fn interpret(
     let pid = if pid_ptr.is_empty() {
         None
     } else {
+        // A PID is a whole number above 0; anything else is said, not silently dropped.
+        let not_a_pid = |what: String| {
+            Err(format!(
+                "probe JSON has {what} at {pid_ptr}, which is no PID (a whole number above 0)"
+            ))
+        };
         match pid_v.as_ref() {
-            Some(serde_json::Value::Number(n)) => n.as_u64(),
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            Some(serde_json::Value::Number(n)) => match n.as_u64() {
+                Some(pid) if pid > 0 => Some(pid),
+                _ => return not_a_pid(n.to_string()),
+            },
+            Some(serde_json::Value::String(s)) => match s.trim().parse::<u64>() {
+                Ok(pid) if pid > 0 => Some(pid),
+                _ => return not_a_pid(format!("{s:?}")),
+            },
             _ => return Err(format!("probe JSON has no number at {pid_ptr}")),
         }
     };

@@ -10,6 +10,7 @@ mod client;
 mod detect;
 mod digest;
 mod engine;
+mod guard;
 mod jsonseek;
 mod observe;
 mod openloop;

@@ -36,10 +36,8 @@ impl Redactor {
                 // Digits look the same in every encoding, so each form of the expansion is the
                 // forms of the literal parts around a number.
                 for encode in ENCODINGS {
-                    let pattern: Vec<String> = parts
-                        .iter()
-                        .map(|p| regex::escape(&encode(p)))
-                        .collect();
+                    let pattern: Vec<String> =
+                        parts.iter().map(|p| regex::escape(&encode(p))).collect();
                     templates.push(pattern.join("[0-9]+"));
                 }
             } else {
@@ -144,7 +142,10 @@ mod tests {
             let out = r.redact(&text);
             assert!(!out.contains(&form), "{form:?} survived in {out:?}");
             assert!(out.contains(MARKER), "{out:?}");
-            assert!(out.starts_with("before ") && out.ends_with(" after"), "{out:?}");
+            assert!(
+                out.starts_with("before ") && out.ends_with(" after"),
+                "{out:?}"
+            );
         }
     }
 

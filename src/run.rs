@@ -105,6 +105,10 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         outcome: Outcome::Invalid,
         message: format!("--url: {e}"),
     })?;
+    report::check_writable(&o.report_dir).map_err(|e| RunError {
+        outcome: Outcome::Invalid,
+        message: format!("{e:#} (check --report-dir)"),
+    })?;
     if scenario.target.insecure_tls {
         eprintln!("warning: insecure_tls = true: TLS certificates of {base} are NOT verified");
     }
@@ -119,6 +123,12 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let stop = interrupt.child_token();
     watch_signals(interrupt.clone(), interrupted.clone());
 
+    if let Some(path) = &scenario.target.log {
+        supervisor::check_log_file(&resolve(&scenario, path)).map_err(|e| RunError {
+            outcome: Outcome::Invalid,
+            message: format!("{e:#}"),
+        })?;
+    }
     let log: SharedLog = Default::default();
     let scratch = scratch_dir();
     let supervisor: SharedSupervisor = Arc::new(tokio::sync::Mutex::new(None));
@@ -254,10 +264,12 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     rep.shard = o.shard.map(|(i, n)| format!("{i}/{n}"));
     let secrets = scenario.secrets();
     let redactor = crate::redact::Redactor::new(&secrets);
-    let written = report::write_all(&rep, &o.report_dir, &secrets).map_err(|e| RunError {
-        outcome: Outcome::Invalid,
-        message: format!("{e:#} (check --report-dir)"),
-    })?;
+    // A report that cannot be written does not hide the verdict: the summary is printed and
+    // the exit code is the run's, with the error beside it.
+    let (written, write_error) = match report::write_all(&rep, &o.report_dir, &secrets) {
+        Ok(w) => (w, None),
+        Err(e) => (Vec::new(), Some(format!("{e:#} (check --report-dir)"))),
+    };
     if o.quiet {
         let verdict = if rep.interrupted {
             "interrupted"
@@ -271,12 +283,11 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
             println!("report: {}", p.display());
         }
         for c in rep.expectations.iter().filter(|c| !c.passed) {
-            println!(
-                "FAILED {}: {}",
-                c.name,
-                redactor.redact(&c.message)
-            );
+            println!("FAILED {}: {}", c.name, redactor.redact(&c.message));
         }
+    }
+    if let Some(e) = write_error {
+        eprintln!("error: the report was not written: {}", redactor.redact(&e));
     }
     Ok(if was_interrupted {
         Outcome::Interrupted
@@ -673,6 +684,7 @@ fn spawn_spec(sc: &Scenario, base: &Url, scratch: &std::path::Path) -> Result<Op
                 cwd: None,
                 env: Default::default(),
                 stop_timeout,
+                scratch: Some(scratch.to_path_buf()),
             })
         }
         Some(Spawn::Command(c)) => {
@@ -690,6 +702,7 @@ fn spawn_spec(sc: &Scenario, base: &Url, scratch: &std::path::Path) -> Result<Op
                 env,
                 label: format!("`{}`", c.command),
                 stop_timeout,
+                scratch: None,
             })
         }
     })
@@ -709,8 +722,16 @@ fn watch_signals(stop: CancellationToken, interrupted: Arc<std::sync::atomic::At
             _ = int.recv() => {}
             _ = term.recv() => {}
         }
-        eprintln!("\nsesscheck: interrupted; stopping and writing the report");
+        eprintln!("\nsesscheck: interrupted; stopping and writing the report (interrupt again to quit at once)");
         interrupted.store(true, Ordering::SeqCst);
         stop.cancel();
+        // A second Ctrl-C does not wait for the graceful stop. A spawned target is not left
+        // behind: its guard stops it when sesscheck is gone (see `supervisor`).
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("sesscheck: interrupted twice; quitting without a report");
+        std::process::exit(Outcome::Interrupted as i32);
     });
 }

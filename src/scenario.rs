@@ -728,7 +728,11 @@ impl Scenario {
         if url.username().is_empty() && url.password().is_none() {
             return;
         }
-        let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let user = decode(url.username());
         let password = url.password().map(decode).unwrap_or_default();
         let has_authorization = self
@@ -1121,7 +1125,15 @@ fn check_path(field: &str, p: &str) -> std::result::Result<(), (String, String)>
 /// A `[target] headers` entry whose name contains one of these carries a credential: its value
 /// is a secret (`Authorization`, `Cookie`, `X-Api-Key`, `X-Auth-Token`, `X-Password`, ...).
 const CREDENTIAL_HEADER_WORDS: [&str; 9] = [
-    "auth", "cookie", "token", "key", "secret", "pass", "session", "csrf", "credential",
+    "auth",
+    "cookie",
+    "token",
+    "key",
+    "secret",
+    "pass",
+    "session",
+    "csrf",
+    "credential",
 ];
 
 /// The HTTP methods a logout may use.
@@ -1161,7 +1173,8 @@ impl AllowedHost {
             port: if text.contains("://") {
                 url.port()
             } else {
-                url.port().or_else(|| text.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+                url.port()
+                    .or_else(|| text.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
             },
         })
     }
@@ -1170,7 +1183,9 @@ impl AllowedHost {
     pub fn matches(&self, url: &url::Url) -> bool {
         url.host_str()
             .is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
-            && self.port.is_none_or(|p| url.port_or_known_default() == Some(p))
+            && self
+                .port
+                .is_none_or(|p| url.port_or_known_default() == Some(p))
     }
 }
 

@@ -715,7 +715,8 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
 }
 
 /// Replace every secret (passwords, cookie values) with a marker, in every form it may take
-/// (see `redact::Redactor`). Applied to every output.
+/// (see `redact::Redactor`).
+#[cfg(test)]
 pub fn redact(text: &str, secrets: &[String]) -> String {
     crate::redact::Redactor::new(secrets).redact(text)
 }
@@ -730,7 +731,28 @@ pub fn scrub_log_line(line: &str) -> String {
     re.replace_all(line, "$1$2[REDACTED]").into_owned()
 }
 
+/// Check before the load that reports can be written into `dir` (created if missing): a run
+/// must not find out only at its end that its report has nowhere to go.
+pub fn check_writable(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating report directory {}", dir.display()))?;
+    let probe = dir.join(format!(".sesscheck-write-check-{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"ok"));
+    let _ = std::fs::remove_file(&probe);
+    written.with_context(|| format!("cannot write reports into {}", dir.display()))
+}
+
+/// Report file names keep at most this many characters of the scenario's name.
+const MAX_NAME: usize = 80;
+
 /// Write the report as JSON (and the other formats) into `dir`; returns the paths written.
+/// Names are `<scenario>-<time>[-shardIofN]`, with `-2`, `-3`, ... when that is taken: two
+/// runs in the same second (two shards, two CI jobs) never overwrite each other. The JSON file
+/// is created first and exclusively, so it is what claims a name.
 pub fn write_all(report: &Report, dir: &Path, secrets: &[String]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating report directory {}", dir.display()))?;
@@ -740,7 +762,12 @@ pub fn write_all(report: &Report, dir: &Path, secrets: &[String]) -> Result<Vec<
         .filter(|c| c.is_ascii_digit())
         .take(14)
         .collect();
-    let base = format!("{}-{}", file_safe(&report.scenario), stamp);
+    let mut base: String = file_safe(&report.scenario).chars().take(MAX_NAME).collect();
+    base = format!("{base}-{stamp}");
+    if let Some(shard) = &report.shard {
+        base.push_str(&format!("-shard{}", shard.replace('/', "of")));
+    }
+    let redactor = crate::redact::Redactor::new(secrets);
     let renderings = [
         (
             "json",
@@ -750,10 +777,29 @@ pub fn write_all(report: &Report, dir: &Path, secrets: &[String]) -> Result<Vec<
         ("md", markdown::render(report)),
         ("html", html::render(report)),
     ];
+    let extensions: Vec<&str> = renderings.iter().map(|(e, _)| *e).collect();
+    let name = (1..=1000)
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            }
+        })
+        .find(|name| {
+            extensions
+                .iter()
+                .all(|e| !dir.join(format!("{name}.{e}")).exists())
+        })
+        .with_context(|| format!("no free report name {base}-N in {}", dir.display()))?;
     let mut written = Vec::new();
     for (extension, text) in renderings {
-        let path = dir.join(format!("{base}.{extension}"));
-        std::fs::write(&path, redact(&text, secrets))
+        let path = dir.join(format!("{name}.{extension}"));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, redactor.redact(&text).as_bytes()))
             .with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }
