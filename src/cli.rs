@@ -76,6 +76,9 @@ pub enum Command {
     /// Run the built-in demo target: a multi-process web app with real logins and sessions,
     /// whose session faults can be switched on and off.
     Target(crate::target::TargetArgs),
+    /// Internal: guards a target that `run` spawns (see src/guard.rs).
+    #[command(name = "__guard", hide = true)]
+    Guard(crate::guard::GuardArgs),
 }
 
 #[derive(clap::Args)]
@@ -127,6 +130,15 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Guard(args) => {
+            return match crate::guard::run(args) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(Outcome::Unreachable as u8)
+                }
+            }
+        }
         Command::Run(args) => run(args),
         Command::Validate { scenario } => validate(&scenario),
         Command::Report { report, format } => rerender(&report, format),
@@ -207,6 +219,8 @@ fn run(args: RunArgs) -> Outcome {
             return Outcome::Unreachable;
         }
     };
+    // An error can quote a restart command's output or a target's answer: redacted too.
+    let redactor = crate::redact::Redactor::new(&scenario.secrets());
     match runtime.block_on(crate::run::run(scenario, overrides)) {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -214,7 +228,7 @@ fn run(args: RunArgs) -> Outcome {
                 .downcast_ref::<RunError>()
                 .map(|r| r.outcome)
                 .unwrap_or(Outcome::Unreachable);
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
             outcome
         }
     }

@@ -34,8 +34,12 @@ pub struct Ctx {
     pub clock: Instant,
     pub stop: CancellationToken,
     pub progress: Arc<Progress>,
-    /// When the load ends (run start + duration, capped by max_duration).
+    /// When the load ends (run start + duration, capped by max_duration): no request starts
+    /// after it, and pauses (think time, login pacing) end at it.
     pub deadline: Instant,
+    /// `max_duration` after the load started: everything still in flight is cancelled then,
+    /// whatever `loading_timeout` or a stalled server would make it wait.
+    pub hard_deadline: Instant,
     login_pacer: tokio::sync::Mutex<Instant>,
     /// `[load] requests` and the probe path, allocated once and shared by every observation.
     pub paths: Vec<PathStr>,
@@ -56,7 +60,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(
         scenario: Scenario,
-        http: Http,
+        mut http: Http,
         clock: Instant,
         stop: CancellationToken,
         progress: Arc<Progress>,
@@ -67,10 +71,13 @@ impl Ctx {
             .map(|d| d.0)
             .unwrap_or(load.max_duration.0)
             .min(load.max_duration.0);
+        let now = Instant::now();
+        http.set_hard_deadline(now + load.max_duration.0);
         Ctx {
             // The load starts now, after the target answered ready: a slow-booting app
             // (Django + Gunicorn takes seconds) must not eat into the load's duration.
-            deadline: Instant::now() + duration,
+            deadline: now + duration,
+            hard_deadline: now + load.max_duration.0,
             login_pacer: tokio::sync::Mutex::new(clock),
             paths: load
                 .requests
@@ -122,15 +129,39 @@ impl Ctx {
 
 /// Run all users to the end; every observation goes to `ctx.recorder`.
 pub async fn run(ctx: Arc<Ctx>) {
+    // `max_duration` is a hard cap. Requests still in flight at it time out then (and are
+    // recorded as such: see `Http::set_hard_deadline`); a moment later the run's stop token
+    // ends whatever else still runs.
+    let cap = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until((ctx.hard_deadline + CAP_GRACE).into()).await;
+            ctx.stop.cancel();
+        })
+    };
     if ctx.scenario.load.rate.is_some() {
-        return crate::openloop::run(ctx).await;
+        crate::openloop::run(ctx).await;
+    } else {
+        let mut accounts = JoinSet::new();
+        for account in crate::openloop::shard_users(ctx.scenario.load.users, ctx.shard) {
+            accounts.spawn(account_task(ctx.clone(), account));
+        }
+        // A panicking task is a bug in sesscheck; what the others recorded is kept.
+        while accounts.join_next().await.is_some() {}
     }
-    let mut accounts = JoinSet::new();
-    for account in crate::openloop::shard_users(ctx.scenario.load.users, ctx.shard) {
-        accounts.spawn(account_task(ctx.clone(), account));
+    cap.abort();
+}
+
+/// How long after `max_duration` the stop token ends what the request timeouts did not.
+const CAP_GRACE: Duration = Duration::from_millis(250);
+
+/// Sleep for `pause`, but not past the load's end; false if the run was stopped meanwhile.
+async fn pause_within_load(ctx: &Ctx, pause: Duration) -> bool {
+    let until = (Instant::now() + pause).min(ctx.deadline);
+    tokio::select! {
+        _ = tokio::time::sleep_until(until.into()) => true,
+        _ = ctx.stop.cancelled() => false,
     }
-    // A panicking task is a bug in sesscheck; what the others recorded is kept.
-    while accounts.join_next().await.is_some() {}
 }
 
 /// One account: `[sessions] per_user` logins (devices), each with its own jar and its tabs.
@@ -284,11 +315,8 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
                 None => break,
             }
         }
-        if !pause.is_zero() {
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = ctx.stop.cancelled() => break,
-            }
+        if !pause.is_zero() && !pause_within_load(&ctx, pause).await {
+            break;
         }
     }
     ctx.record(&mut obs);
@@ -376,7 +404,11 @@ fn finish(
             o.replaced_login_cookie = r.replaced_login_cookie.clone();
             o.renewed = r.renewed;
         }
-        Err(f) => o.failure = Some(f.clone()),
+        Err(f) => {
+            let mut f = f.clone();
+            f.rewrite_text(|text| client::scrub_cookies(&t.jar, text));
+            o.failure = Some(f);
+        }
     }
     let progress = &ctx.progress;
     if step == Step::Request || step == Step::Probe {
@@ -450,7 +482,9 @@ async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
                             .insert(pid);
                     }
                 }
-                Err(why) => o.failure = Some(Failure::BadProbe(why)),
+                Err(why) => {
+                    o.failure = Some(Failure::BadProbe(client::scrub_cookies(&t.jar, &why)))
+                }
             }
         }
         if o.authenticated == Some(false) {
@@ -539,9 +573,21 @@ fn interpret(
     let pid = if pid_ptr.is_empty() {
         None
     } else {
+        // A PID is a whole number above 0; anything else is said, not silently dropped.
+        let not_a_pid = |what: String| {
+            Err(format!(
+                "probe JSON has {what} at {pid_ptr}, which is no PID (a whole number above 0)"
+            ))
+        };
         match pid_v.as_ref() {
-            Some(serde_json::Value::Number(n)) => n.as_u64(),
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            Some(serde_json::Value::Number(n)) => match n.as_u64() {
+                Some(pid) if pid > 0 => Some(pid),
+                _ => return not_a_pid(n.to_string()),
+            },
+            Some(serde_json::Value::String(s)) => match s.trim().parse::<u64>() {
+                Ok(pid) if pid > 0 => Some(pid),
+                _ => return not_a_pid(format!("{s:?}")),
+            },
             _ => return Err(format!("probe JSON has no number at {pid_ptr}")),
         }
     };
@@ -589,8 +635,9 @@ async fn pace_login(ctx: &Ctx) {
         *next = slot + Duration::from_secs_f64(1.0 / rate);
         slot
     };
+    // A login whose turn comes after the load's end would only delay the report.
     tokio::select! {
-        _ = tokio::time::sleep_until(slot.into()) => {}
+        _ = tokio::time::sleep_until(slot.min(ctx.deadline).into()) => {}
         _ = ctx.stop.cancelled() => {}
     }
 }
@@ -624,7 +671,7 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         return true;
     };
     pace_login(ctx).await;
-    if ctx.stop.is_cancelled() {
+    if ctx.stop.is_cancelled() || Instant::now() >= ctx.deadline {
         return false;
     }
     let mut fields: Vec<(String, String)> = login

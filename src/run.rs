@@ -70,6 +70,7 @@ pub struct Overrides {
 pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
     if let Some(u) = &o.url {
         s.target.url = u.clone();
+        s.move_url_credentials();
     }
     if let Some(n) = o.users {
         s.load.users = n;
@@ -84,11 +85,29 @@ pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
 type SharedSupervisor = Arc<tokio::sync::Mutex<Option<Supervisor>>>;
 
 pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
+    if let Some((i, n)) = o.shard {
+        if crate::openloop::shard_users(scenario.load.users, o.shard).is_empty() {
+            return Err(RunError {
+                outcome: Outcome::Invalid,
+                message: format!(
+                    "--shard {i}/{n} has no users: shard {i} runs users {i}, {}, ... and [load] users = {}; use at most {} shards",
+                    i + n,
+                    scenario.load.users,
+                    scenario.load.users
+                ),
+            }
+            .into());
+        }
+    }
     let clock = Instant::now();
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let base = Url::parse(&scenario.target.url).map_err(|e| RunError {
         outcome: Outcome::Invalid,
         message: format!("--url: {e}"),
+    })?;
+    report::check_writable(&o.report_dir).map_err(|e| RunError {
+        outcome: Outcome::Invalid,
+        message: format!("{e:#} (check --report-dir)"),
     })?;
     if scenario.target.insecure_tls {
         eprintln!("warning: insecure_tls = true: TLS certificates of {base} are NOT verified");
@@ -104,6 +123,12 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let stop = interrupt.child_token();
     watch_signals(interrupt.clone(), interrupted.clone());
 
+    if let Some(path) = &scenario.target.log {
+        supervisor::check_log_file(&resolve(&scenario, path)).map_err(|e| RunError {
+            outcome: Outcome::Invalid,
+            message: format!("{e:#}"),
+        })?;
+    }
     let log: SharedLog = Default::default();
     let scratch = scratch_dir();
     let supervisor: SharedSupervisor = Arc::new(tokio::sync::Mutex::new(None));
@@ -209,6 +234,16 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let mut findings = findings;
     findings.extend(crate::detect_browser::findings(&browser_checks));
     let was_interrupted = interrupted.load(Ordering::SeqCst);
+    // A run that sent no page and no probe measured nothing; unless a finding says why (every
+    // login failed), it must not pass.
+    let aborted = aborted.or_else(|| {
+        (digest.traffic == 0 && findings.is_empty() && !was_interrupted).then(|| {
+            format!(
+                "no load request was sent in {:.1} s: nothing was measured, so this is no pass (check [load] and max_duration)",
+                duration_s
+            )
+        })
+    });
     let rep = report::build(report::Inputs {
         scenario: &scenario.name,
         url: base.as_str(),
@@ -235,10 +270,13 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     rep.browser = report::browser::section(&browser_checks);
     rep.shard = o.shard.map(|(i, n)| format!("{i}/{n}"));
     let secrets = scenario.secrets();
-    let written = report::write_all(&rep, &o.report_dir, &secrets).map_err(|e| RunError {
-        outcome: Outcome::Invalid,
-        message: format!("{e:#} (check --report-dir)"),
-    })?;
+    let redactor = crate::redact::Redactor::new(&secrets);
+    // A report that cannot be written does not hide the verdict: the summary is printed and
+    // the exit code is the run's, with the error beside it.
+    let (written, write_error) = match report::write_all(&rep, &o.report_dir, &secrets) {
+        Ok(w) => (w, None),
+        Err(e) => (Vec::new(), Some(format!("{e:#} (check --report-dir)"))),
+    };
     if o.quiet {
         let verdict = if rep.interrupted {
             "interrupted"
@@ -247,22 +285,21 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         };
         println!("{}: {verdict}", rep.scenario);
     } else {
-        print!("{}", report::redact(&report::table::render(&rep), &secrets));
+        print!("{}", redactor.redact(&report::table::render(&rep)));
         for p in &written {
             println!("report: {}", p.display());
         }
         for c in rep.expectations.iter().filter(|c| !c.passed) {
-            println!(
-                "FAILED {}: {}",
-                c.name,
-                report::redact(&c.message, &secrets)
-            );
+            println!("FAILED {}: {}", c.name, redactor.redact(&c.message));
         }
+    }
+    if let Some(e) = write_error {
+        eprintln!("error: the report was not written: {}", redactor.redact(&e));
     }
     Ok(if was_interrupted {
         Outcome::Interrupted
     } else if let Some(a) = aborted {
-        eprintln!("error: {a}");
+        eprintln!("error: {}", redactor.redact(&a));
         Outcome::Unreachable
     } else if rep.verdict == "pass" {
         Outcome::Pass
@@ -679,6 +716,7 @@ fn spawn_spec(sc: &Scenario, base: &Url, scratch: &std::path::Path) -> Result<Op
                 cwd: None,
                 env: Default::default(),
                 stop_timeout,
+                scratch: Some(scratch.to_path_buf()),
             })
         }
         Some(Spawn::Command(c)) => {
@@ -696,6 +734,7 @@ fn spawn_spec(sc: &Scenario, base: &Url, scratch: &std::path::Path) -> Result<Op
                 env,
                 label: format!("`{}`", c.command),
                 stop_timeout,
+                scratch: None,
             })
         }
     })
@@ -715,8 +754,16 @@ fn watch_signals(stop: CancellationToken, interrupted: Arc<std::sync::atomic::At
             _ = int.recv() => {}
             _ = term.recv() => {}
         }
-        eprintln!("\nsesscheck: interrupted; stopping and writing the report");
+        eprintln!("\nsesscheck: interrupted; stopping and writing the report (interrupt again to quit at once)");
         interrupted.store(true, Ordering::SeqCst);
         stop.cancel();
+        // A second Ctrl-C does not wait for the graceful stop. A spawned target is not left
+        // behind: its guard stops it when sesscheck is gone (see `supervisor`).
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("sesscheck: interrupted twice; quitting without a report");
+        std::process::exit(Outcome::Interrupted as i32);
     });
 }

@@ -99,6 +99,10 @@ pub struct Scenario {
     /// Where the scenario came from; relative paths (cwd, log) are resolved against its folder.
     #[serde(skip)]
     pub source: PathBuf,
+    /// The password of a `user:password@` in the target URL, moved into an `Authorization`
+    /// header (see `move_url_credentials`); kept only to be redacted.
+    #[serde(skip)]
+    pub url_password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -119,9 +123,15 @@ pub struct Target {
     /// Accept invalid TLS certificates. Must be explicit; printed as a warning.
     #[serde(default)]
     pub insecure_tls: bool,
-    /// Extra headers sent with every request (values may use ${VAR}).
+    /// Extra headers sent with every request to the target's origin (values may use ${VAR}).
+    /// They never go to another host, not even to one in `allow_hosts`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Other hosts whose redirects may be followed ("sso.example.test", "127.0.0.2:8080",
+    /// "https://sso.example.test"). By default sesscheck talks to the target's origin only: a
+    /// redirect elsewhere is recorded and not followed.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 fn default_stop_timeout() -> Dur {
@@ -772,8 +782,47 @@ impl Scenario {
         scenario
             .interpolate()
             .map_err(|(field, m)| err(&field, m))?;
+        scenario.move_url_credentials();
         scenario.validate().map_err(|(field, m)| err(&field, m))?;
         Ok(scenario)
+    }
+
+    /// `http://user:pw@host/`: the credentials become an `Authorization: Basic` header (as
+    /// curl sends them; a configured `Authorization` header wins) and leave the URL, so no
+    /// banner, message or report ever shows them.
+    pub fn move_url_credentials(&mut self) {
+        use base64::Engine;
+        let Ok(mut url) = url::Url::parse(&self.target.url) else {
+            return;
+        };
+        if url.username().is_empty() && url.password().is_none() {
+            return;
+        }
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let user = decode(url.username());
+        let password = url.password().map(decode).unwrap_or_default();
+        let has_authorization = self
+            .target
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("authorization"));
+        if !has_authorization {
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            self.target
+                .headers
+                .insert("Authorization".into(), format!("Basic {token}"));
+        }
+        if !password.is_empty() {
+            self.url_password = Some(password);
+        }
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        self.target.url = url.to_string();
     }
 
     /// Replace ${VAR} / ${VAR:-default} in the fields where secrets and ports live.
@@ -850,6 +899,38 @@ impl Scenario {
         ] {
             check_path(field, path)?;
         }
+        if let Some(c) = &self.logout.csrf {
+            check_path("logout.csrf.page", &c.page)?;
+        }
+        if !LOGOUT_METHODS.contains(&self.logout.method.to_ascii_uppercase().as_str()) {
+            return Err((
+                "logout.method".into(),
+                format!(
+                    "unknown method {:?}; expected one of {}",
+                    self.logout.method,
+                    LOGOUT_METHODS.join(", ")
+                ),
+            ));
+        }
+        for entry in &self.target.allow_hosts {
+            AllowedHost::parse(entry).map_err(|m| ("target.allow_hosts".to_string(), m))?;
+        }
+        // `run` builds these headers: what it would refuse is refused here already.
+        for (name, value) in &self.target.headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err((
+                    format!("target.headers.{name}"),
+                    format!("{name:?} is not a valid header name"),
+                ));
+            }
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err((
+                    format!("target.headers.{name}"),
+                    "the value is not a valid header value (control characters or a line break?)"
+                        .into(),
+                ));
+            }
+        }
         if !self.probe.path.is_empty() {
             check_path("probe.path", &self.probe.path)?;
             for (field, p) in [
@@ -869,6 +950,9 @@ impl Scenario {
         }
         if let Some(login) = &self.login {
             check_path("login.path", &login.path)?;
+            if let Some(c) = &login.csrf {
+                check_path("login.csrf.page", &c.page)?;
+            }
             if login.fields.is_empty() {
                 return bad("login.fields", "needs at least one field, e.g. { username = \"demo\", password = \"${DEMO_PASSWORD}\" }");
             }
@@ -934,6 +1018,18 @@ impl Scenario {
         }
         if load.loading_timeout.0.is_zero() {
             return bad("load.loading_timeout", "must be longer than 0s");
+        }
+        if load.max_duration.0.is_zero() {
+            return bad(
+                "load.max_duration",
+                "must be longer than 0s (it caps the whole run; a run that sends no load proves nothing)",
+            );
+        }
+        if load.max_redirects > MAX_REDIRECTS_LIMIT {
+            return Err((
+                "load.max_redirects".into(),
+                format!("must be at most {MAX_REDIRECTS_LIMIT} (browsers give up after about 20)"),
+            ));
         }
         if load.logout_every.is_some() && self.login.is_none() {
             return bad(
@@ -1099,13 +1195,10 @@ impl Scenario {
     /// Values that must never appear in output: every login field not declared public, and the
     /// values of credential-like headers (Authorization, Cookie, tokens, keys).
     pub fn secrets(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = self.url_password.iter().cloned().collect();
         for (name, value) in &self.target.headers {
             let n = name.to_ascii_lowercase();
-            if ["authorization", "cookie", "token", "key", "secret"]
-                .iter()
-                .any(|w| n.contains(w))
-            {
+            if CREDENTIAL_HEADER_WORDS.iter().any(|w| n.contains(w)) {
                 out.push(value.clone());
                 // "Bearer abc": the credential alone must not leak either.
                 if let Some((_, credential)) = value.split_once(' ') {
@@ -1129,14 +1222,89 @@ impl Scenario {
     }
 }
 
+/// A path on the target: starts with one `/`. `//host/x` (and `/\host/x`, which URL parsers
+/// read the same way) would name another host, so it is refused like an absolute URL.
 fn check_path(field: &str, p: &str) -> std::result::Result<(), (String, String)> {
     if !p.starts_with('/') {
         return Err((
             field.to_string(),
-            format!("{p:?} must be a path starting with '/'"),
+            format!("{p:?} must be a path starting with '/' (not a URL: requests go to [target] url only)"),
+        ));
+    }
+    if matches!(p.as_bytes().get(1), Some(b'/' | b'\\')) {
+        return Err((
+            field.to_string(),
+            format!("{p:?} starts with two slashes, which names another host; a path starts with a single '/'"),
         ));
     }
     Ok(())
+}
+
+/// A `[target] headers` entry whose name contains one of these carries a credential: its value
+/// is a secret (`Authorization`, `Cookie`, `X-Api-Key`, `X-Auth-Token`, `X-Password`, ...).
+const CREDENTIAL_HEADER_WORDS: [&str; 9] = [
+    "auth",
+    "cookie",
+    "token",
+    "key",
+    "secret",
+    "pass",
+    "session",
+    "csrf",
+    "credential",
+];
+
+/// The HTTP methods a logout may use.
+pub const LOGOUT_METHODS: [&str; 4] = ["POST", "GET", "DELETE", "PUT"];
+
+/// Upper bound for `[load] max_redirects`: browsers stop at about 20.
+pub const MAX_REDIRECTS_LIMIT: usize = 100;
+
+/// One `[target] allow_hosts` entry: a host, with a port when given ("host", "host:port" or a
+/// URL "scheme://host[:port]").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl AllowedHost {
+    pub fn parse(entry: &str) -> std::result::Result<AllowedHost, String> {
+        let text = entry.trim();
+        let url = if text.contains("://") {
+            url::Url::parse(text)
+        } else {
+            url::Url::parse(&format!("http://{text}"))
+        }
+        .map_err(|e| format!("{entry:?} is not a host or host:port ({e})"))?;
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("{entry:?} names no host"))?;
+        if !url.username().is_empty() || url.password().is_some() || url.path().len() > 1 {
+            return Err(format!(
+                "{entry:?}: give a host or host:port, without user, password or path"
+            ));
+        }
+        Ok(AllowedHost {
+            host: host.to_ascii_lowercase(),
+            port: if text.contains("://") {
+                url.port()
+            } else {
+                url.port()
+                    .or_else(|| text.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+            },
+        })
+    }
+
+    /// Does a URL's host (and port, when this entry names one) match?
+    pub fn matches(&self, url: &url::Url) -> bool {
+        url.host_str()
+            .is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
+            && self
+                .port
+                .is_none_or(|p| url.port_or_known_default() == Some(p))
+    }
 }
 
 /// `${VAR}`, `${VAR:-default}`; `$$` is a literal `$`.

@@ -37,7 +37,10 @@ const FLAGS: [&str; 11] = [
 ];
 
 pub struct Chromium {
+    /// The guard (`sesscheck __guard`) Chromium runs under: should sesscheck die, even by
+    /// SIGKILL, the guard's stdin (`_lifeline`) closes and it stops the whole browser.
     child: tokio::process::Child,
+    _lifeline: Option<tokio::process::ChildStdin>,
     /// The browser's process group (its own, so that every helper process goes with it).
     pgid: i32,
     profile: PathBuf,
@@ -56,11 +59,19 @@ impl Chromium {
             std::env::temp_dir().join(format!("sesscheck-chromium-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&profile)
             .with_context(|| format!("creating the browser profile {}", profile.display()))?;
-        let child = tokio::process::Command::new(executable)
+        let exe = std::env::current_exe().context("finding sesscheck to guard the browser")?;
+        let mut child = tokio::process::Command::new(exe)
+            .arg(crate::guard::SUBCOMMAND)
+            .arg("--stop-timeout-ms")
+            .arg("2000")
+            .arg("--remove")
+            .arg(&profile)
+            .arg("--")
+            .arg(executable)
             .args(FLAGS)
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
-            .stdin(std::process::Stdio::null())
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .process_group(0)
@@ -68,6 +79,7 @@ impl Chromium {
             .spawn()
             .with_context(|| format!("starting {}", executable.display()))?;
         let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+        let lifeline = child.stdin.take();
         // From here on, dropping `me` (a failed launch, Ctrl-C) kills the whole group.
         let mut me = PartialChromium {
             child: Some(child),
@@ -121,6 +133,7 @@ impl Chromium {
         });
         Ok(Chromium {
             child: me.child.take().context("browser process")?,
+            _lifeline: lifeline,
             pgid,
             profile,
             browser,
