@@ -624,6 +624,17 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
             )
         })
         .collect();
+    // `[login] accounts`: this user's account in turn.
+    if let Some(account) = crate::accounts::for_user(
+        &login.account_list,
+        t.vu / ctx.scenario.sessions.per_user + 1,
+    ) {
+        for (_, v) in fields.iter_mut() {
+            *v = v
+                .replace("{username}", &account.username)
+                .replace("{password}", &account.password);
+        }
+    }
     if let Some(csrf) = &login.csrf {
         // A person whose login page failed to load reloads it once; so does a virtual user.
         let token = match csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {

@@ -4,6 +4,7 @@
 //! module that owns the concept. Data flows scenario → supervisor → engine (observations) →
 //! detect (findings) → report.
 
+mod accounts;
 mod audit;
 mod cli;
 mod client;

@@ -84,6 +84,10 @@ pub struct TargetArgs {
     #[arg(long, default_value = "demo")]
     pub password: String,
 
+    /// Only this account may log in, with its own password (repeatable; replaces --password).
+    #[arg(long = "account", value_name = "USER:PASSWORD")]
+    pub accounts: Vec<String>,
+
     /// Reject POST /login and POST /logout without a valid CSRF token (400).
     #[arg(long)]
     pub require_csrf: bool,

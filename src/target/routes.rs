@@ -227,9 +227,17 @@ async fn login_submit(
         return handled(csrf_rejected());
     }
     let username = form.get("username").map(|name| name.trim()).unwrap_or("");
-    let password_ok = form
-        .get("password")
-        .is_some_and(|pw| *pw == app.args.password);
+    let password_ok = form.get("password").is_some_and(|pw| {
+        if app.args.accounts.is_empty() {
+            *pw == app.args.password
+        } else {
+            // --account USER:PASSWORD: each account its own password.
+            app.args.accounts.iter().any(|a| {
+                a.split_once(':')
+                    .is_some_and(|(user, password)| user == username && password == pw)
+            })
+        }
+    });
     if username.is_empty() || !password_ok {
         // Like many real apps: a redirect, not a 401, so clients must check where it goes.
         return handled(redirect("/login?error=1"));
