@@ -25,6 +25,7 @@ mod shell;
 mod supervisor;
 mod target;
 mod transport;
+mod write;
 
 #[cfg(test)]
 mod proptests;

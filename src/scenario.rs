@@ -394,9 +394,10 @@ pub struct Load {
     /// Stop after this many app requests in total.
     #[serde(default)]
     pub total_requests: Option<u64>,
-    /// App pages each tab requests in turn; each must come back authenticated.
+    /// App pages each tab requests in turn; each must come back authenticated. An entry may
+    /// also be a write request table (see `write::RequestSpec`).
     #[serde(default = "default_requests")]
-    pub requests: Vec<String>,
+    pub requests: Vec<crate::write::RequestSpec>,
     /// Pause between a tab's requests.
     #[serde(default)]
     pub think_time: Dur,
@@ -442,7 +443,7 @@ fn one_usize() -> usize {
 fn yes() -> bool {
     true
 }
-fn default_requests() -> Vec<String> {
+fn default_requests() -> Vec<crate::write::RequestSpec> {
     vec!["/dashboard".into()]
 }
 fn default_loading_timeout() -> Dur {
@@ -907,7 +908,8 @@ impl Scenario {
             );
         }
         for p in &load.requests {
-            check_path("load.requests", p)?;
+            check_path("load.requests", p.as_str())?;
+            p.check().map_err(|m| ("load.requests".to_string(), m))?;
         }
         if load.loading_timeout.0.is_zero() {
             return bad("load.loading_timeout", "must be longer than 0s");
