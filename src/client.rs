@@ -81,6 +81,8 @@ pub struct Req<'a> {
     pub follow: bool,
     /// A login's Set-Cookie is the user's own session, not a replacement of it.
     pub is_login: bool,
+    /// Headers of this request only (a write's CSRF token), on top of the defaults.
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
 }
 
 impl<'a> Req<'a> {
@@ -92,6 +94,7 @@ impl<'a> Req<'a> {
             body: None,
             follow: true,
             is_login: false,
+            headers: Vec::new(),
         }
     }
 }
@@ -207,7 +210,12 @@ impl Http {
             let keep_idle = load.connection != ConnectionPolicy::New;
             pools.push(Pool::new(Connector::new(&options, tls), keep_idle));
         }
-        let mut paths: Vec<&str> = scenario.load.requests.iter().map(String::as_str).collect();
+        let mut paths: Vec<&str> = scenario
+            .load
+            .requests
+            .iter()
+            .map(crate::write::RequestSpec::as_str)
+            .collect();
         paths.push(&scenario.probe.path);
         if let Some(l) = &scenario.login {
             paths.push(&l.path);
@@ -342,6 +350,7 @@ impl Http {
             mut body,
             follow,
             is_login,
+            headers: extra_headers,
         } = req;
         let pool = &self.pools[vu % self.pools.len()];
         let mut dest = self.dest(path)?;
@@ -381,7 +390,13 @@ impl Http {
                 return Err(Failure::RedirectLoop(chain_urls));
             }
             let hop = dest.target();
-            let request = self.request(hop, &method, cookie_header.as_ref(), body.take());
+            let mut request = self.request(hop, &method, cookie_header.as_ref(), body.take());
+            // A request's own headers (a CSRF token) are the target's business only.
+            if hop.url.origin() == self.base.origin() {
+                for (name, value) in &extra_headers {
+                    request.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
             let (mut resp, connection) = pool.send(&hop.origin, request, progress).await?;
             let status = resp.status().as_u16();
             if reply.first_status == 0 {

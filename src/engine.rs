@@ -293,9 +293,9 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
                 continue;
             }
         }
-        let path = &ctx.paths[i % ctx.paths.len()];
+        let index = i % ctx.paths.len();
         i += 1;
-        let Some(page) = page(&ctx, &t, path).await else {
+        let Some(page) = load_request(&ctx, &t, index).await else {
             break;
         };
         let bounced = page.unexplained_anonymous();
@@ -430,6 +430,78 @@ async fn send(
         r = ctx.http.send(t.vu, &t.jar, req) => Some(r),
         _ = ctx.stop.cancelled() => None,
     }
+}
+
+/// `[load] requests` entry `index`: a page, or a write request.
+async fn load_request(ctx: &Ctx, t: &TabId, index: usize) -> Option<Observation> {
+    let path = &ctx.paths[index];
+    match &ctx.scenario.load.requests[index] {
+        crate::write::RequestSpec::Write(w) => write(ctx, t, path, w).await,
+        crate::write::RequestSpec::Page(_) => page(ctx, t, path).await,
+    }
+}
+
+/// A write request (POST a form or JSON): not followed through redirects (a redirect to the
+/// login page means anonymous, as for pages); with `csrf`, the token cookie's value goes in
+/// the header, as Django's AJAX pattern does. An answer other than `expect_status` fails.
+async fn write(
+    ctx: &Ctx,
+    t: &TabId,
+    path: &PathStr,
+    w: &crate::write::WriteRequest,
+) -> Option<Observation> {
+    let mut headers = Vec::new();
+    if let Some(csrf) = &w.csrf {
+        let token = ctx
+            .http
+            .url(path)
+            .ok()
+            .and_then(|u| client::cookie_values(&t.jar, &u).remove(&csrf.cookie));
+        // Without the cookie the request goes without the header: the app's answer (Django:
+        // 403) is the finding.
+        if let (Some(token), Ok(name)) =
+            (token, http::HeaderName::from_bytes(csrf.header.as_bytes()))
+        {
+            if let Ok(value) = http::HeaderValue::from_str(&token) {
+                headers.push((name, value));
+            }
+        }
+    }
+    let method =
+        Method::from_bytes(w.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
+    let user = t.vu / ctx.scenario.sessions.per_user + 1;
+    let req = Req {
+        method,
+        body: crate::write::body_for(w, user),
+        follow: false,
+        headers,
+        ..Req::page(path)
+    };
+    let p = begin(ctx, t);
+    let r = send(ctx, t, req).await?;
+    let mut o = finish(ctx, t, Step::Request, path.clone(), p, &r);
+    if let Ok(reply) = &r {
+        o.authenticated = match reply.status {
+            401 | 403 => Some(false),
+            _ if reply.to_login => Some(false),
+            s if w.expect_status.is_none_or(|e| e == s) && s < 400 => Some(true),
+            _ => None,
+        };
+        if let Some(want) = w.expect_status {
+            if reply.status != want && o.authenticated != Some(false) && reply.status < 400 {
+                // A 2xx/3xx that is not the promised answer: counted as an error.
+                o.failure = Some(Failure::Transport(format!(
+                    "{} {path} answered HTTP {} instead of expect_status {want}",
+                    w.method, reply.status
+                )));
+                ctx.progress.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if o.authenticated == Some(false) {
+            ctx.progress.anonymous.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Some(o)
 }
 
 /// An app page: followed through redirects like a browser; the login page means anonymous.
@@ -687,6 +759,17 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
             )
         })
         .collect();
+    // `[login] accounts`: this user's account in turn.
+    if let Some(account) = crate::accounts::for_user(
+        &login.account_list,
+        t.vu / ctx.scenario.sessions.per_user + 1,
+    ) {
+        for (_, v) in fields.iter_mut() {
+            *v = v
+                .replace("{username}", &account.username)
+                .replace("{password}", &account.password);
+        }
+    }
     if let Some(csrf) = &login.csrf {
         // A person whose login page failed to load reloads it once; so does a virtual user.
         let token = match csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
@@ -726,6 +809,7 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         body: Some(body),
         follow,
         is_login: true,
+        headers: Vec::new(),
     };
     let Some(r) = send(ctx, t, req).await else {
         return false;
@@ -853,6 +937,7 @@ async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
             body,
             follow: false,
             is_login: false,
+            headers: Vec::new(),
         },
     )
     .await
@@ -905,7 +990,7 @@ pub(crate) async fn open_arrival(
         probe(ctx, t).await
     } else {
         let i = (n - n / cycle) as usize;
-        page(ctx, t, &ctx.paths[i % ctx.paths.len()]).await
+        load_request(ctx, t, i % ctx.paths.len()).await
     };
     let Some(mut o) = o else { return };
     o.start_us = o.start_us.min(intended_us);

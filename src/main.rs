@@ -4,6 +4,7 @@
 //! module that owns the concept. Data flows scenario → supervisor → engine (observations) →
 //! detect (findings) → report.
 
+mod accounts;
 mod audit;
 mod browser;
 mod cli;
@@ -12,8 +13,10 @@ mod detect;
 mod detect_browser;
 mod digest;
 mod engine;
+mod events;
 mod guard;
 mod jsonseek;
+mod live;
 mod observe;
 mod openloop;
 mod pool;
@@ -23,9 +26,11 @@ mod report;
 mod run;
 mod run_browser;
 mod scenario;
+mod shell;
 mod supervisor;
 mod target;
 mod transport;
+mod write;
 
 #[cfg(test)]
 mod proptests;

@@ -6,11 +6,14 @@ use crate::client::{Http, OneOff};
 use crate::detect::{self, DetectConfig, Evidence};
 use crate::digest::{DigestConfig, Recorded, Recorder};
 use crate::engine::{self, Ctx, Progress};
+use crate::events::{Event, Events};
+use crate::live::Live;
 use crate::report;
 use crate::scenario::{RestartMethod, Scenario, Spawn};
 use crate::supervisor::{self, SharedLog, SpawnSpec, Supervisor};
 use anyhow::{anyhow, Context, Result};
 use regex::Regex;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -65,6 +68,8 @@ pub struct Overrides {
     pub report_dir: PathBuf,
     pub quiet: bool,
     pub verbose: bool,
+    /// `--events FILE|-`: the live JSON Lines event stream (`-`: stdout).
+    pub events: Option<PathBuf>,
 }
 
 pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
@@ -100,6 +105,48 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         }
     }
     let clock = Instant::now();
+    let events = match &o.events {
+        None => Events::off(),
+        Some(path) => Events::open(path, clock, scenario.secrets()).map_err(|e| RunError {
+            outcome: Outcome::Invalid,
+            message: format!("--events {}: {e}", path.display()),
+        })?,
+    };
+    events.emit(Event::RunStarted {
+        sesscheck_version: env!("CARGO_PKG_VERSION"),
+        scenario: scenario.name.clone(),
+        url: scenario.target.url.clone(),
+        users: scenario.load.users,
+        tabs: scenario.load.tabs,
+        duration_s: scenario.load.duration.map(|d| d.0.as_secs_f64()),
+        spawned: scenario.target.spawn.is_some(),
+    });
+    let result = run_and_report(scenario, o, clock, events.clone()).await;
+    // A run that ends without a report (exit 2 or 3) still says so on the stream.
+    if let Err(e) = &result {
+        let outcome = e
+            .downcast_ref::<RunError>()
+            .map(|r| r.outcome)
+            .unwrap_or(Outcome::Unreachable);
+        events.emit(Event::RunFinished {
+            verdict: "error".into(),
+            exit_code: outcome as u8,
+            duration_s: (clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            findings: Default::default(),
+            reports: Vec::new(),
+            error: Some(format!("{e:#}")),
+        });
+    }
+    events.close();
+    result
+}
+
+async fn run_and_report(
+    scenario: Scenario,
+    o: Overrides,
+    clock: Instant,
+    events: Events,
+) -> Result<Outcome> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let base = Url::parse(&scenario.target.url).map_err(|e| RunError {
         outcome: Outcome::Invalid,
@@ -153,6 +200,7 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let ready = wait_ready(&scenario, &base, &supervisor, &stop).await;
     let browser_checks: Arc<Mutex<Vec<crate::browser::Check>>> = Default::default();
     let mut config_answer = None;
+    let mut live_judge: Option<Arc<Live>> = None;
     let result = match ready {
         Ok(()) => {
             if let Some(c) = &scenario.config {
@@ -168,11 +216,37 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
                         .unwrap_or("target not spawned by sesscheck")
                 );
             }
+            events.emit(Event::TargetReady {
+                restart: None,
+                downtime_s: None,
+            });
+            let live = events.enabled().then(|| {
+                let cfg = DetectConfig {
+                    interrupted_statuses: scenario.detect.interrupted_statuses.clone(),
+                    interrupted_window_us: scenario.detect.interrupted_window.0.as_micros() as u64,
+                    recovery_timeout_us: DigestConfig::of(&scenario).recovery_timeout_us,
+                    min_distinct_pids: scenario.expect.min_distinct_pids,
+                    run_end_us: 0,
+                };
+                let first_logins = crate::openloop::shard_users(scenario.load.users, o.shard).len()
+                    * scenario.sessions.per_user;
+                Arc::new(Live::new(
+                    events.clone(),
+                    cfg,
+                    audit_config(&scenario, &base),
+                    config_answer.clone(),
+                    log.clone(),
+                    first_logins as u64,
+                ))
+            });
+            live_judge = live.clone();
             let ctl = RunControl {
                 clock,
                 stop: stop.clone(),
                 interrupt: interrupt.clone(),
                 browser_checks: browser_checks.clone(),
+                events: events.clone(),
+                live,
             };
             drive(scenario.clone(), http, supervisor.clone(), &base, &o, ctl).await
         }
@@ -233,6 +307,10 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         std::mem::take(&mut *browser_checks.lock().unwrap_or_else(|e| e.into_inner()));
     let mut findings = findings;
     findings.extend(crate::detect_browser::findings(&browser_checks));
+    if let Some(live) = &live_judge {
+        // Kinds only the end can judge, and those of the last second, are announced now.
+        live.announce(&findings);
+    }
     let was_interrupted = interrupted.load(Ordering::SeqCst);
     // A run that sent no page and no probe measured nothing; unless a finding says why (every
     // login failed), it must not pass.
@@ -277,35 +355,56 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
         Ok(w) => (w, None),
         Err(e) => (Vec::new(), Some(format!("{e:#} (check --report-dir)"))),
     };
+    // With the event stream on stdout (`--events -`), what is printed for people goes to stderr.
+    let mut out: Box<dyn std::io::Write> = if Events::is_stdout(o.events.as_deref()) {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    // Printing is best effort: a closed stdout must not lose the exit code.
     if o.quiet {
         let verdict = if rep.interrupted {
             "interrupted"
         } else {
             rep.verdict.as_str()
         };
-        println!("{}: {verdict}", rep.scenario);
+        let _ = writeln!(out, "{}: {verdict}", rep.scenario);
     } else {
-        print!("{}", redactor.redact(&report::table::render(&rep)));
+        let _ = write!(out, "{}", redactor.redact(&report::table::render(&rep)));
         for p in &written {
-            println!("report: {}", p.display());
+            let _ = writeln!(out, "report: {}", p.display());
         }
         for c in rep.expectations.iter().filter(|c| !c.passed) {
-            println!("FAILED {}: {}", c.name, redactor.redact(&c.message));
+            let _ = writeln!(out, "FAILED {}: {}", c.name, redactor.redact(&c.message));
         }
     }
-    if let Some(e) = write_error {
-        eprintln!("error: the report was not written: {}", redactor.redact(&e));
+    let _ = out.flush();
+    if let Some(e) = &write_error {
+        eprintln!("error: the report was not written: {}", redactor.redact(e));
     }
-    Ok(if was_interrupted {
+    let outcome = if was_interrupted {
         Outcome::Interrupted
-    } else if let Some(a) = aborted {
-        eprintln!("error: {}", redactor.redact(&a));
+    } else if let Some(a) = &aborted {
+        eprintln!("error: {}", redactor.redact(a));
         Outcome::Unreachable
     } else if rep.verdict == "pass" {
         Outcome::Pass
     } else {
         Outcome::Fail
-    })
+    };
+    events.emit(Event::RunFinished {
+        verdict: match outcome {
+            Outcome::Interrupted => "interrupted".into(),
+            Outcome::Unreachable => "error".into(),
+            _ => rep.verdict.clone(),
+        },
+        exit_code: outcome as u8,
+        duration_s: (duration_s * 1000.0).round() / 1000.0,
+        findings: crate::events::counts(&rep.findings),
+        reports: written.clone(),
+        error: aborted.clone(),
+    });
+    Ok(outcome)
 }
 
 type Driven = (Recorded, Option<String>, Option<report::Generator>);
@@ -359,8 +458,19 @@ async fn drive(
         })
     });
     let progress_task = (!o.quiet).then(|| tokio::spawn(crate::progress::show(ctx.clone())));
+    let live_task = ctl
+        .live
+        .clone()
+        .map(|live| tokio::spawn(crate::live::watch(live, ctx.recorder.clone(), clock)));
     engine::run(ctx.clone()).await;
     stop.cancel();
+    if let Some(t) = live_task {
+        t.abort();
+        let _ = t.await;
+    }
+    if let Some(live) = &ctl.live {
+        live.finish(&ctx.recorder);
+    }
     if let Some(t) = restart_task {
         let _ = t.await;
     }
@@ -392,6 +502,9 @@ struct RunControl {
     interrupt: CancellationToken,
     /// `[browser]`: the checks' results, handed from the load to the report.
     browser_checks: Arc<Mutex<Vec<crate::browser::Check>>>,
+    /// `--events`: restarts are announced there; `live` judges the run as it goes.
+    events: Events,
+    live: Option<Arc<Live>>,
 }
 
 /// The restart task: the scenario's `[restart]` plan and the run's shared handles.
@@ -422,7 +535,10 @@ impl Restarter {
             browser,
         } = self;
         let RunControl {
-            stop, interrupt, ..
+            stop,
+            interrupt,
+            events,
+            ..
         } = ctl;
         // Wait for the trigger: a time after the load started (now), or a number of requests.
         if let Some(at) = r.at {
@@ -446,6 +562,11 @@ impl Restarter {
                 return Ok(());
             }
             let index = recorder.restart_began(r.method.label());
+            let began = Instant::now();
+            events.emit(Event::RestartStarted {
+                restart: index,
+                method: r.method.label(),
+            });
             match &r.method {
                 RestartMethod::Named(_) => {
                     let mut guard = sup.lock().await;
@@ -479,6 +600,10 @@ impl Restarter {
             if let Some(b) = browser {
                 b.after_restart();
             }
+            events.emit(Event::TargetReady {
+                restart: Some(index),
+                downtime_s: Some((began.elapsed().as_secs_f64() * 1000.0).round() / 1000.0),
+            });
             if i + 1 < r.count {
                 tokio::select! {
                     _ = tokio::time::sleep(r.interval.0) => {}

@@ -251,7 +251,17 @@ pub struct Login {
     pub body: BodyKind,
     /// Login fields. Values may use ${VAR} and ${VAR:-default}; "{user}" becomes the
     /// virtual user's number (1, 2, ...) so every user can log in as its own account.
+    /// With `accounts`, "{username}" and "{password}" are the user's account's cells (and
+    /// the default fields are `{ username = "{username}", password = "{password}" }`).
+    #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// A CSV file (`username,password`, relative to the scenario) of accounts that users
+    /// take in turn; see `accounts`.
+    #[serde(default)]
+    pub accounts: Option<String>,
+    /// The accounts file's rows, read when the scenario is loaded.
+    #[serde(skip)]
+    pub account_list: Vec<crate::accounts::Account>,
     /// Field names whose values may appear in reports (all others are redacted).
     #[serde(default = "default_public_fields")]
     pub public_fields: Vec<String>,
@@ -397,9 +407,10 @@ pub struct Load {
     /// Stop after this many app requests in total.
     #[serde(default)]
     pub total_requests: Option<u64>,
-    /// App pages each tab requests in turn; each must come back authenticated.
+    /// App pages each tab requests in turn; each must come back authenticated. An entry may
+    /// also be a write request table (see `write::RequestSpec`).
     #[serde(default = "default_requests")]
-    pub requests: Vec<String>,
+    pub requests: Vec<crate::write::RequestSpec>,
     /// Pause between a tab's requests.
     #[serde(default)]
     pub think_time: Dur,
@@ -445,7 +456,7 @@ fn one_usize() -> usize {
 fn yes() -> bool {
     true
 }
-fn default_requests() -> Vec<String> {
+fn default_requests() -> Vec<crate::write::RequestSpec> {
     vec!["/dashboard".into()]
 }
 fn default_loading_timeout() -> Dur {
@@ -783,6 +794,10 @@ impl Scenario {
             .interpolate()
             .map_err(|(field, m)| err(&field, m))?;
         scenario.move_url_credentials();
+        scenario.read_accounts(file).map_err(|e| match e {
+            Ok(e) => e,
+            Err((field, m)) => err(&field, m),
+        })?;
         scenario.validate().map_err(|(field, m)| err(&field, m))?;
         Ok(scenario)
     }
@@ -823,6 +838,39 @@ impl Scenario {
         let _ = url.set_username("");
         let _ = url.set_password(None);
         self.target.url = url.to_string();
+    }
+
+    /// `[login] accounts`: read the file (relative to the scenario file `file`), and give the
+    /// login its default fields. A mistake in the file names the file and its line.
+    fn read_accounts(
+        &mut self,
+        file: &str,
+    ) -> std::result::Result<(), std::result::Result<ScenarioError, (String, String)>> {
+        let Some(login) = self.login.as_mut() else {
+            return Ok(());
+        };
+        let Some(name) = login.accounts.as_deref() else {
+            return Ok(());
+        };
+        let name = interpolate_env(name).map_err(|m| Err(("login.accounts".to_string(), m)))?;
+        let path = Path::new(file)
+            .parent()
+            .map(|dir| dir.join(&name))
+            .unwrap_or_else(|| PathBuf::from(&name));
+        login.account_list = crate::accounts::load(&path).map_err(|e| {
+            Ok(ScenarioError {
+                file: path.display().to_string(),
+                line: e.line,
+                message: format!("login.accounts: {}", e.message),
+            })
+        })?;
+        if login.fields.is_empty() {
+            login.fields = [("username", "{username}"), ("password", "{password}")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        }
+        Ok(())
     }
 
     /// Replace ${VAR} / ${VAR:-default} in the fields where secrets and ports live.
@@ -1014,7 +1062,8 @@ impl Scenario {
             );
         }
         for p in &load.requests {
-            check_path("load.requests", p)?;
+            check_path("load.requests", p.as_str())?;
+            p.check().map_err(|m| ("load.requests".to_string(), m))?;
         }
         if load.loading_timeout.0.is_zero() {
             return bad("load.loading_timeout", "must be longer than 0s");
@@ -1217,6 +1266,14 @@ impl Scenario {
                     out.push(v.clone());
                 }
             }
+            // Passwords from the accounts file are secrets like any other.
+            out.extend(
+                login
+                    .account_list
+                    .iter()
+                    .filter(|a| !a.password.is_empty())
+                    .map(|a| a.password.clone()),
+            );
         }
         out
     }

@@ -84,6 +84,15 @@ pub struct TargetArgs {
     #[arg(long, default_value = "demo")]
     pub password: String,
 
+    /// POST /notes needs Django's AJAX CSRF: an `X-CSRFToken` header equal to the
+    /// `csrftoken` cookie, which the login page sets (else 403).
+    #[arg(long)]
+    pub notes_csrf: bool,
+
+    /// Only this account may log in, with its own password (repeatable; replaces --password).
+    #[arg(long = "account", value_name = "USER:PASSWORD")]
+    pub accounts: Vec<String>,
+
     /// Reject POST /login and POST /logout without a valid CSRF token (400).
     #[arg(long)]
     pub require_csrf: bool,
