@@ -656,10 +656,8 @@ fn interpret(
                 Some(pid) if pid > 0 => Some(pid),
                 _ => return not_a_pid(n.to_string()),
             },
-            Some(serde_json::Value::String(s)) => match s.trim().parse::<u64>() {
-                Ok(pid) if pid > 0 => Some(pid),
-                _ => return not_a_pid(format!("{s:?}")),
-            },
+            // A string is read leniently: apps put ids there that are no PIDs.
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok().filter(|pid| *pid > 0),
             _ => return Err(format!("probe JSON has no number at {pid_ptr}")),
         }
     };
