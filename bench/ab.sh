@@ -4,9 +4,20 @@
 # that background load hits both alike. Prints requests/s (pages + probes), CPU time (user +
 # system) per request and peak RSS. Another target: URL=http://... SCENARIO=bench/nginx.toml
 # (then no built-in target is started).
+#
+#   bash bench/ab.sh /tmp/sesscheck-before              # B: this checkout, built as below
+#   bash bench/ab.sh /tmp/sesscheck-before /tmp/other 4
+#
+# Without BIN_B (or with BIN_B = "build") this checkout is built with the `profiling` profile
+# (release with debug info, see Cargo.toml), the build bench/run.sh and the profilers use; save
+# one with `cp target/profiling/sesscheck /tmp/sesscheck-before` to be the next A.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-A="$1"; B="$2"; ROUNDS="${3:-2}"; DURATION="${DURATION:-10}"; USERS="${USERS:-50}"
+A="$1"; B="${2:-build}"; ROUNDS="${3:-2}"; DURATION="${DURATION:-10}"; USERS="${USERS:-50}"
+if [ "$B" = build ]; then
+    nice -n 10 cargo build --profile profiling --quiet
+    B="${CARGO_TARGET_DIR:-target}/profiling/sesscheck"
+fi
 TMP="$(mktemp -d /tmp/sesscheck-ab.XXXXXX)"
 if [ -z "${URL:-}" ]; then
     PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"

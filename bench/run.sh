@@ -23,7 +23,7 @@ NICE="${NICE:-nice -n 10}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # BIN: benchmark that build instead of building this checkout (e.g. an earlier one, saved).
 PREBUILT="${BIN:-}"
-BIN="${BIN:-$TARGET_DIR/release/sesscheck}"
+BIN="${BIN:-$TARGET_DIR/profiling/sesscheck}"
 MEMORY="${MEMORY:-1}"           # 0: skip the 1,000/10,000-user memory runs
 TMP="$(mktemp -d /tmp/sesscheck-bench.XXXXXX)"
 PIDS=()
@@ -62,8 +62,8 @@ command -v python3 >/dev/null || { say "installing python3"; apt_install python3
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 if [ -z "$PREBUILT" ]; then
-    say "building sesscheck --release"
-    $NICE cargo build --release --quiet
+    say "building sesscheck --profile profiling (release with debug info)"
+    $NICE cargo build --profile profiling --quiet
 fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -76,33 +76,52 @@ pub enum Command {
     /// Run the built-in demo target: a multi-process web app with real logins and sessions,
     /// whose session faults can be switched on and off.
     Target(crate::target::TargetArgs),
+    /// Internal: guards a target that `run` spawns (see src/guard.rs).
+    #[command(name = "__guard", hide = true)]
+    Guard(crate::guard::GuardArgs),
+    /// Print a shell completion script (bash, zsh or fish); see README for where to put it.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout: `sesscheck man > sesscheck.1`.
+    Man,
 }
 
+/// `sesscheck run`'s options. Each one can also come from a `SESSCHECK_*` environment
+/// variable (shown in `--help`), so one scenario serves staging and production in CI without
+/// editing files. Precedence: the flag, then the variable, then the scenario file.
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// The scenario file (TOML); see scenarios/ for commented examples.
+    #[arg(env = "SESSCHECK_SCENARIO")]
     pub scenario: PathBuf,
     /// Use this base URL instead of [target] url (e.g. http://127.0.0.1:8000).
-    #[arg(long)]
+    #[arg(long, env = "SESSCHECK_URL")]
     pub url: Option<String>,
     /// Where to write the reports.
-    #[arg(long, default_value = "reports")]
+    #[arg(long, env = "SESSCHECK_REPORT_DIR", default_value = "reports")]
     pub report_dir: PathBuf,
     /// Override [load] users.
-    #[arg(long)]
+    #[arg(long, env = "SESSCHECK_USERS")]
     pub users: Option<usize>,
     /// Override [load] duration (e.g. 30s, 2m).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, env = "SESSCHECK_DURATION", value_parser = parse_duration)]
     pub duration: Option<std::time::Duration>,
     /// Run only shard I of N (1-based): the users whose number ≡ I (mod N), and rate/N of an
     /// open-loop rate. Merge the shards' reports with `sesscheck merge`.
-    #[arg(long, value_name = "I/N")]
+    #[arg(long, env = "SESSCHECK_SHARD", value_name = "I/N")]
     pub shard: Option<String>,
+    /// Write a live event stream here as JSON Lines, one flushed line per event (run_started,
+    /// login_summary, restart_started, target_ready, finding, tick, run_finished). `-` writes
+    /// it on stdout and moves the summary table to stderr.
+    #[arg(long, env = "SESSCHECK_EVENTS", value_name = "FILE|-")]
+    pub events: Option<PathBuf>,
     /// Print only the verdict line: no progress, no tables.
-    #[arg(long, short)]
+    #[arg(long, short, env = "SESSCHECK_QUIET")]
     pub quiet: bool,
     /// Also show what a spawned target prints.
-    #[arg(long, short)]
+    #[arg(long, short, env = "SESSCHECK_VERBOSE")]
     pub verbose: bool,
 }
 
@@ -127,11 +146,22 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Guard(args) => {
+            return match crate::guard::run(args) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(Outcome::Unreachable as u8)
+                }
+            }
+        }
         Command::Run(args) => run(args),
         Command::Validate { scenario } => validate(&scenario),
         Command::Report { report, format } => rerender(&report, format),
         Command::Compare { a, b } => compare(&a, &b),
         Command::Merge { reports, out } => merge(&reports, out.as_deref()),
+        Command::Completions { shell } => crate::shell::completions(shell),
+        Command::Man => crate::shell::man_page(),
         Command::Target(args) => match crate::target::run(args) {
             Ok(()) => Outcome::Pass,
             Err(e) => {
@@ -189,6 +219,7 @@ fn run(args: RunArgs) -> Outcome {
         report_dir: args.report_dir,
         quiet: args.quiet,
         verbose: args.verbose,
+        events: args.events,
     };
     let scenario = crate::run::apply(scenario, &overrides);
     // The overrides get the same checks as the file (`--users 0`, `--url ftp://...`).
@@ -206,6 +237,8 @@ fn run(args: RunArgs) -> Outcome {
             return Outcome::Unreachable;
         }
     };
+    // An error can quote a restart command's output or a target's answer: redacted too.
+    let redactor = crate::redact::Redactor::new(&scenario.secrets());
     match runtime.block_on(crate::run::run(scenario, overrides)) {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -213,7 +246,7 @@ fn run(args: RunArgs) -> Outcome {
                 .downcast_ref::<RunError>()
                 .map(|r| r.outcome)
                 .unwrap_or(Outcome::Unreachable);
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
             outcome
         }
     }

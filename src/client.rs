@@ -9,7 +9,7 @@
 
 use crate::observe::{CookieAttrs, Failure, Progress, Stage};
 use crate::pool::{Origin, Pool};
-use crate::scenario::{ConnectionPolicy, Scenario};
+use crate::scenario::{AllowedHost, ConnectionPolicy, Scenario};
 use crate::transport::{self, ConnectOptions, Connector};
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -81,6 +81,8 @@ pub struct Req<'a> {
     pub follow: bool,
     /// A login's Set-Cookie is the user's own session, not a replacement of it.
     pub is_login: bool,
+    /// Headers of this request only (a write's CSRF token), on top of the defaults.
+    pub headers: Vec<(http::HeaderName, HeaderValue)>,
 }
 
 impl<'a> Req<'a> {
@@ -92,6 +94,7 @@ impl<'a> Req<'a> {
             body: None,
             follow: true,
             is_login: false,
+            headers: Vec::new(),
         }
     }
 }
@@ -148,8 +151,14 @@ impl Dest<'_> {
 pub struct Http {
     /// One pool per source address (just one when none are configured).
     pools: Vec<Pool>,
-    /// What every request starts from (see `default_headers`), with a `Cookie` slot.
+    /// What every request to the target's origin starts from (see `default_headers`), with a
+    /// `Cookie` slot.
     headers: HeaderMap,
+    /// What a request to an `allow_hosts` host starts from: the same without the configured
+    /// `[target] headers`, which are the target's credentials.
+    foreign_headers: HeaderMap,
+    /// `[target] allow_hosts`: other hosts whose redirects may be followed.
+    allow_hosts: Vec<AllowedHost>,
     /// The `Cookie` in `headers` is a placeholder, not a configured header.
     cookie_slot: bool,
     base: Url,
@@ -157,6 +166,9 @@ pub struct Http {
     max_redirects: usize,
     max_body: usize,
     login_path: String,
+    /// `max_duration` after the load began (set by the engine): no request runs past it, so
+    /// one still waiting then ends as a timeout, at the stage it had reached.
+    hard_deadline: Option<std::time::Instant>,
     /// `[load] max_connections`: permits for requests in flight.
     slots: Option<Arc<tokio::sync::Semaphore>>,
     /// The scenario's paths (pages, probe, login, CSRF page, logout), prepared once.
@@ -168,8 +180,17 @@ pub struct Http {
 
 impl Http {
     pub fn new(scenario: &Scenario, base: &Url) -> Result<Http> {
-        let mut headers = default_headers(scenario)?;
+        let mut headers = default_headers(scenario, true)?;
         let cookie_slot = with_cookie_slot(&mut headers);
+        let mut foreign_headers = default_headers(scenario, false)?;
+        with_cookie_slot(&mut foreign_headers);
+        let allow_hosts = scenario
+            .target
+            .allow_hosts
+            .iter()
+            .map(|h| AllowedHost::parse(h).map_err(anyhow::Error::msg))
+            .collect::<Result<Vec<_>>>()
+            .context("target.allow_hosts")?;
         let load = &scenario.load;
         let addresses: Vec<Option<IpAddr>> = match &scenario.login {
             Some(l) if !l.source_addresses.is_empty() => {
@@ -189,7 +210,12 @@ impl Http {
             let keep_idle = load.connection != ConnectionPolicy::New;
             pools.push(Pool::new(Connector::new(&options, tls), keep_idle));
         }
-        let mut paths: Vec<&str> = scenario.load.requests.iter().map(String::as_str).collect();
+        let mut paths: Vec<&str> = scenario
+            .load
+            .requests
+            .iter()
+            .map(crate::write::RequestSpec::as_str)
+            .collect();
         paths.push(&scenario.probe.path);
         if let Some(l) = &scenario.login {
             paths.push(&l.path);
@@ -199,22 +225,31 @@ impl Http {
         }
         paths.push(&scenario.logout.path);
         let mut origins = Vec::new();
-        let targets = paths
-            .into_iter()
-            .filter_map(|p| {
-                let mut t = target(base.join(p).ok()?, &headers).ok()?;
-                // One `Origin` for all paths on the same host: the pool matches them by pointer.
-                t.origin = t.origin.shared(&mut origins);
-                Some((p.to_string(), t))
-            })
-            .collect();
+        let mut targets = HashMap::new();
+        for p in paths {
+            let Ok(url) = base.join(p) else { continue };
+            // Validation refuses such paths; this keeps a path that slipped through (an
+            // override) from sending credentials elsewhere.
+            if url.origin() != base.origin() {
+                anyhow::bail!("{p:?} is not a path on {}", shown_url(base));
+            }
+            let Ok(mut t) = target(url, &headers) else {
+                continue;
+            };
+            // One `Origin` for all paths on the same host: the pool matches them by pointer.
+            t.origin = t.origin.shared(&mut origins);
+            targets.insert(p.to_string(), t);
+        }
         Ok(Http {
+            hard_deadline: None,
             slots: load
                 .max_connections
                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             targets,
             pools,
             headers,
+            foreign_headers,
+            allow_hosts,
             cookie_slot,
             base: base.clone(),
             timeout: load.loading_timeout.0,
@@ -226,6 +261,11 @@ impl Http {
             body_pattern: regex::bytes::Regex::new(&scenario.detect.interrupted_pattern)
                 .context("detect.interrupted_pattern")?,
         })
+    }
+
+    /// No request may run past `at` (the run's `max_duration` cap).
+    pub fn set_hard_deadline(&mut self, at: std::time::Instant) {
+        self.hard_deadline = Some(at);
     }
 
     pub fn url(&self, path: &str) -> Result<Url> {
@@ -245,7 +285,30 @@ impl Http {
         let url = self
             .url(path)
             .map_err(|e| Failure::Transport(format!("{e:#}")))?;
+        if url.origin() != self.base.origin() {
+            return Err(Failure::OffOrigin(format!(
+                "request for {}",
+                shown_url(&url)
+            )));
+        }
         target(url, &self.headers).map(|t| Dest::Other(Box::new(t)))
+    }
+
+    /// Where a redirect may go: the target's origin with its headers, an `allow_hosts` host
+    /// without them, or nowhere (then it is recorded, not followed).
+    fn redirect_dest(&self, status: u16, next: Url) -> std::result::Result<Dest<'_>, Failure> {
+        if next.origin() == self.base.origin() {
+            return target(next, &self.headers).map(|t| Dest::Other(Box::new(t)));
+        }
+        if matches!(next.scheme(), "http" | "https")
+            && self.allow_hosts.iter().any(|h| h.matches(&next))
+        {
+            return target(next, &self.foreign_headers).map(|t| Dest::Other(Box::new(t)));
+        }
+        Err(Failure::OffOrigin(format!(
+            "{status} to {}",
+            shown_url(&next)
+        )))
     }
 
     /// Send one request with the user's jar, following redirects (GET) when `follow` is set.
@@ -264,7 +327,11 @@ impl Http {
         // the task of an idle user (thinking, or waiting for a slot) stays small.
         let progress = Progress::new();
         let chain = Box::pin(self.chain(vu, jar, req, &progress));
-        match tokio::time::timeout(self.timeout, chain).await {
+        let mut until = std::time::Instant::now() + self.timeout;
+        if let Some(cap) = self.hard_deadline {
+            until = until.min(cap);
+        }
+        match tokio::time::timeout_at(until.into(), chain).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout(progress.get())),
         }
@@ -283,6 +350,7 @@ impl Http {
             mut body,
             follow,
             is_login,
+            headers: extra_headers,
         } = req;
         let pool = &self.pools[vu % self.pools.len()];
         let mut dest = self.dest(path)?;
@@ -290,6 +358,9 @@ impl Http {
         // plain request allocates nothing for loop detection.
         let mut visited: HashSet<(String, String)> = HashSet::new();
         let mut chain_urls: Vec<String> = Vec::new();
+        // Redirects followed; `reply.redirects` (a u8 for the observation) saturates, this
+        // does not, so `max_redirects` holds whatever its value.
+        let mut hops = 0usize;
         let mut reply = Reply {
             status: 0,
             first_status: 0,
@@ -319,7 +390,13 @@ impl Http {
                 return Err(Failure::RedirectLoop(chain_urls));
             }
             let hop = dest.target();
-            let request = self.request(hop, &method, cookie_header.as_ref(), body.take());
+            let mut request = self.request(hop, &method, cookie_header.as_ref(), body.take());
+            // A request's own headers (a CSRF token) are the target's business only.
+            if hop.url.origin() == self.base.origin() {
+                for (name, value) in &extra_headers {
+                    request.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
             let (mut resp, connection) = pool.send(&hop.origin, request, progress).await?;
             let status = resp.status().as_u16();
             if reply.first_status == 0 {
@@ -346,9 +423,11 @@ impl Http {
                         reply.to_login = true;
                     }
                     if follow {
-                        if usize::from(reply.redirects) >= self.max_redirects {
+                        if hops >= self.max_redirects {
                             return Err(Failure::TooManyRedirects);
                         }
+                        let next_dest = self.redirect_dest(status, next)?;
+                        hops += 1;
                         reply.redirects = reply.redirects.saturating_add(1);
                         chain_urls.push(url.path().to_string());
                         visited.insert((url.to_string(), cookies_text()));
@@ -357,7 +436,7 @@ impl Http {
                         if resp.body().is_end_stream() {
                             connection.release();
                         }
-                        dest = Dest::Other(Box::new(target(next, &self.headers)?));
+                        dest = next_dest;
                         if status != 307 && status != 308 {
                             method = Method::GET;
                         }
@@ -478,12 +557,19 @@ impl Http {
 }
 
 /// The headers every request carries unless it sets its own. Later inserts win: `Accept: */*`,
-/// then `[target] headers`, then `Connection: close` for `connection = "new"` (so the server
-/// closes too, and no side keeps the connection and its worker around), then the User-Agent.
-fn default_headers(scenario: &Scenario) -> Result<HeaderMap> {
+/// then `[target] headers` (`configured`: only for the target's own origin), then
+/// `Connection: close` for `connection = "new"` (so the server closes too, and no side keeps
+/// the connection and its worker around), then the User-Agent.
+fn default_headers(scenario: &Scenario, configured: bool) -> Result<HeaderMap> {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
-    for (k, v) in &scenario.target.headers {
+    let none = BTreeMap::new();
+    let configured = if configured {
+        &scenario.target.headers
+    } else {
+        &none
+    };
+    for (k, v) in configured {
         let name = HeaderName::from_bytes(k.as_bytes())
             .with_context(|| format!("target.headers: invalid header name {k:?}"))?;
         let value = HeaderValue::from_str(v)
@@ -509,6 +595,17 @@ fn with_cookie_slot(headers: &mut HeaderMap) -> bool {
     }
     headers.insert(COOKIE, HeaderValue::from_static(""));
     true
+}
+
+/// A URL as messages and reports show it: no user or password, no query (tokens travel
+/// there), no fragment.
+pub fn shown_url(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
 }
 
 /// Prepare a URL for requests: its origin, its path as the request line has it (the origin
@@ -616,6 +713,27 @@ fn cookie_lifetime(raw: &RawCookie) -> Option<f64> {
         .ok()?
         .as_secs_f64();
     Some(expires.unix_timestamp() as f64 - now)
+}
+
+/// Cut the values of the user's cookies out of text the target sent back (a probe answer that
+/// echoes the session, a malformed `Location` carrying it), before the text is kept anywhere.
+/// Values shorter than 4 characters ("1", "en") are no credential and left alone.
+pub fn scrub_cookies(jar: &SharedJar, text: &str) -> String {
+    let jar = lock(jar);
+    let mut values: Vec<String> = jar
+        .store
+        .iter_any()
+        .map(|c| c.value().to_string())
+        .chain(jar.login_cookies.values().cloned())
+        .filter(|v| v.len() >= 4)
+        .collect();
+    drop(jar);
+    if values.is_empty() {
+        return text.to_string();
+    }
+    values.sort();
+    values.dedup();
+    crate::redact::Redactor::new(&values).redact(text)
 }
 
 /// The jar's cookies for `url` as name → value (for comparing before and after a login).

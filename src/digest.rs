@@ -383,6 +383,15 @@ impl Recorder {
         r.all_workers_us[index] = Some(t_us);
     }
 
+    /// A copy of the digest, the kept observations from index `from` on, and the restart
+    /// windows: what a live judge (`--events`) needs, taken quickly under the lock so that
+    /// recording is not held up while it judges.
+    pub fn snapshot_since(&self, from: usize) -> (Digest, Vec<Observation>, Vec<RestartWindow>) {
+        let r = self.lock();
+        let new = r.kept.get(from..).map(<[_]>::to_vec).unwrap_or_default();
+        (r.digest.clone(), new, r.restarts.clone())
+    }
+
     /// The restart windows so far.
     #[cfg(test)]
     pub fn restarts(&self) -> Vec<RestartWindow> {

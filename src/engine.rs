@@ -35,8 +35,12 @@ pub struct Ctx {
     pub clock: Instant,
     pub stop: CancellationToken,
     pub progress: Arc<Progress>,
-    /// When the load ends (run start + duration, capped by max_duration).
+    /// When the load ends (run start + duration, capped by max_duration): no request starts
+    /// after it, and pauses (think time, login pacing) end at it.
     pub deadline: Instant,
+    /// `max_duration` after the load started: everything still in flight is cancelled then,
+    /// whatever `loading_timeout` or a stalled server would make it wait.
+    pub hard_deadline: Instant,
     login_pacer: tokio::sync::Mutex<Instant>,
     /// `[load] requests` and the probe path, allocated once and shared by every observation.
     pub paths: Vec<PathStr>,
@@ -49,12 +53,15 @@ pub struct Ctx {
     pub generator: Mutex<Option<crate::report::Generator>>,
     /// Where observations go as they are made (and the restart windows are recorded).
     pub recorder: Arc<Recorder>,
+    /// `[browser]`: the jars of the first `users` virtual users, which the browser checks
+    /// read their cookies from (the engine only registers them; it never waits on a browser).
+    pub browser_jars: Mutex<Vec<(usize, SharedJar)>>,
 }
 
 impl Ctx {
     pub fn new(
         scenario: Scenario,
-        http: Http,
+        mut http: Http,
         clock: Instant,
         stop: CancellationToken,
         progress: Arc<Progress>,
@@ -65,10 +72,13 @@ impl Ctx {
             .map(|d| d.0)
             .unwrap_or(load.max_duration.0)
             .min(load.max_duration.0);
+        let now = Instant::now();
+        http.set_hard_deadline(now + load.max_duration.0);
         Ctx {
             // The load starts now, after the target answered ready: a slow-booting app
             // (Django + Gunicorn takes seconds) must not eat into the load's duration.
-            deadline: Instant::now() + duration,
+            deadline: now + duration,
+            hard_deadline: now + load.max_duration.0,
             login_pacer: tokio::sync::Mutex::new(clock),
             paths: load
                 .requests
@@ -87,6 +97,7 @@ impl Ctx {
             shard: None,
             generator: Mutex::new(None),
             recorder: Arc::new(Recorder::new(clock, DigestConfig::of(&scenario))),
+            browser_jars: Mutex::new(Vec::new()),
             scenario,
             http,
             clock,
@@ -119,15 +130,39 @@ impl Ctx {
 
 /// Run all users to the end; every observation goes to `ctx.recorder`.
 pub async fn run(ctx: Arc<Ctx>) {
+    // `max_duration` is a hard cap. Requests still in flight at it time out then (and are
+    // recorded as such: see `Http::set_hard_deadline`); a moment later the run's stop token
+    // ends whatever else still runs.
+    let cap = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until((ctx.hard_deadline + CAP_GRACE).into()).await;
+            ctx.stop.cancel();
+        })
+    };
     if ctx.scenario.load.rate.is_some() {
-        return crate::openloop::run(ctx).await;
+        crate::openloop::run(ctx).await;
+    } else {
+        let mut accounts = JoinSet::new();
+        for account in crate::openloop::shard_users(ctx.scenario.load.users, ctx.shard) {
+            accounts.spawn(account_task(ctx.clone(), account));
+        }
+        // A panicking task is a bug in sesscheck; what the others recorded is kept.
+        while accounts.join_next().await.is_some() {}
     }
-    let mut accounts = JoinSet::new();
-    for account in crate::openloop::shard_users(ctx.scenario.load.users, ctx.shard) {
-        accounts.spawn(account_task(ctx.clone(), account));
+    cap.abort();
+}
+
+/// How long after `max_duration` the stop token ends what the request timeouts did not.
+const CAP_GRACE: Duration = Duration::from_millis(250);
+
+/// Sleep for `pause`, but not past the load's end; false if the run was stopped meanwhile.
+async fn pause_within_load(ctx: &Ctx, pause: Duration) -> bool {
+    let until = (Instant::now() + pause).min(ctx.deadline);
+    tokio::select! {
+        _ = tokio::time::sleep_until(until.into()) => true,
+        _ = ctx.stop.cancelled() => false,
     }
-    // A panicking task is a bug in sesscheck; what the others recorded is kept.
-    while accounts.join_next().await.is_some() {}
 }
 
 /// One account: `[sessions] per_user` logins (devices), each with its own jar and its tabs.
@@ -140,6 +175,7 @@ async fn account_task(ctx: Arc<Ctx>, account: usize) {
     let mut obs = Vec::new();
     let mut sessions = JoinSet::new();
     for (device, jar) in devices.iter().enumerate() {
+        register_browser_jar(&ctx, account * per_user + device, jar);
         let t = TabId {
             vu: account * per_user + device,
             tab: 0,
@@ -161,6 +197,17 @@ async fn account_task(ctx: Arc<Ctx>, account: usize) {
         end_checks(&ctx, &ids, &mut obs).await;
     }
     ctx.record(&mut obs);
+}
+
+/// Let the browser checks see this user's jar, if it is one of the first `[browser] users`.
+fn register_browser_jar(ctx: &Ctx, vu: usize, jar: &SharedJar) {
+    let Some(b) = &ctx.scenario.browser else {
+        return;
+    };
+    let mut jars = ctx.browser_jars.lock().unwrap_or_else(|e| e.into_inner());
+    if jars.len() < b.users {
+        jars.push((vu, jar.clone()));
+    }
 }
 
 /// One login (one jar): log in, then run its tabs to the end.
@@ -247,9 +294,9 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
                 continue;
             }
         }
-        let path = &ctx.paths[i % ctx.paths.len()];
+        let index = i % ctx.paths.len();
         i += 1;
-        let Some(page) = page(&ctx, &t, path).await else {
+        let Some(page) = load_request(&ctx, &t, index).await else {
             break;
         };
         let bounced = page.unexplained_anonymous();
@@ -269,11 +316,8 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
                 None => break,
             }
         }
-        if !pause.is_zero() {
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = ctx.stop.cancelled() => break,
-            }
+        if !pause.is_zero() && !pause_within_load(&ctx, pause).await {
+            break;
         }
     }
     ctx.record(&mut obs);
@@ -361,7 +405,11 @@ fn finish(
             o.replaced_login_cookie = r.replaced_login_cookie.clone();
             o.renewed = r.renewed;
         }
-        Err(f) => o.failure = Some(f.clone()),
+        Err(f) => {
+            let mut f = f.clone();
+            f.rewrite_text(|text| client::scrub_cookies(&t.jar, text));
+            o.failure = Some(f);
+        }
     }
     let progress = &ctx.progress;
     if step == Step::Request || step == Step::Probe {
@@ -383,6 +431,78 @@ async fn send(
         r = ctx.http.send(t.vu, &t.jar, req) => Some(r),
         _ = ctx.stop.cancelled() => None,
     }
+}
+
+/// `[load] requests` entry `index`: a page, or a write request.
+async fn load_request(ctx: &Ctx, t: &TabId, index: usize) -> Option<Observation> {
+    let path = &ctx.paths[index];
+    match &ctx.scenario.load.requests[index] {
+        crate::write::RequestSpec::Write(w) => write(ctx, t, path, w).await,
+        crate::write::RequestSpec::Page(_) => page(ctx, t, path).await,
+    }
+}
+
+/// A write request (POST a form or JSON): not followed through redirects (a redirect to the
+/// login page means anonymous, as for pages); with `csrf`, the token cookie's value goes in
+/// the header, as Django's AJAX pattern does. An answer other than `expect_status` fails.
+async fn write(
+    ctx: &Ctx,
+    t: &TabId,
+    path: &PathStr,
+    w: &crate::write::WriteRequest,
+) -> Option<Observation> {
+    let mut headers = Vec::new();
+    if let Some(csrf) = &w.csrf {
+        let token = ctx
+            .http
+            .url(path)
+            .ok()
+            .and_then(|u| client::cookie_values(&t.jar, &u).remove(&csrf.cookie));
+        // Without the cookie the request goes without the header: the app's answer (Django:
+        // 403) is the finding.
+        if let (Some(token), Ok(name)) =
+            (token, http::HeaderName::from_bytes(csrf.header.as_bytes()))
+        {
+            if let Ok(value) = http::HeaderValue::from_str(&token) {
+                headers.push((name, value));
+            }
+        }
+    }
+    let method =
+        Method::from_bytes(w.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
+    let user = t.vu / ctx.scenario.sessions.per_user + 1;
+    let req = Req {
+        method,
+        body: crate::write::body_for(w, user),
+        follow: false,
+        headers,
+        ..Req::page(path)
+    };
+    let p = begin(ctx, t);
+    let r = send(ctx, t, req).await?;
+    let mut o = finish(ctx, t, Step::Request, path.clone(), p, &r);
+    if let Ok(reply) = &r {
+        o.authenticated = match reply.status {
+            401 | 403 => Some(false),
+            _ if reply.to_login => Some(false),
+            s if w.expect_status.is_none_or(|e| e == s) && s < 400 => Some(true),
+            _ => None,
+        };
+        if let Some(want) = w.expect_status {
+            if reply.status != want && o.authenticated != Some(false) && reply.status < 400 {
+                // A 2xx/3xx that is not the promised answer: counted as an error.
+                o.failure = Some(Failure::Transport(format!(
+                    "{} {path} answered HTTP {} instead of expect_status {want}",
+                    w.method, reply.status
+                )));
+                ctx.progress.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if o.authenticated == Some(false) {
+            ctx.progress.anonymous.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Some(o)
 }
 
 /// An app page: followed through redirects like a browser; the login page means anonymous.
@@ -435,7 +555,9 @@ async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
                             .insert(pid);
                     }
                 }
-                Err(why) => o.failure = Some(Failure::BadProbe(why)),
+                Err(why) => {
+                    o.failure = Some(Failure::BadProbe(client::scrub_cookies(&t.jar, &why)))
+                }
             }
         }
         if o.authenticated == Some(false) {
@@ -524,9 +646,19 @@ fn interpret(
     let pid = if pid_ptr.is_empty() {
         None
     } else {
+        // A PID is a whole number above 0; anything else is said, not silently dropped.
+        let not_a_pid = |what: String| {
+            Err(format!(
+                "probe JSON has {what} at {pid_ptr}, which is no PID (a whole number above 0)"
+            ))
+        };
         match pid_v.as_ref() {
-            Some(serde_json::Value::Number(n)) => n.as_u64(),
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+            Some(serde_json::Value::Number(n)) => match n.as_u64() {
+                Some(pid) if pid > 0 => Some(pid),
+                _ => return not_a_pid(n.to_string()),
+            },
+            // A string is read leniently: apps put ids there that are no PIDs.
+            Some(serde_json::Value::String(s)) => s.trim().parse().ok().filter(|pid| *pid > 0),
             _ => return Err(format!("probe JSON has no number at {pid_ptr}")),
         }
     };
@@ -574,8 +706,9 @@ async fn pace_login(ctx: &Ctx) {
         *next = slot + Duration::from_secs_f64(1.0 / rate);
         slot
     };
+    // A login whose turn comes after the load's end would only delay the report.
     tokio::select! {
-        _ = tokio::time::sleep_until(slot.into()) => {}
+        _ = tokio::time::sleep_until(slot.min(ctx.deadline).into()) => {}
         _ = ctx.stop.cancelled() => {}
     }
 }
@@ -609,7 +742,7 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         return true;
     };
     pace_login(ctx).await;
-    if ctx.stop.is_cancelled() {
+    if ctx.stop.is_cancelled() || Instant::now() >= ctx.deadline {
         return false;
     }
     let mut fields: Vec<(String, String)> = login
@@ -625,6 +758,17 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
             )
         })
         .collect();
+    // `[login] accounts`: this user's account in turn.
+    if let Some(account) = crate::accounts::for_user(
+        &login.account_list,
+        t.vu / ctx.scenario.sessions.per_user + 1,
+    ) {
+        for (_, v) in fields.iter_mut() {
+            *v = v
+                .replace("{username}", &account.username)
+                .replace("{password}", &account.password);
+        }
+    }
     if let Some(csrf) = &login.csrf {
         // A person whose login page failed to load reloads it once; so does a virtual user.
         let token = match csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
@@ -664,6 +808,7 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         body: Some(body),
         follow,
         is_login: true,
+        headers: Vec::new(),
     };
     let Some(r) = send(ctx, t, req).await else {
         return false;
@@ -693,7 +838,8 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     }
     let success = verdict.is_ok();
     if let (Err(why), None) = (&verdict, &o.failure) {
-        o.failure = Some(Failure::LoginRejected(why.clone()));
+        // The page's title or text may echo what the user sent, or its cookie.
+        o.failure = Some(Failure::LoginRejected(client::scrub_cookies(&t.jar, why)));
     }
     if success {
         if let Ok(reply) = &r {
@@ -888,6 +1034,7 @@ async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
             body,
             follow: false,
             is_login: false,
+            headers: Vec::new(),
         },
     )
     .await
@@ -940,7 +1087,7 @@ pub(crate) async fn open_arrival(
         probe(ctx, t).await
     } else {
         let i = (n - n / cycle) as usize;
-        page(ctx, t, &ctx.paths[i % ctx.paths.len()]).await
+        load_request(ctx, t, i % ctx.paths.len()).await
     };
     let Some(mut o) = o else { return };
     o.start_us = o.start_us.min(intended_us);

@@ -4,24 +4,34 @@
 //! module that owns the concept. Data flows scenario → supervisor → engine (observations) →
 //! detect (findings) → report.
 
+mod accounts;
 mod audit;
+mod browser;
 mod cli;
 mod client;
 mod detect;
+mod detect_browser;
 mod digest;
 mod engine;
+mod events;
+mod guard;
 mod jsonseek;
+mod live;
 mod login_check;
 mod observe;
 mod openloop;
 mod pool;
 mod progress;
+mod redact;
 mod report;
 mod run;
+mod run_browser;
 mod scenario;
+mod shell;
 mod supervisor;
 mod target;
 mod transport;
+mod write;
 
 #[cfg(test)]
 mod proptests;

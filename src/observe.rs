@@ -55,6 +55,9 @@ pub enum Failure {
     /// Login only: the app answered, but not with a good login (the form again, a redirect to
     /// the login page, an error status, or a probe saying anonymous right after); why, in words.
     LoginRejected(String),
+    /// A redirect (or a request) to another origin than the target's, not followed: "302 to
+    /// http://other:81/x" (no query). Add the host to `[target] allow_hosts` to follow it.
+    OffOrigin(String),
 }
 
 impl Failure {
@@ -67,6 +70,20 @@ impl Failure {
 
     pub fn is_timeout(&self) -> bool {
         matches!(self, Failure::Timeout(_))
+    }
+
+    /// Rewrite the text a failure carries (a target's words: a body's first bytes, a
+    /// `Location`, the URLs of a redirect loop), e.g. to cut echoed cookie values out of it.
+    pub fn rewrite_text(&mut self, f: impl Fn(&str) -> String) {
+        match self {
+            Failure::Connect(t)
+            | Failure::BadProbe(t)
+            | Failure::Transport(t)
+            | Failure::OffOrigin(t)
+            | Failure::LoginRejected(t) => *t = f(t),
+            Failure::RedirectLoop(urls) => urls.iter_mut().for_each(|u| *u = f(u)),
+            Failure::Timeout(_) | Failure::TooManyRedirects => {}
+        }
     }
 }
 
@@ -82,6 +99,10 @@ impl std::fmt::Display for Failure {
             | Failure::LoginRejected(cause) => f.write_str(cause),
             Failure::RedirectLoop(urls) => write!(f, "redirect loop: {}", urls.join(" -> ")),
             Failure::TooManyRedirects => f.write_str("too many redirects"),
+            Failure::OffOrigin(what) => write!(
+                f,
+                "not followed: {what} leaves the target's origin (add the host to [target] allow_hosts to follow it)"
+            ),
         }
     }
 }

@@ -6,11 +6,14 @@ use crate::client::{Http, OneOff};
 use crate::detect::{self, DetectConfig, Evidence};
 use crate::digest::{DigestConfig, Recorded, Recorder};
 use crate::engine::{self, Ctx, Progress};
+use crate::events::{Event, Events};
+use crate::live::Live;
 use crate::report;
 use crate::scenario::{RestartMethod, Scenario, Spawn};
 use crate::supervisor::{self, SharedLog, SpawnSpec, Supervisor};
 use anyhow::{anyhow, Context, Result};
 use regex::Regex;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -65,11 +68,14 @@ pub struct Overrides {
     pub report_dir: PathBuf,
     pub quiet: bool,
     pub verbose: bool,
+    /// `--events FILE|-`: the live JSON Lines event stream (`-`: stdout).
+    pub events: Option<PathBuf>,
 }
 
 pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
     if let Some(u) = &o.url {
         s.target.url = u.clone();
+        s.move_url_credentials();
     }
     if let Some(n) = o.users {
         s.load.users = n;
@@ -83,8 +89,64 @@ pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
 /// The supervisor, shared by the run and the restart task.
 type SharedSupervisor = Arc<tokio::sync::Mutex<Option<Supervisor>>>;
 
-pub async fn run(mut scenario: Scenario, o: Overrides) -> Result<Outcome> {
+pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
+    if let Some((i, n)) = o.shard {
+        if crate::openloop::shard_users(scenario.load.users, o.shard).is_empty() {
+            return Err(RunError {
+                outcome: Outcome::Invalid,
+                message: format!(
+                    "--shard {i}/{n} has no users: shard {i} runs users {i}, {}, ... and [load] users = {}; use at most {} shards",
+                    i + n,
+                    scenario.load.users,
+                    scenario.load.users
+                ),
+            }
+            .into());
+        }
+    }
     let clock = Instant::now();
+    let events = match &o.events {
+        None => Events::off(),
+        Some(path) => Events::open(path, clock, scenario.secrets()).map_err(|e| RunError {
+            outcome: Outcome::Invalid,
+            message: format!("--events {}: {e}", path.display()),
+        })?,
+    };
+    events.emit(Event::RunStarted {
+        sesscheck_version: env!("CARGO_PKG_VERSION"),
+        scenario: scenario.name.clone(),
+        url: scenario.target.url.clone(),
+        users: scenario.load.users,
+        tabs: scenario.load.tabs,
+        duration_s: scenario.load.duration.map(|d| d.0.as_secs_f64()),
+        spawned: scenario.target.spawn.is_some(),
+    });
+    let result = run_and_report(scenario, o, clock, events.clone()).await;
+    // A run that ends without a report (exit 2 or 3) still says so on the stream.
+    if let Err(e) = &result {
+        let outcome = e
+            .downcast_ref::<RunError>()
+            .map(|r| r.outcome)
+            .unwrap_or(Outcome::Unreachable);
+        events.emit(Event::RunFinished {
+            verdict: "error".into(),
+            exit_code: outcome as u8,
+            duration_s: (clock.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+            findings: Default::default(),
+            reports: Vec::new(),
+            error: Some(format!("{e:#}")),
+        });
+    }
+    events.close();
+    result
+}
+
+async fn run_and_report(
+    mut scenario: Scenario,
+    o: Overrides,
+    clock: Instant,
+    events: Events,
+) -> Result<Outcome> {
     let started_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     if o.url.is_none() {
         move_off_a_taken_port(&mut scenario).await;
@@ -92,6 +154,10 @@ pub async fn run(mut scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let base = Url::parse(&scenario.target.url).map_err(|e| RunError {
         outcome: Outcome::Invalid,
         message: format!("--url: {e}"),
+    })?;
+    report::check_writable(&o.report_dir).map_err(|e| RunError {
+        outcome: Outcome::Invalid,
+        message: format!("{e:#} (check --report-dir)"),
     })?;
     if scenario.target.insecure_tls {
         eprintln!("warning: insecure_tls = true: TLS certificates of {base} are NOT verified");
@@ -107,6 +173,12 @@ pub async fn run(mut scenario: Scenario, o: Overrides) -> Result<Outcome> {
     let stop = interrupt.child_token();
     watch_signals(interrupt.clone(), interrupted.clone());
 
+    if let Some(path) = &scenario.target.log {
+        supervisor::check_log_file(&resolve(&scenario, path)).map_err(|e| RunError {
+            outcome: Outcome::Invalid,
+            message: format!("{e:#}"),
+        })?;
+    }
     let log: SharedLog = Default::default();
     let scratch = scratch_dir();
     let supervisor: SharedSupervisor = Arc::new(tokio::sync::Mutex::new(None));
@@ -138,6 +210,8 @@ pub async fn run(mut scenario: Scenario, o: Overrides) -> Result<Outcome> {
     };
     let mut config_answer = None;
     let mut load_clock = clock;
+    let browser_checks: Arc<Mutex<Vec<crate::browser::Check>>> = Default::default();
+    let mut live_judge: Option<Arc<Live>> = None;
     let result = match ready {
         Ok(()) => {
             {
@@ -153,12 +227,41 @@ pub async fn run(mut scenario: Scenario, o: Overrides) -> Result<Outcome> {
                             .unwrap_or("target not spawned by sesscheck")
                     );
                 }
+                events.emit(Event::TargetReady {
+                    restart: None,
+                    downtime_s: None,
+                });
+                let live = events.enabled().then(|| {
+                    let cfg = DetectConfig {
+                        interrupted_statuses: scenario.detect.interrupted_statuses.clone(),
+                        interrupted_window_us: scenario.detect.interrupted_window.0.as_micros()
+                            as u64,
+                        recovery_timeout_us: DigestConfig::of(&scenario).recovery_timeout_us,
+                        min_distinct_pids: scenario.expect.min_distinct_pids,
+                        run_end_us: 0,
+                    };
+                    let first_logins = crate::openloop::shard_users(scenario.load.users, o.shard)
+                        .len()
+                        * scenario.sessions.per_user;
+                    Arc::new(Live::new(
+                        events.clone(),
+                        cfg,
+                        audit_config(&scenario, &base),
+                        config_answer.clone(),
+                        log.clone(),
+                        first_logins as u64,
+                    ))
+                });
+                live_judge = live.clone();
                 // Times in the report are from the start of the load, as `[restart] at` is.
                 load_clock = Instant::now();
                 let ctl = RunControl {
                     clock: load_clock,
                     stop: stop.clone(),
                     interrupt: interrupt.clone(),
+                    browser_checks: browser_checks.clone(),
+                    events: events.clone(),
+                    live,
                 };
                 drive(scenario.clone(), http, supervisor.clone(), &base, &o, ctl).await
             }
@@ -220,7 +323,25 @@ pub async fn run(mut scenario: Scenario, o: Overrides) -> Result<Outcome> {
         audit: &audit_config(&scenario, &base),
         config: config_answer.as_ref(),
     });
+    let browser_checks =
+        std::mem::take(&mut *browser_checks.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut findings = findings;
+    findings.extend(crate::detect_browser::findings(&browser_checks));
+    if let Some(live) = &live_judge {
+        // Kinds only the end can judge, and those of the last second, are announced now.
+        live.announce(&findings);
+    }
     let was_interrupted = interrupted.load(Ordering::SeqCst);
+    // A run that sent no page and no probe measured nothing; unless a finding says why (every
+    // login failed), it must not pass.
+    let aborted = aborted.or_else(|| {
+        (digest.traffic == 0 && findings.is_empty() && !was_interrupted).then(|| {
+            format!(
+                "no load request was sent in {:.1} s: nothing was measured, so this is no pass (check [load] and max_duration)",
+                duration_s
+            )
+        })
+    });
     let rep = report::build(report::Inputs {
         scenario: &scenario.name,
         url: base.as_str(),
@@ -245,45 +366,69 @@ pub async fn run(mut scenario: Scenario, o: Overrides) -> Result<Outcome> {
     report::add_all_workers(&mut rep, &restarts, &all_workers_us);
     rep.generator = generator;
     rep.not_kept = not_kept;
+    rep.browser = report::browser::section(&browser_checks);
     rep.shard = o.shard.map(|(i, n)| format!("{i}/{n}"));
     let secrets = scenario.secrets();
-    let written = report::write_all(&rep, &o.report_dir, &secrets).map_err(|e| RunError {
-        outcome: Outcome::Invalid,
-        message: format!("{e:#} (check --report-dir)"),
-    })?;
+    let redactor = crate::redact::Redactor::new(&secrets);
+    // A report that cannot be written does not hide the verdict: the summary is printed and
+    // the exit code is the run's, with the error beside it.
+    let (written, write_error) = match report::write_all(&rep, &o.report_dir, &secrets) {
+        Ok(w) => (w, None),
+        Err(e) => (Vec::new(), Some(format!("{e:#} (check --report-dir)"))),
+    };
+    // With the event stream on stdout (`--events -`), what is printed for people goes to stderr.
+    let mut out: Box<dyn std::io::Write> = if Events::is_stdout(o.events.as_deref()) {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    // Printing is best effort: a closed stdout must not lose the exit code.
     if o.quiet {
         let verdict = if rep.interrupted {
             "interrupted"
         } else {
             rep.verdict.as_str()
         };
-        println!("{}: {verdict}", rep.scenario);
+        let _ = writeln!(out, "{}: {verdict}", rep.scenario);
     } else {
-        print!("{}", report::redact(&report::table::render(&rep), &secrets));
+        let _ = write!(out, "{}", redactor.redact(&report::table::render(&rep)));
         if !scenario.probe.is_configured() {
-            println!("worker spread not checked: no probe (no [probe] section; a page that redirects to the login page or answers 401/403 counts as anonymous)");
+            let _ = writeln!(out, "worker spread not checked: no probe (no [probe] section; a page that redirects to the login page or answers 401/403 counts as anonymous)");
         }
         for p in &written {
-            println!("report: {}", p.display());
+            let _ = writeln!(out, "report: {}", p.display());
         }
         for c in rep.expectations.iter().filter(|c| !c.passed) {
-            println!(
-                "FAILED {}: {}",
-                c.name,
-                report::redact(&c.message, &secrets)
-            );
+            let _ = writeln!(out, "FAILED {}: {}", c.name, redactor.redact(&c.message));
         }
     }
-    Ok(if was_interrupted {
+    let _ = out.flush();
+    if let Some(e) = &write_error {
+        eprintln!("error: the report was not written: {}", redactor.redact(e));
+    }
+    let outcome = if was_interrupted {
         Outcome::Interrupted
-    } else if let Some(a) = aborted {
-        eprintln!("error: {a}");
+    } else if let Some(a) = &aborted {
+        eprintln!("error: {}", redactor.redact(a));
         Outcome::Unreachable
     } else if rep.verdict == "pass" {
         Outcome::Pass
     } else {
         Outcome::Fail
-    })
+    };
+    events.emit(Event::RunFinished {
+        verdict: match outcome {
+            Outcome::Interrupted => "interrupted".into(),
+            Outcome::Unreachable => "error".into(),
+            _ => rep.verdict.clone(),
+        },
+        exit_code: outcome as u8,
+        duration_s: (duration_s * 1000.0).round() / 1000.0,
+        findings: crate::events::counts(&rep.findings),
+        reports: written.clone(),
+        error: aborted.clone(),
+    });
+    Ok(outcome)
 }
 
 /// "1 user × 1 tab", "20 users × 4 tabs".
@@ -315,6 +460,14 @@ async fn drive(
     );
     ctx.shard = o.shard;
     let ctx = Arc::new(ctx);
+    let mut browser_run = crate::run_browser::start(
+        &scenario,
+        base,
+        ctx.clone(),
+        stop.clone(),
+        ctl.interrupt.clone(),
+    );
+    let browser_hooks = browser_run.as_mut().and_then(|b| b.hooks.take());
     let restart_task = scenario.restart.clone().map(|plan| {
         let restarter = Restarter {
             sc: scenario.clone(),
@@ -324,6 +477,7 @@ async fn drive(
             recorder: ctx.recorder.clone(),
             progress: progress.clone(),
             ctl: ctl.clone(),
+            browser: browser_hooks,
         };
         let aborted = aborted.clone();
         tokio::spawn(async move {
@@ -334,10 +488,26 @@ async fn drive(
         })
     });
     let progress_task = (!o.quiet).then(|| tokio::spawn(crate::progress::show(ctx.clone())));
+    let live_task = ctl
+        .live
+        .clone()
+        .map(|live| tokio::spawn(crate::live::watch(live, ctx.recorder.clone(), clock)));
     engine::run(ctx.clone()).await;
     stop.cancel();
+    if let Some(t) = live_task {
+        t.abort();
+        let _ = t.await;
+    }
+    if let Some(live) = &ctl.live {
+        live.finish(&ctx.recorder);
+    }
     if let Some(t) = restart_task {
         let _ = t.await;
+    }
+    // The browser checks end by themselves (each page within settle_timeout), or at Ctrl-C.
+    if let Some(b) = browser_run {
+        let checks = b.task.await.unwrap_or_default();
+        *ctl.browser_checks.lock().unwrap_or_else(|e| e.into_inner()) = checks;
     }
     if let Some(t) = progress_task {
         t.abort();
@@ -360,6 +530,11 @@ struct RunControl {
     clock: Instant,
     stop: CancellationToken,
     interrupt: CancellationToken,
+    /// `[browser]`: the checks' results, handed from the load to the report.
+    browser_checks: Arc<Mutex<Vec<crate::browser::Check>>>,
+    /// `--events`: restarts are announced there; `live` judges the run as it goes.
+    events: Events,
+    live: Option<Arc<Live>>,
 }
 
 /// The restart task: the scenario's `[restart]` plan and the run's shared handles.
@@ -372,6 +547,8 @@ struct Restarter {
     recorder: Arc<Recorder>,
     progress: Arc<Progress>,
     ctl: RunControl,
+    /// `[browser]`: checks before the first restart and after each one.
+    browser: Option<crate::run_browser::RestartHooks>,
 }
 
 impl Restarter {
@@ -385,9 +562,13 @@ impl Restarter {
             recorder,
             progress,
             ctl,
+            browser,
         } = self;
         let RunControl {
-            stop, interrupt, ..
+            stop,
+            interrupt,
+            events,
+            ..
         } = ctl;
         // Wait for the trigger: a time after the load started (now), or a number of requests.
         if let Some(at) = r.at {
@@ -403,11 +584,19 @@ impl Restarter {
                 }
             }
         }
+        if let Some(b) = browser {
+            b.before_restart(interrupt).await;
+        }
         for i in 0..r.count {
             if stop.is_cancelled() {
                 return Ok(());
             }
             let index = recorder.restart_began(r.method.label());
+            let began = Instant::now();
+            events.emit(Event::RestartStarted {
+                restart: index,
+                method: r.method.label(),
+            });
             match &r.method {
                 RestartMethod::Named(_) => {
                     let mut guard = sup.lock().await;
@@ -440,6 +629,13 @@ impl Restarter {
                 Err(e) => return Err(e.context("after the restart")),
             };
             recorder.restart_ready(index);
+            if let Some(b) = browser {
+                b.after_restart();
+            }
+            events.emit(Event::TargetReady {
+                restart: Some(index),
+                downtime_s: Some((began.elapsed().as_secs_f64() * 1000.0).round() / 1000.0),
+            });
             let waited = tokio::select! {
                 w = wait_workers(sc, base, deadline, WorkersWait::AfterRestart) => w,
                 _ = interrupt.cancelled() => return Ok(()),
@@ -795,6 +991,7 @@ fn spawn_spec(sc: &Scenario, base: &Url, scratch: &std::path::Path) -> Result<Op
                 cwd: None,
                 env: Default::default(),
                 stop_timeout,
+                scratch: Some(scratch.to_path_buf()),
             })
         }
         Some(Spawn::Command(c)) => {
@@ -812,6 +1009,7 @@ fn spawn_spec(sc: &Scenario, base: &Url, scratch: &std::path::Path) -> Result<Op
                 env,
                 label: format!("`{}`", c.command),
                 stop_timeout,
+                scratch: None,
             })
         }
     })
@@ -831,9 +1029,17 @@ fn watch_signals(stop: CancellationToken, interrupted: Arc<std::sync::atomic::At
             _ = int.recv() => {}
             _ = term.recv() => {}
         }
-        eprintln!("\nsesscheck: interrupted; stopping and writing the report");
+        eprintln!("\nsesscheck: interrupted; stopping and writing the report (interrupt again to quit at once)");
         interrupted.store(true, Ordering::SeqCst);
         stop.cancel();
+        // A second Ctrl-C does not wait for the graceful stop. A spawned target is not left
+        // behind: its guard stops it when sesscheck is gone (see `supervisor`).
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("sesscheck: interrupted twice; quitting without a report");
+        std::process::exit(Outcome::Interrupted as i32);
     });
 }
 

@@ -94,9 +94,16 @@ pub struct Scenario {
     pub config: Option<ConfigProbe>,
     #[serde(default)]
     pub expect: Expect,
+    /// Open pages in a real headless browser with virtual users' cookies (see `browser`).
+    #[serde(default)]
+    pub browser: Option<BrowserSection>,
     /// Where the scenario came from; relative paths (cwd, log) are resolved against its folder.
     #[serde(skip)]
     pub source: PathBuf,
+    /// The password of a `user:password@` in the target URL, moved into an `Authorization`
+    /// header (see `move_url_credentials`); kept only to be redacted.
+    #[serde(skip)]
+    pub url_password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone)]
@@ -117,9 +124,15 @@ pub struct Target {
     /// Accept invalid TLS certificates. Must be explicit; printed as a warning.
     #[serde(default)]
     pub insecure_tls: bool,
-    /// Extra headers sent with every request (values may use ${VAR}).
+    /// Extra headers sent with every request to the target's origin (values may use ${VAR}).
+    /// They never go to another host, not even to one in `allow_hosts`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Other hosts whose redirects may be followed ("sso.example.test", "127.0.0.2:8080",
+    /// "https://sso.example.test"). By default sesscheck talks to the target's origin only: a
+    /// redirect elsewhere is recorded and not followed.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
 }
 
 fn default_stop_timeout() -> Dur {
@@ -239,7 +252,17 @@ pub struct Login {
     pub body: BodyKind,
     /// Login fields. Values may use ${VAR} and ${VAR:-default}; "{user}" becomes the
     /// virtual user's number (1, 2, ...) so every user can log in as its own account.
+    /// With `accounts`, "{username}" and "{password}" are the user's account's cells (and
+    /// the default fields are `{ username = "{username}", password = "{password}" }`).
+    #[serde(default)]
     pub fields: BTreeMap<String, String>,
+    /// A CSV file (`username,password`, relative to the scenario) of accounts that users
+    /// take in turn; see `accounts`.
+    #[serde(default)]
+    pub accounts: Option<String>,
+    /// The accounts file's rows, read when the scenario is loaded.
+    #[serde(skip)]
+    pub account_list: Vec<crate::accounts::Account>,
     /// Field names whose values may appear in reports (all others are redacted).
     #[serde(default = "default_public_fields")]
     pub public_fields: Vec<String>,
@@ -400,9 +423,10 @@ pub struct Load {
     /// Stop after this many app requests in total.
     #[serde(default)]
     pub total_requests: Option<u64>,
-    /// App pages each tab requests in turn; each must come back authenticated.
+    /// App pages each tab requests in turn; each must come back authenticated. An entry may
+    /// also be a write request table (see `write::RequestSpec`).
     #[serde(default = "default_requests")]
-    pub requests: Vec<String>,
+    pub requests: Vec<crate::write::RequestSpec>,
     /// Pause between a tab's requests.
     #[serde(default)]
     pub think_time: Dur,
@@ -448,7 +472,7 @@ fn one_usize() -> usize {
 fn yes() -> bool {
     true
 }
-fn default_requests() -> Vec<String> {
+fn default_requests() -> Vec<crate::write::RequestSpec> {
     vec!["/dashboard".into()]
 }
 fn default_loading_timeout() -> Dur {
@@ -676,6 +700,73 @@ fn default_warnings_pointer() -> String {
     "/warnings".into()
 }
 
+/// `[browser]`: a headless Chromium opens `pages` with the cookies of the first `users`
+/// virtual users and watches whether each page settles.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSection {
+    pub pages: Vec<String>,
+    /// How many of the run's virtual users also get a browser check (contexts at a time).
+    #[serde(default = "default_browser_users")]
+    pub users: usize,
+    /// When to check; default: both sides of the restart, or once mid-run without `[restart]`.
+    #[serde(default)]
+    pub when: Option<BrowserWhen>,
+    #[serde(default = "default_settle_timeout")]
+    pub settle_timeout: Dur,
+    /// CSS selector: the page is settled once it exists.
+    #[serde(default)]
+    pub ready_selector: Option<String>,
+    /// CSS selector of a spinner: the page is settled once it is gone.
+    #[serde(default)]
+    pub busy_selector: Option<String>,
+    /// The browser to run; default: `chromium`, `chromium-browser` or `google-chrome` on PATH.
+    #[serde(default)]
+    pub executable: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BrowserWhen {
+    BeforeRestart,
+    AfterRestart,
+    Both,
+}
+
+fn default_browser_users() -> usize {
+    2
+}
+fn default_settle_timeout() -> Dur {
+    secs(10)
+}
+
+impl BrowserSection {
+    /// The browser executable: `executable` as a path or a name on PATH, else the first known
+    /// Chromium on PATH. The error says which key to set and which package to install.
+    pub fn resolve_executable(&self) -> std::result::Result<PathBuf, String> {
+        use crate::browser::{find_on_path, is_executable, EXECUTABLES};
+        match &self.executable {
+            Some(e) if e.contains('/') => {
+                let p = PathBuf::from(e);
+                if is_executable(&p) {
+                    Ok(p)
+                } else {
+                    Err(format!("{e} is not an executable file; install Debian's `chromium` package (apt-get install chromium) or point it at a Chromium/Chrome binary"))
+                }
+            }
+            Some(name) => find_on_path(&[name.as_str()]).ok_or_else(|| {
+                format!("{name:?} is not on PATH; install Debian's `chromium` package (apt-get install chromium) or give the full path")
+            }),
+            None => find_on_path(&EXECUTABLES).ok_or_else(|| {
+                format!(
+                    "no browser found on PATH (looked for {}); install Debian's `chromium` package (apt-get install chromium) or set executable = \"/path/to/chromium\"",
+                    EXECUTABLES.join(", ")
+                )
+            }),
+        }
+    }
+}
+
 /// Thresholds. Each one that is set becomes a pass/fail check in the report.
 #[derive(Debug, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
@@ -718,8 +809,84 @@ impl Scenario {
         scenario
             .interpolate()
             .map_err(|(field, m)| err(&field, m))?;
+        scenario.move_url_credentials();
+        scenario.read_accounts(file).map_err(|e| match e {
+            Ok(e) => e,
+            Err((field, m)) => err(&field, m),
+        })?;
         scenario.validate().map_err(|(field, m)| err(&field, m))?;
         Ok(scenario)
+    }
+
+    /// `http://user:pw@host/`: the credentials become an `Authorization: Basic` header (as
+    /// curl sends them; a configured `Authorization` header wins) and leave the URL, so no
+    /// banner, message or report ever shows them.
+    pub fn move_url_credentials(&mut self) {
+        use base64::Engine;
+        let Ok(mut url) = url::Url::parse(&self.target.url) else {
+            return;
+        };
+        if url.username().is_empty() && url.password().is_none() {
+            return;
+        }
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let user = decode(url.username());
+        let password = url.password().map(decode).unwrap_or_default();
+        let has_authorization = self
+            .target
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("authorization"));
+        if !has_authorization {
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            self.target
+                .headers
+                .insert("Authorization".into(), format!("Basic {token}"));
+        }
+        if !password.is_empty() {
+            self.url_password = Some(password);
+        }
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        self.target.url = url.to_string();
+    }
+
+    /// `[login] accounts`: read the file (relative to the scenario file `file`), and give the
+    /// login its default fields. A mistake in the file names the file and its line.
+    fn read_accounts(
+        &mut self,
+        file: &str,
+    ) -> std::result::Result<(), std::result::Result<ScenarioError, (String, String)>> {
+        let Some(login) = self.login.as_mut() else {
+            return Ok(());
+        };
+        let Some(name) = login.accounts.as_deref() else {
+            return Ok(());
+        };
+        let name = interpolate_env(name).map_err(|m| Err(("login.accounts".to_string(), m)))?;
+        let path = Path::new(file)
+            .parent()
+            .map(|dir| dir.join(&name))
+            .unwrap_or_else(|| PathBuf::from(&name));
+        login.account_list = crate::accounts::load(&path).map_err(|e| {
+            Ok(ScenarioError {
+                file: path.display().to_string(),
+                line: e.line,
+                message: format!("login.accounts: {}", e.message),
+            })
+        })?;
+        if login.fields.is_empty() {
+            login.fields = [("username", "{username}"), ("password", "{password}")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        }
+        Ok(())
     }
 
     /// Replace ${VAR} / ${VAR:-default} in the fields where secrets and ports live.
@@ -796,6 +963,38 @@ impl Scenario {
         ] {
             check_path(field, path)?;
         }
+        if let Some(c) = &self.logout.csrf {
+            check_path("logout.csrf.page", &c.page)?;
+        }
+        if !LOGOUT_METHODS.contains(&self.logout.method.to_ascii_uppercase().as_str()) {
+            return Err((
+                "logout.method".into(),
+                format!(
+                    "unknown method {:?}; expected one of {}",
+                    self.logout.method,
+                    LOGOUT_METHODS.join(", ")
+                ),
+            ));
+        }
+        for entry in &self.target.allow_hosts {
+            AllowedHost::parse(entry).map_err(|m| ("target.allow_hosts".to_string(), m))?;
+        }
+        // `run` builds these headers: what it would refuse is refused here already.
+        for (name, value) in &self.target.headers {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err((
+                    format!("target.headers.{name}"),
+                    format!("{name:?} is not a valid header name"),
+                ));
+            }
+            if http::HeaderValue::from_str(value).is_err() {
+                return Err((
+                    format!("target.headers.{name}"),
+                    "the value is not a valid header value (control characters or a line break?)"
+                        .into(),
+                ));
+            }
+        }
         if !self.probe.path.is_empty() {
             check_path("probe.path", &self.probe.path)?;
             for (field, p) in [
@@ -816,6 +1015,9 @@ impl Scenario {
         if let Some(login) = &self.login {
             check_path("login.path", &login.path)?;
             check_redirect_to(login)?;
+            if let Some(c) = &login.csrf {
+                check_path("login.csrf.page", &c.page)?;
+            }
             if login.fields.is_empty() {
                 return bad("login.fields", "needs at least one field, e.g. { username = \"demo\", password = \"${DEMO_PASSWORD}\" }");
             }
@@ -877,10 +1079,23 @@ impl Scenario {
             );
         }
         for p in &load.requests {
-            check_path("load.requests", p)?;
+            check_path("load.requests", p.as_str())?;
+            p.check().map_err(|m| ("load.requests".to_string(), m))?;
         }
         if load.loading_timeout.0.is_zero() {
             return bad("load.loading_timeout", "must be longer than 0s");
+        }
+        if load.max_duration.0.is_zero() {
+            return bad(
+                "load.max_duration",
+                "must be longer than 0s (it caps the whole run; a run that sends no load proves nothing)",
+            );
+        }
+        if load.max_redirects > MAX_REDIRECTS_LIMIT {
+            return Err((
+                "load.max_redirects".into(),
+                format!("must be at most {MAX_REDIRECTS_LIMIT} (browsers give up after about 20)"),
+            ));
         }
         if load.logout_every.is_some() && self.login.is_none() {
             return bad(
@@ -956,6 +1171,9 @@ impl Scenario {
                 format!("not a valid regex: {e}"),
             )
         })?;
+        if let Some(b) = &self.browser {
+            self.validate_browser(b)?;
+        }
         if let Some(a) = self.expect.auth_persistence {
             if !(0.0..=1.0).contains(&a) {
                 return bad(
@@ -969,6 +1187,51 @@ impl Scenario {
                 return bad("expect.max_error_rate", "is a fraction between 0.0 and 1.0");
             }
         }
+        Ok(())
+    }
+
+    fn validate_browser(&self, b: &BrowserSection) -> std::result::Result<(), (String, String)> {
+        let bad = |field: &str, m: &str| Err((field.to_string(), m.to_string()));
+        if b.pages.is_empty() {
+            return bad("browser.pages", "needs at least one path, e.g. [\"/app\"]");
+        }
+        for p in &b.pages {
+            check_path("browser.pages", p)?;
+        }
+        if b.users == 0 || b.users > 16 || b.users > self.load.users {
+            return bad(
+                "browser.users",
+                "must be between 1 and 16, and at most load.users (each is a browser context)",
+            );
+        }
+        if b.settle_timeout.0.is_zero() {
+            return bad("browser.settle_timeout", "must be longer than 0s");
+        }
+        if b.when.is_some() && self.restart.is_none() {
+            return bad(
+                "browser.when",
+                "needs a [restart] section (without one the pages are checked once, mid-run)",
+            );
+        }
+        if self.load.rate.is_some() {
+            return bad(
+                "browser",
+                "is not supported with an open-loop [load] rate; remove `rate` or [browser]",
+            );
+        }
+        for (field, sel) in [
+            ("browser.ready_selector", &b.ready_selector),
+            ("browser.busy_selector", &b.busy_selector),
+        ] {
+            if sel.as_ref().is_some_and(|s| s.trim().is_empty()) {
+                return bad(
+                    field,
+                    "must not be empty (a CSS selector such as \".loading\")",
+                );
+            }
+        }
+        b.resolve_executable()
+            .map_err(|m| ("browser.executable".to_string(), m))?;
         Ok(())
     }
 
@@ -998,13 +1261,10 @@ impl Scenario {
     /// Values that must never appear in output: every login field not declared public, and the
     /// values of credential-like headers (Authorization, Cookie, tokens, keys).
     pub fn secrets(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = self.url_password.iter().cloned().collect();
         for (name, value) in &self.target.headers {
             let n = name.to_ascii_lowercase();
-            if ["authorization", "cookie", "token", "key", "secret"]
-                .iter()
-                .any(|w| n.contains(w))
-            {
+            if CREDENTIAL_HEADER_WORDS.iter().any(|w| n.contains(w)) {
                 out.push(value.clone());
                 // "Bearer abc": the credential alone must not leak either.
                 if let Some((_, credential)) = value.split_once(' ') {
@@ -1023,6 +1283,14 @@ impl Scenario {
                     out.push(v.clone());
                 }
             }
+            // Passwords from the accounts file are secrets like any other.
+            out.extend(
+                login
+                    .account_list
+                    .iter()
+                    .filter(|a| !a.password.is_empty())
+                    .map(|a| a.password.clone()),
+            );
         }
         out
     }
@@ -1050,14 +1318,89 @@ fn check_redirect_to(login: &Login) -> std::result::Result<(), (String, String)>
     Ok(())
 }
 
+/// A path on the target: starts with one `/`. `//host/x` (and `/\host/x`, which URL parsers
+/// read the same way) would name another host, so it is refused like an absolute URL.
 fn check_path(field: &str, p: &str) -> std::result::Result<(), (String, String)> {
     if !p.starts_with('/') {
         return Err((
             field.to_string(),
-            format!("{p:?} must be a path starting with '/'"),
+            format!("{p:?} must be a path starting with '/' (not a URL: requests go to [target] url only)"),
+        ));
+    }
+    if matches!(p.as_bytes().get(1), Some(b'/' | b'\\')) {
+        return Err((
+            field.to_string(),
+            format!("{p:?} starts with two slashes, which names another host; a path starts with a single '/'"),
         ));
     }
     Ok(())
+}
+
+/// A `[target] headers` entry whose name contains one of these carries a credential: its value
+/// is a secret (`Authorization`, `Cookie`, `X-Api-Key`, `X-Auth-Token`, `X-Password`, ...).
+const CREDENTIAL_HEADER_WORDS: [&str; 9] = [
+    "auth",
+    "cookie",
+    "token",
+    "key",
+    "secret",
+    "pass",
+    "session",
+    "csrf",
+    "credential",
+];
+
+/// The HTTP methods a logout may use.
+pub const LOGOUT_METHODS: [&str; 4] = ["POST", "GET", "DELETE", "PUT"];
+
+/// Upper bound for `[load] max_redirects`: browsers stop at about 20.
+pub const MAX_REDIRECTS_LIMIT: usize = 100;
+
+/// One `[target] allow_hosts` entry: a host, with a port when given ("host", "host:port" or a
+/// URL "scheme://host[:port]").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHost {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl AllowedHost {
+    pub fn parse(entry: &str) -> std::result::Result<AllowedHost, String> {
+        let text = entry.trim();
+        let url = if text.contains("://") {
+            url::Url::parse(text)
+        } else {
+            url::Url::parse(&format!("http://{text}"))
+        }
+        .map_err(|e| format!("{entry:?} is not a host or host:port ({e})"))?;
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| format!("{entry:?} names no host"))?;
+        if !url.username().is_empty() || url.password().is_some() || url.path().len() > 1 {
+            return Err(format!(
+                "{entry:?}: give a host or host:port, without user, password or path"
+            ));
+        }
+        Ok(AllowedHost {
+            host: host.to_ascii_lowercase(),
+            port: if text.contains("://") {
+                url.port()
+            } else {
+                url.port()
+                    .or_else(|| text.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
+            },
+        })
+    }
+
+    /// Does a URL's host (and port, when this entry names one) match?
+    pub fn matches(&self, url: &url::Url) -> bool {
+        url.host_str()
+            .is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
+            && self
+                .port
+                .is_none_or(|p| url.port_or_known_default() == Some(p))
+    }
 }
 
 /// `${VAR}`, `${VAR:-default}`; `$$` is a literal `$`.

@@ -1,9 +1,11 @@
 //! The target supervisor: spawns the target, restarts it, stops it. Knows nothing about HTTP.
 //!
-//! The target runs in its own process group, so stopping it also stops what it forked
-//! (Gunicorn's workers, a `sh -c` wrapper's child). Its stdout and stderr are read line by
-//! line: the last lines explain a target that fails to start, and lines matching the
-//! SessionInterrupted pattern are server-side evidence for the report.
+//! The target runs under a guard (`guard.rs`, sesscheck's own binary) in a process group of
+//! its own, so stopping it also stops what it forked (Gunicorn's workers, a `sh -c` wrapper's
+//! child, a daemon that left the group), and nothing of it outlives sesscheck, even when
+//! sesscheck is killed with SIGKILL. Its stdout and stderr are read line by line: the last
+//! lines explain a target that fails to start, and lines matching the SessionInterrupted
+//! pattern are server-side evidence for the report.
 
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{killpg, Signal};
@@ -27,6 +29,9 @@ pub struct SpawnSpec {
     /// What to call it in messages ("the built-in target", "`gunicorn -w 4 app:app`").
     pub label: String,
     pub stop_timeout: Duration,
+    /// A folder of this run's (the built-in target's store) that the guard removes if
+    /// sesscheck dies without doing it.
+    pub scratch: Option<PathBuf>,
 }
 
 /// Lines the target wrote, as evidence. Times are microseconds since the run started.
@@ -78,7 +83,11 @@ fn record_line(log: &SharedLog, pattern: &Regex, clock: Instant, line: String) {
 
 pub struct Supervisor {
     spec: SpawnSpec,
+    /// The guard, leader of the target's process group.
     child: Option<Child>,
+    /// The guard's standard input: nothing is written; its closing (sesscheck gone, or this
+    /// supervisor dropped) tells the guard to stop the target.
+    lifeline: Option<tokio::process::ChildStdin>,
     pub log: SharedLog,
     pattern: Regex,
     clock: Instant,
@@ -91,6 +100,7 @@ impl Supervisor {
         Supervisor {
             spec,
             child: None,
+            lifeline: None,
             log,
             pattern,
             clock,
@@ -98,22 +108,34 @@ impl Supervisor {
         }
     }
 
-    /// Start the target in a new process group.
+    /// Start the target under its guard, in a new process group.
     pub fn start(&mut self) -> Result<()> {
-        let mut cmd = Command::new(&self.spec.program);
-        cmd.args(&self.spec.args)
+        let exe = std::env::current_exe()
+            .context("finding the sesscheck executable to guard the target")?;
+        let mut cmd = Command::new(exe);
+        cmd.arg(crate::guard::SUBCOMMAND)
+            .arg("--stop-timeout-ms")
+            .arg(self.spec.stop_timeout.as_millis().to_string());
+        if let Some(dir) = &self.spec.scratch {
+            cmd.arg("--remove").arg(dir);
+        }
+        cmd.arg("--")
+            .arg(&self.spec.program)
+            .args(&self.spec.args)
             .envs(&self.spec.env)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
+            .process_group(0);
+        // No kill_on_drop: a SIGKILLed guard could not stop the target. Dropping the
+        // lifeline makes it do so.
         if let Some(cwd) = &self.spec.cwd {
             cmd.current_dir(cwd);
         }
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {}", self.spec.label))?;
+        self.lifeline = child.stdin.take();
         if let Some(out) = child.stdout.take() {
             self.follow(out);
         }
@@ -158,31 +180,35 @@ impl Supervisor {
         log.tail.iter().map(|l| format!("  | {l}\n")).collect()
     }
 
-    /// SIGTERM to the whole group, wait up to `stop_timeout`, then SIGKILL.
+    /// SIGTERM to the guard, which stops the whole group (SIGTERM, up to `stop_timeout`, then
+    /// SIGKILL) and exits when nothing of the target is left. Should the guard itself not
+    /// exit in time, its group is killed.
     pub async fn stop(&mut self) -> Result<()> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
+        let lifeline = self.lifeline.take();
         let Some(pid) = child.id() else { return Ok(()) };
-        let group = Pid::from_raw(pid as i32);
-        let _ = killpg(group, Signal::SIGTERM);
-        let waited = tokio::time::timeout(self.spec.stop_timeout, child.wait()).await;
-        if waited.is_err() {
-            let _ = killpg(group, Signal::SIGKILL);
+        let guard = Pid::from_raw(pid as i32);
+        let _ = nix::sys::signal::kill(guard, Signal::SIGTERM);
+        let grace = self.spec.stop_timeout + GUARD_GRACE;
+        if tokio::time::timeout(grace, child.wait()).await.is_err() {
+            let _ = killpg(guard, Signal::SIGKILL);
             let _ = child.wait().await;
         }
-        // Workers that outlived their master (rare) still carry the group id.
-        let _ = killpg(group, Signal::SIGKILL);
+        drop(lifeline);
         Ok(())
     }
 }
 
+/// How long past `stop_timeout` the guard may take to report that the target is gone.
+const GUARD_GRACE: Duration = Duration::from_secs(3);
+
 impl Drop for Supervisor {
     fn drop(&mut self) {
-        // Last line of defence against orphans (a panic, an early return).
-        if let Some(pid) = self.child.as_ref().and_then(|c| c.id()) {
-            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        }
+        // Last line of defence against orphans (a panic, an early return): closing the
+        // lifeline makes the guard stop the target and remove the scratch folder.
+        self.lifeline.take();
     }
 }
 
@@ -264,7 +290,8 @@ impl Drop for KillGroupOnDrop {
     }
 }
 
-/// Send a signal to the PID in a pidfile (Gunicorn reloads its workers on HUP).
+/// Send a signal to the PID in a pidfile (Gunicorn reloads its workers on HUP), once that
+/// PID is known to be a live process that is safe to signal (see `check_signal_target`).
 pub fn signal_pidfile(signal: &str, pidfile: &str) -> Result<()> {
     let sig = parse_signal(signal).map_err(anyhow::Error::msg)?;
     let text =
@@ -275,9 +302,68 @@ pub fn signal_pidfile(signal: &str, pidfile: &str) -> Result<()> {
             text.trim()
         )
     })?;
+    check_signal_target(pid).with_context(|| format!("pidfile {pidfile} holds PID {pid}"))?;
     nix::sys::signal::kill(Pid::from_raw(pid), sig)
         .with_context(|| format!("sending {sig} to PID {pid} (from {pidfile})"))?;
     Ok(())
+}
+
+/// A PID from a file may be anything. `kill` reads 0 as our own process group, -1 as every
+/// process we may signal (as root: all of them) and other negatives as groups; 1 is init.
+/// Refused: those, a PID no process has, sesscheck itself and its ancestors (the shell, the
+/// CI runner), and any other `sesscheck run`.
+pub fn check_signal_target(pid: i32) -> Result<()> {
+    if pid <= 1 {
+        bail!("refusing to signal PID {pid}: 0 and negative numbers name process groups or every process, 1 is init; a stale or broken pidfile?");
+    }
+    // EPERM means it exists; the real signal will then say it may not be signalled.
+    if let Err(nix::errno::Errno::ESRCH) = nix::sys::signal::kill(Pid::from_raw(pid), None) {
+        bail!("no process has PID {pid}: the pidfile is stale (the target is not running?)")
+    }
+    let mut ancestor = std::process::id() as i32;
+    while ancestor > 1 {
+        if ancestor == pid {
+            bail!("refusing to signal PID {pid}: it is sesscheck itself or one of its parents");
+        }
+        match crate::guard::parent_and_group(ancestor) {
+            Some((parent, _)) => ancestor = parent,
+            None => break,
+        }
+    }
+    let is_sesscheck_run = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+        let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+        let own = std::env::current_exe().ok();
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        exe.is_some() && exe == own && args.get(1) == Some(&b"run".as_slice())
+    });
+    if is_sesscheck_run {
+        bail!("refusing to signal PID {pid}: it is a `sesscheck run`, not the target");
+    }
+    Ok(())
+}
+
+/// Open `path` for reading if it is a regular file, never blocking on a FIFO.
+async fn open_regular(path: &std::path::Path) -> std::io::Result<tokio::fs::File> {
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .await?;
+    if !file.metadata().await?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// Check `[target] log` before the run: if it exists it must be a regular file.
+pub fn check_log_file(path: &std::path::Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => bail!(
+            "target.log: {} is not a regular file (a FIFO, a device or a folder); name the log file the target writes",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Follow a log file the target writes (`[target] log`), from its current end.
@@ -290,9 +376,11 @@ pub fn follow_file(
 ) {
     tokio::spawn(async move {
         use tokio::io::AsyncSeekExt;
-        // The file may appear only once the target starts.
+        // The file may appear only once the target starts. It is opened without blocking and
+        // must be a regular file: opening a FIFO would wait for a writer forever, and reading
+        // a device or a FIFO never ends.
         let file = loop {
-            if let Ok(f) = tokio::fs::File::open(&path).await {
+            if let Ok(f) = open_regular(&path).await {
                 break f;
             }
             tokio::select! {

@@ -477,3 +477,35 @@ fn django_db_sessions_have_no_interrupted_race() {
         r.explain()
     );
 }
+
+#[test]
+fn django_writes_with_the_ajax_csrf_header_pass_and_without_it_fail() {
+    let _serial = lock();
+    require_django();
+    let dir = TempDir::new("django-writes");
+    let db = dir.path().join("db.sqlite3");
+    let env = [("DJANGO_DB", db.display().to_string())];
+    let r = run_scenario("django-writes.toml", &env);
+    assert_exit(&r, 0, "pass");
+    assert_kinds(&r, &[]);
+    assert_eq!(r.report["requests"]["errors"], 0, "{}", r.explain());
+
+    // The same scenario with the write's `csrf` removed: Django refuses every POST (403).
+    let text = std::fs::read_to_string(root().join("scenarios/real/django-writes.toml")).unwrap();
+    let without = ", csrf = { cookie = \"csrftoken\", header = \"X-CSRFToken\" }";
+    assert!(text.contains(without));
+    let app = root().join("tests/targets/django_app");
+    let edited = text.replace(without, "").replace(
+        "cwd = \"../../tests/targets/django_app\"",
+        &format!("cwd = {:?}", app.display().to_string()),
+    );
+    let copy = dir.path().join("django-writes-no-csrf.toml");
+    std::fs::write(&copy, edited).unwrap();
+    let r = run_scenario(copy.to_str().unwrap(), &env);
+    assert_exit(&r, 1, "fail");
+    assert!(
+        !r.report["findings"].as_array().unwrap().is_empty(),
+        "{}",
+        r.explain()
+    );
+}

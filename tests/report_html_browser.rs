@@ -134,3 +134,53 @@ fn chromium_screenshot_is_not_blank() {
         png.display()
     );
 }
+
+mod common;
+
+/// `[browser]`: the report of a run whose page got stuck after the restart shows that page's
+/// screenshot, embedded (a data: URL, so the file stays self-contained), and Chromium renders
+/// the report with it.
+#[test]
+fn chromium_shows_the_stuck_pages_screenshot() {
+    let (out, _dir) = common::run_edited("scenarios/browser-restart-broken.toml", &[], &[], &[]);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let (_, html) = out
+        .files
+        .iter()
+        .find(|(p, _)| p.extension().is_some_and(|x| x == "html"))
+        .expect("an HTML report");
+    // The run's report folder is gone with the run: the text was kept.
+    let dir = scratch_dir();
+    let html_path = &dir.join("browser-report.html");
+    std::fs::write(html_path, html).unwrap();
+    let out = run_chromium(
+        &dir.join("profile-browser-panel"),
+        &["--dump-dom".into(), file_url(html_path)],
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(dom.contains("<h2>Browser checks</h2>"), "no browser panel");
+    assert_eq!(
+        dom.matches("<figure class=\"screenshot\">").count(),
+        2,
+        "one screenshot per stuck page (2 users after the restart)"
+    );
+    assert!(
+        dom.contains("/app (after_restart, user"),
+        "caption names the page"
+    );
+    // The embedded image is a real PNG of the browser's 1024×768 window.
+    let start = html
+        .find("data:image/png;base64,")
+        .expect("an embedded PNG")
+        + 22;
+    let b64: String = html[start..].chars().take_while(|c| *c != '"').collect();
+    use base64::Engine as _;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(&b64)
+        .expect("base64");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert!(width >= 800 && height >= 600, "{width}×{height}");
+    assert!(png.len() > 2_000, "a {} byte PNG is blank", png.len());
+}

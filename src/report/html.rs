@@ -60,6 +60,9 @@ pub fn render(r: &Report) -> String {
     expectations(&mut out, &r.expectations);
     charts(&mut out, r);
     findings(&mut out, &r.findings);
+    if let Some(b) = &r.browser {
+        browser_panel(&mut out, b);
+    }
     workers_and_phases(&mut out, r);
     let _ = write!(
         out,
@@ -67,6 +70,63 @@ pub fn render(r: &Report) -> String {
         esc(&r.sesscheck_version)
     );
     out
+}
+
+/// `[browser]`: per check and page, whether it settled and what it did; the screenshot of a
+/// page that did not settle is embedded, so the file stays self-contained.
+fn browser_panel(out: &mut String, b: &super::browser::BrowserSection) {
+    out.push_str("<h2>Browser checks</h2>\n<table class=\"browser\">\n<tr><th>result</th><th>when</th><th>user</th><th>page</th><th>time</th><th>final URL</th><th>requests</th><th>console errors</th></tr>\n");
+    let mut shots = String::new();
+    for c in &b.checks {
+        if let Some(e) = &c.error {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td colspan=\"5\">{}</td></tr>",
+                badge(false),
+                esc(&c.when),
+                c.vu,
+                esc(e)
+            );
+        }
+        for p in &c.pages {
+            let requests: Vec<String> = p.requests.iter().take(5).map(|g| g.text()).collect();
+            let console: Vec<String> = p
+                .console_errors
+                .iter()
+                .take(3)
+                .map(|e| format!("{} ×{}", e.message, e.count))
+                .collect();
+            let time = if p.settled {
+                format!("settled in {:.0} ms", p.elapsed_ms)
+            } else {
+                format!("not settled after {:.1} s", p.elapsed_ms / 1000.0)
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                badge(p.settled),
+                esc(&c.when),
+                c.vu,
+                esc(&p.path),
+                esc(&time),
+                esc(&p.final_url),
+                esc(&requests.join("; ")),
+                esc(&console.join("; "))
+            );
+            if let Some(png) = &p.screenshot_png {
+                let caption = format!("{} ({}, user {}): {time}", p.path, c.when, c.vu);
+                let _ = writeln!(
+                    shots,
+                    "<figure class=\"screenshot\"><figcaption>{}</figcaption><img alt=\"{}\" src=\"data:image/png;base64,{}\" style=\"width:480px;max-width:100%;border:1px solid #ccc\"></figure>",
+                    esc(&caption),
+                    attr(&format!("screenshot of {}", p.path)),
+                    attr(png)
+                );
+            }
+        }
+    }
+    out.push_str("</table>\n");
+    out.push_str(&shots);
 }
 
 fn badge(passed: bool) -> &'static str {

@@ -20,6 +20,11 @@ pub fn render(r: &Report) -> Result<String> {
     for f in &r.findings {
         suite.add_test_case(finding_case(f, &classname));
     }
+    if let Some(b) = &r.browser {
+        for case in browser_cases(b, &classname) {
+            suite.add_test_case(case);
+        }
+    }
     // An aborted run has no expectation that says so: make it a failing case of its own, or
     // the CI page would show all green for a run that never finished.
     if let Some(reason) = &r.aborted {
@@ -71,6 +76,60 @@ fn finding_case(f: &Finding, classname: &str) -> TestCase {
     // Warnings pass, but their message still belongs in the CI log.
     case.set_system_out(format!("{} (count {})", f.message, f.count));
     case
+}
+
+/// One case per browser page and phase ("browser: /app after_restart"), failing when a
+/// user's page did not settle; one error case per check that could not run.
+fn browser_cases(b: &super::browser::BrowserSection, classname: &str) -> Vec<TestCase> {
+    let mut groups: Vec<(String, Vec<String>, usize)> = Vec::new();
+    let mut cases = Vec::new();
+    for c in &b.checks {
+        if let Some(e) = &c.error {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(e.as_str()).set_type("browser");
+            cases.push(named_case(
+                &format!("browser check {} user {}", c.when, c.vu),
+                status,
+                classname,
+            ));
+        }
+        for p in c.pages.iter().filter(|p| !p.interrupted) {
+            let name = format!("browser: {} {}", p.path, c.when);
+            let i = match groups.iter().position(|g| g.0 == name) {
+                Some(i) => i,
+                None => {
+                    groups.push((name, Vec::new(), 0));
+                    groups.len() - 1
+                }
+            };
+            groups[i].2 += 1;
+            if !p.settled {
+                let busiest = p.requests.first().map(|g| g.text()).unwrap_or_default();
+                groups[i].1.push(format!(
+                    "user {}: not settled after {:.1} s at {} {busiest}",
+                    c.vu,
+                    p.elapsed_ms / 1000.0,
+                    p.final_url
+                ));
+            }
+        }
+    }
+    for (name, stuck, total) in groups {
+        let status = if stuck.is_empty() {
+            TestCaseStatus::success()
+        } else {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(format!(
+                "{} of {total} page loads did not settle",
+                stuck.len()
+            ))
+            .set_type("browser")
+            .set_description(stuck.join("\n"));
+            s
+        };
+        cases.push(named_case(&name, status, classname));
+    }
+    cases
 }
 
 #[cfg(test)]

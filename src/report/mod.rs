@@ -1,6 +1,7 @@
 //! The report: the JSON contract (see README), built from observations and findings, and
 //! rendered in several formats. Every rendering goes through `redact` before it is written.
 
+pub mod browser;
 pub mod compare;
 pub mod html;
 pub mod junit;
@@ -63,6 +64,9 @@ pub struct Report {
     /// detectors: counted in every figure, but findings describe only the first 500,000.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub not_kept: u64,
+    /// `[browser]`: what a real headless browser saw of the scenario's pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub browser: Option<browser::BrowserSection>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -105,15 +109,86 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Decode what `encode_histogram` wrote.
+/// A histogram's base64 text in a report is a few kB; more is not one of ours.
+const MAX_HISTOGRAM_TEXT: usize = 8 << 20;
+/// What its deflated bytes may expand to: the counts of 1 µs..1 h at 3 digits take < 0.5 MB.
+const MAX_HISTOGRAM_BYTES: u64 = 4 << 20;
+/// HdrHistogram V2 cookies: plain and deflated.
+const V2_COOKIE: u32 = 0x1c84_9313;
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
+/// A V2 header: cookie, payload length, normalizing offset, digits, lowest, highest, ratio.
+const V2_HEADER: usize = 40;
+
+/// Decode what `encode_histogram` wrote. A report is input from anywhere (`merge` reads files
+/// from many machines): every length and size it claims is checked against the bytes really
+/// there, and the histogram's bounds must be sesscheck's own, before anything is allocated
+/// for them. (hdrhistogram's decoder allocates what the header claims: 512 MiB for a 2 kB
+/// report whose header said so.)
 pub fn decode_histogram(text: &str) -> Result<Histogram<u64>> {
     use base64::Engine;
     use hdrhistogram::serialization::Deserializer;
+    use std::io::Read;
+    let text = text.trim();
+    anyhow::ensure!(
+        text.len() <= MAX_HISTOGRAM_TEXT,
+        "histogram is {} bytes of text, more than any sesscheck report holds",
+        text.len()
+    );
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
+        .decode(text)
         .context("histogram is not base64")?;
+    let be32 = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    let be64 = |b: &[u8], at: usize| -> Option<u64> {
+        Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    };
+    let plain = match be32(&bytes, 0) {
+        Some(V2_COMPRESSED_COOKIE) => {
+            let claimed = be32(&bytes, 4).context("histogram is cut short")? as usize;
+            let deflated = bytes.get(8..).unwrap_or_default();
+            anyhow::ensure!(
+                claimed <= deflated.len(),
+                "histogram claims {claimed} compressed bytes but holds {}",
+                deflated.len()
+            );
+            let mut plain = Vec::new();
+            flate2::read::ZlibDecoder::new(&deflated[..claimed])
+                .take(MAX_HISTOGRAM_BYTES + 1)
+                .read_to_end(&mut plain)
+                .context("histogram does not inflate")?;
+            anyhow::ensure!(
+                plain.len() as u64 <= MAX_HISTOGRAM_BYTES,
+                "histogram inflates to more than {MAX_HISTOGRAM_BYTES} bytes"
+            );
+            plain
+        }
+        Some(V2_COOKIE) => bytes,
+        _ => anyhow::bail!("histogram does not decode: not an HdrHistogram V2 serialization"),
+    };
+    anyhow::ensure!(
+        be32(&plain, 0) == Some(V2_COOKIE),
+        "histogram does not decode: bad inner cookie"
+    );
+    let payload = be32(&plain, 4).context("histogram is cut short")? as usize;
+    anyhow::ensure!(
+        payload <= plain.len().saturating_sub(V2_HEADER),
+        "histogram claims {payload} payload bytes but holds {}",
+        plain.len().saturating_sub(V2_HEADER)
+    );
+    let ours = new_histogram();
+    let bounds = (be32(&plain, 12), be64(&plain, 16), be64(&plain, 24));
+    anyhow::ensure!(
+        bounds
+            == (
+                Some(u32::from(ours.sigfig())),
+                Some(ours.low()),
+                Some(ours.high())
+            ),
+        "histogram has bounds {bounds:?}, not sesscheck's (3 digits, 1 µs to 1 h): not written by sesscheck"
+    );
     Deserializer::new()
-        .deserialize(&mut std::io::Cursor::new(bytes))
+        .deserialize(&mut std::io::Cursor::new(plain))
         .map_err(|e| anyhow::anyhow!("histogram does not decode: {e:?}"))
 }
 
@@ -416,6 +491,7 @@ pub fn build(inp: Inputs) -> Report {
         histograms: Some(histograms),
         shard: None,
         not_kept: 0,
+        browser: None,
     }
 }
 
@@ -688,44 +764,11 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
     rows
 }
 
-/// Replace every secret (passwords, cookie values) with a marker. Applied to every output.
+/// Replace every secret (passwords, cookie values) with a marker, in every form it may take
+/// (see `redact::Redactor`).
+#[cfg(test)]
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        out = out.replace(s.as_str(), "[REDACTED]");
-        // Each format escapes differently: a secret with quotes, `&`, `<` or `|` appears
-        // escaped in JSON, HTML, XML or a Markdown table, and must go there too.
-        for escaped in escaped_forms(s) {
-            if escaped != *s {
-                out = out.replace(&escaped, "[REDACTED]");
-            }
-        }
-    }
-    out
-}
-
-/// How `secret` appears once escaped by each renderer.
-fn escaped_forms(secret: &str) -> Vec<String> {
-    let json = serde_json::to_string(secret).unwrap_or_default();
-    let xml = secret
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;");
-    // XML text content may escape only `&`, `<` and `>`.
-    let xml_text = secret
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    vec![
-        json.trim_matches('"').to_string(),
-        xml_text,
-        html_escape::encode_text(secret).into_owned(),
-        html_escape::encode_double_quoted_attribute(secret).into_owned(),
-        xml,
-        secret.replace('\\', "\\\\").replace('|', "\\|"),
-    ]
+    crate::redact::Redactor::new(secrets).redact(text)
 }
 
 /// Server log lines can carry cookies or tokens: keep the words, drop the values.
@@ -738,7 +781,28 @@ pub fn scrub_log_line(line: &str) -> String {
     re.replace_all(line, "$1$2[REDACTED]").into_owned()
 }
 
+/// Check before the load that reports can be written into `dir` (created if missing): a run
+/// must not find out only at its end that its report has nowhere to go.
+pub fn check_writable(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating report directory {}", dir.display()))?;
+    let probe = dir.join(format!(".sesscheck-write-check-{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"ok"));
+    let _ = std::fs::remove_file(&probe);
+    written.with_context(|| format!("cannot write reports into {}", dir.display()))
+}
+
+/// Report file names keep at most this many characters of the scenario's name.
+const MAX_NAME: usize = 80;
+
 /// Write the report as JSON (and the other formats) into `dir`; returns the paths written.
+/// Names are `<scenario>-<time>[-shardIofN]`, with `-2`, `-3`, ... when that is taken: two
+/// runs in the same second (two shards, two CI jobs) never overwrite each other. The JSON file
+/// is created first and exclusively, so it is what claims a name.
 pub fn write_all(report: &Report, dir: &Path, secrets: &[String]) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating report directory {}", dir.display()))?;
@@ -748,7 +812,12 @@ pub fn write_all(report: &Report, dir: &Path, secrets: &[String]) -> Result<Vec<
         .filter(|c| c.is_ascii_digit())
         .take(14)
         .collect();
-    let base = format!("{}-{}", file_safe(&report.scenario), stamp);
+    let mut base: String = file_safe(&report.scenario).chars().take(MAX_NAME).collect();
+    base = format!("{base}-{stamp}");
+    if let Some(shard) = &report.shard {
+        base.push_str(&format!("-shard{}", shard.replace('/', "of")));
+    }
+    let redactor = crate::redact::Redactor::new(secrets);
     let renderings = [
         (
             "json",
@@ -758,10 +827,29 @@ pub fn write_all(report: &Report, dir: &Path, secrets: &[String]) -> Result<Vec<
         ("md", markdown::render(report)),
         ("html", html::render(report)),
     ];
+    let extensions: Vec<&str> = renderings.iter().map(|(e, _)| *e).collect();
+    let name = (1..=1000)
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            }
+        })
+        .find(|name| {
+            extensions
+                .iter()
+                .all(|e| !dir.join(format!("{name}.{e}")).exists())
+        })
+        .with_context(|| format!("no free report name {base}-N in {}", dir.display()))?;
     let mut written = Vec::new();
     for (extension, text) in renderings {
-        let path = dir.join(format!("{base}.{extension}"));
-        std::fs::write(&path, redact(&text, secrets))
+        let path = dir.join(format!("{name}.{extension}"));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, redactor.redact(&text).as_bytes()))
             .with_context(|| format!("writing {}", path.display()))?;
         written.push(path);
     }
@@ -892,6 +980,7 @@ pub(crate) mod testing {
             histograms: None,
             shard: None,
             not_kept: 0,
+            browser: None,
         }
     }
 }
@@ -920,6 +1009,53 @@ mod tests {
             assert!(text.contains("[REDACTED]"), "{}", path.display());
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Re-encode a histogram's V2 bytes after `edit`, deflated like `encode_histogram`.
+    fn tampered(edit: impl Fn(&mut Vec<u8>)) -> String {
+        use base64::Engine;
+        use hdrhistogram::serialization::{Serializer, V2Serializer};
+        use std::io::Write;
+        let mut h = new_histogram();
+        h.record(1234).unwrap();
+        let mut plain = Vec::new();
+        V2Serializer::new().serialize(&h, &mut plain).unwrap();
+        edit(&mut plain);
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&plain).unwrap();
+        let deflated = z.finish().unwrap();
+        let mut out = V2_COMPRESSED_COOKIE.to_be_bytes().to_vec();
+        out.extend((deflated.len() as u32).to_be_bytes());
+        out.extend(deflated);
+        base64::engine::general_purpose::STANDARD.encode(out)
+    }
+
+    #[test]
+    fn a_histogram_cannot_claim_more_than_it_holds() {
+        // Untouched, it decodes: the tampering below is what is refused.
+        assert_eq!(decode_histogram(&tampered(|_| {})).unwrap().len(), 1);
+        for claim in [512u32 << 20, u32::MAX] {
+            let payload = tampered(|b| b[4..8].copy_from_slice(&claim.to_be_bytes()));
+            let e = decode_histogram(&payload).unwrap_err().to_string();
+            assert!(e.contains("payload bytes"), "{e}");
+        }
+        // Bounds that would make the decoder allocate gigabytes of counts.
+        let wide = tampered(|b| b[24..32].copy_from_slice(&(u64::MAX / 2).to_be_bytes()));
+        let e = decode_histogram(&wide).unwrap_err().to_string();
+        assert!(e.contains("not sesscheck's"), "{e}");
+        let digits = tampered(|b| b[12..16].copy_from_slice(&5u32.to_be_bytes()));
+        assert!(decode_histogram(&digits).is_err());
+        // The outer length field is checked against the bytes too.
+        use base64::Engine;
+        let mut outer = base64::engine::general_purpose::STANDARD
+            .decode(tampered(|_| {}))
+            .unwrap();
+        outer[4..8].copy_from_slice(&u32::MAX.to_be_bytes());
+        let e = decode_histogram(&base64::engine::general_purpose::STANDARD.encode(outer))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("compressed bytes"), "{e}");
+        assert!(decode_histogram(&"A".repeat(MAX_HISTOGRAM_TEXT + 4)).is_err());
     }
 
     #[test]

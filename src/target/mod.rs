@@ -84,6 +84,15 @@ pub struct TargetArgs {
     #[arg(long, default_value = "demo")]
     pub password: String,
 
+    /// POST /notes needs Django's AJAX CSRF: an `X-CSRFToken` header equal to the
+    /// `csrftoken` cookie, which the login page sets (else 403).
+    #[arg(long)]
+    pub notes_csrf: bool,
+
+    /// Only this account may log in, with its own password (repeatable; replaces --password).
+    #[arg(long = "account", value_name = "USER:PASSWORD")]
+    pub accounts: Vec<String>,
+
     /// Reject POST /login and POST /logout without a valid CSRF token (400).
     #[arg(long)]
     pub require_csrf: bool,
@@ -113,6 +122,11 @@ pub struct TargetArgs {
     /// Requests carrying a session from an earlier boot generation never get an answer.
     #[arg(long)]
     pub hang_after_restart: bool,
+
+    /// `GET /api/session` answers 401 to a session from an earlier boot generation, without
+    /// clearing its cookie or redirecting: the `/app` page keeps polling and spins forever.
+    #[arg(long)]
+    pub spa_stale_loop_after_restart: bool,
 
     /// A new login of a user deletes that user's other sessions.
     #[arg(long)]

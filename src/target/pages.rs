@@ -50,3 +50,34 @@ pub fn escape_html(text: &str) -> String {
     }
     escaped
 }
+
+/// `GET /app`: a single-page app as many are built. It shows a spinner and polls
+/// `/api/session` every 200 ms until it answers 200, then shows the user's name and stops.
+/// It never gives up and never goes to the login page on a 401: the "infinite loading" that a
+/// stale session cookie causes after a restart (see `--spa-stale-loop-after-restart`).
+pub const SPA_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>App</title>
+<style>.loading{width:2em;height:2em;border:4px solid #ccc;border-top-color:#36c;border-radius:50%;animation:spin 1s linear infinite}@keyframes spin{to{transform:rotate(360deg)}}</style>
+</head>
+<body>
+  <h1>App</h1>
+  <div class="loading" id="spinner"></div>
+  <script>
+    function poll() {
+      fetch("/api/session", { credentials: "same-origin", cache: "no-store" })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (s) {
+          document.getElementById("spinner").remove();
+          var p = document.createElement("p");
+          p.id = "user";
+          p.textContent = "Hello, " + s.username;
+          document.body.appendChild(p);
+        })
+        .catch(function () { setTimeout(poll, 200); });
+    }
+    poll();
+  </script>
+</body>
+</html>
+"#;

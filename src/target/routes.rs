@@ -30,8 +30,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/dashboard", get(dashboard))
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", get(logout).post(logout))
+        .route("/notes", axum::routing::post(notes))
         .route("/debug/session", get(debug_session))
         .route("/debug/config", get(debug_config))
+        .route("/app", get(spa_page))
+        .route("/api/session", get(api_session))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -171,6 +174,39 @@ async fn status(axum::extract::Path(code): axum::extract::Path<u16>) -> Response
     }
 }
 
+/// `POST /notes` (form or JSON, not read): a write that needs a logged-in session, and with
+/// `--notes-csrf` Django's AJAX CSRF header. 201 with the note's author and worker.
+async fn notes(
+    State(app): State<Arc<App>>,
+    Extension(rs): Extension<RequestSession>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(user) = app.user_of(rs.session.as_ref()) else {
+        return redirect("/login");
+    };
+    if app.args.notes_csrf {
+        let cookie = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|c| c.trim().strip_prefix("csrftoken=").map(str::to_string));
+        let sent = headers.get("x-csrftoken").and_then(|v| v.to_str().ok());
+        let valid = matches!((&cookie, sent), (Some(c), Some(s)) if c == s && crypto::csrf_token_is_valid(&app.secret, s));
+        if !valid {
+            return (
+                StatusCode::FORBIDDEN,
+                "CSRF verification failed. Request aborted.\n",
+            )
+                .into_response();
+        }
+    }
+    let mut response =
+        json(&serde_json::json!({"author": user.username, "worker": {"pid": app.pid}}));
+    *response.status_mut() = StatusCode::CREATED;
+    response
+}
+
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
@@ -204,6 +240,13 @@ async fn login_page(
     let failed = parse_form(uri.query().unwrap_or("").as_bytes()).contains_key("error");
     let csrf_token = crypto::new_csrf_token(&app.secret);
     let mut response = Html(pages::login_form(&csrf_token, failed)).into_response();
+    if app.args.notes_csrf {
+        // Django sets its CSRF cookie with the form; AJAX code sends it back in a header.
+        set_cookie(
+            &mut response,
+            &format!("csrftoken={csrf_token}; Path=/; SameSite=Lax"),
+        );
+    }
 
     // --no-rotate: like apps that create a session before login, which is
     // what makes the fixation (keeping this id at login) observable.
@@ -227,9 +270,17 @@ async fn login_submit(
         return handled(csrf_rejected());
     }
     let username = form.get("username").map(|name| name.trim()).unwrap_or("");
-    let password_ok = form
-        .get("password")
-        .is_some_and(|pw| *pw == app.args.password);
+    let password_ok = form.get("password").is_some_and(|pw| {
+        if app.args.accounts.is_empty() {
+            *pw == app.args.password
+        } else {
+            // --account USER:PASSWORD: each account its own password.
+            app.args.accounts.iter().any(|a| {
+                a.split_once(':')
+                    .is_some_and(|(user, password)| user == username && password == pw)
+            })
+        }
+    });
     if (username.is_empty() || !password_ok) && app.args.login_error_page {
         let csrf_token = crypto::new_csrf_token(&app.secret);
         return handled(Html(pages::login_form(&csrf_token, true)).into_response());
@@ -320,6 +371,38 @@ async fn debug_session(
         boot: app.boot,
         expires_in,
     })
+}
+
+/// `GET /app`: a single-page app that polls `/api/session` until it answers 200 (no session
+/// check here: the page itself is static, as a SPA's index.html is).
+async fn spa_page() -> Response {
+    Html(pages::SPA_PAGE).into_response()
+}
+
+#[derive(Serialize)]
+struct ApiSession<'a> {
+    username: &'a str,
+}
+
+/// `GET /api/session`: the SPA's session endpoint. 200 with the user's name, else 401. With
+/// `--spa-stale-loop-after-restart` a pre-restart session gets 401 too, and its cookie is left
+/// in place, so the page never learns to log in again.
+async fn api_session(
+    State(app): State<Arc<App>>,
+    Extension(rs): Extension<RequestSession>,
+) -> Response {
+    let stale = rs.session.as_ref().is_some_and(|s| app.is_stale(s));
+    match app.user_of(rs.session.as_ref()) {
+        Some(user) if !(stale && app.args.spa_stale_loop_after_restart) => json(&ApiSession {
+            username: &user.username,
+        }),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"error\":\"not authenticated\"}",
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Serialize)]

@@ -7,4 +7,5 @@ urlpatterns = [
     path("logout", views.logout_view),
     path("dashboard", views.dashboard),
     path("debug/session", views.debug_session),
+    path("notes", views.notes),
 ]

@@ -101,3 +101,14 @@ def debug_session(request):
             + (":locmem" if settings.SESS_VARIANT == "locmem" else ""),
         }
     )
+
+
+@require_POST
+def notes(request):
+    """A write for sesscheck's write requests: CsrfViewMiddleware checks the AJAX header
+    (X-CSRFToken against the csrftoken cookie) before this runs, and answers 403 without it."""
+    if not request.user.is_authenticated:
+        return HttpResponseRedirect("/login?next=/notes")
+    return JsonResponse(
+        {"author": request.user.username, "worker": {"pid": os.getpid()}}, status=201
+    )
