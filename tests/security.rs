@@ -503,6 +503,8 @@ fn echoing_target(basic_seen: Arc<Mutex<Vec<String>>>) -> u16 {
                     b"",
                 )
             }
+            // Good JSON to the check before the load (no cookie yet), then the cookie as text.
+            "/debug/session" if header("cookie").is_empty() => respond(s, "200 OK", &[], PROBE_OK),
             "/debug/session" => respond(s, "200 OK", &[], header("cookie").as_bytes()),
             _ => {
                 let echo = format!(
@@ -798,9 +800,12 @@ fn reports_are_never_overwritten_and_an_unwritable_folder_is_found_first() {
 
 #[test]
 fn a_probe_pid_that_is_no_pid_is_a_bad_probe_answer() {
-    for body in [
-        &br#"{"worker":{"pid":12.5},"authenticated":true}"#[..],
-        br#"{"worker":{"pid":-3},"authenticated":true}"#,
+    for (body, shown) in [
+        (
+            &br#"{"worker":{"pid":12.5},"authenticated":true}"#[..],
+            "12.5",
+        ),
+        (br#"{"worker":{"pid":-3},"authenticated":true}"#, "-3"),
     ] {
         let body = body.to_vec();
         let port = serve(move |path, _, s| match path {
@@ -810,21 +815,16 @@ fn a_probe_pid_that_is_no_pid_is_a_bad_probe_answer() {
         let dir = TempDir::new("badpid");
         let text = load_scenario(port, "duration = \"1s\"")
             .replace("[probe]\npath = \"\"", "[probe]\npath = \"/debug/session\"");
+        // The probe is asked once before the load: an answer that is no PID stops the run there
+        // (exit 3), saying what it got, instead of being dropped silently.
         let o = run_scenario(&dir, &text, LIMIT);
-        assert_code(&o, 1);
-        let r = report(&dir);
-        let f = r["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["kind"] == "http_error")
-            .unwrap_or_else(|| panic!("no http_error: {r}"));
+        assert_code(&o, 3);
         assert!(
-            f["message"].as_str().unwrap().contains("bad probe answer"),
-            "{f}"
+            o.stderr
+                .contains(&format!("has {shown} at /worker/pid, which is no PID")),
+            "{}",
+            o.stderr
         );
-        let why = f["example"]["failure"]["detail"].as_str().unwrap();
-        assert!(why.contains("no PID"), "{why}");
     }
 }
 
