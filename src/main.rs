@@ -23,6 +23,7 @@ mod scenario;
 mod supervisor;
 mod target;
 mod transport;
+mod worker;
 
 #[cfg(test)]
 mod proptests;

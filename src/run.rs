@@ -598,23 +598,40 @@ async fn wait_ready(
     }
 }
 
-/// Poll the probe over new connections until `ready_workers()` distinct PIDs answered, so the
-/// load does not start while only the first worker is up. Gives up quietly at the deadline:
-/// the run then reports what it saw (`worker_coverage` if PIDs stay missing).
+/// Poll the probe (or, with only `[probe] worker_header`, the ready path) over new
+/// connections until `ready_workers()` distinct workers answered, so the load does not start
+/// while only the first worker is up. Gives up quietly at the deadline: the run then reports
+/// what it saw (`worker_coverage` if workers stay missing).
 async fn wait_workers(sc: &Scenario, base: &Url, client: &OneOff, deadline: Instant) -> Result<()> {
     let want = sc.ready_workers();
     if want <= 1 {
         return Ok(());
     }
-    let url = base.join(&sc.probe.path).context("probe.path")?;
-    let mut pids = std::collections::BTreeSet::new();
-    while pids.len() < want && Instant::now() < deadline {
+    let path = if sc.probe.path.is_empty() {
+        &sc.target.ready.path
+    } else {
+        &sc.probe.path
+    };
+    let url = base.join(path).context("probe.path")?;
+    let spec = crate::worker::WorkerSpec::of(&sc.probe);
+    let reader = engine::ProbeReader::new(spec.clone(), "", None);
+    let mut workers = std::collections::BTreeSet::new();
+    while workers.len() < want && Instant::now() < deadline {
         if let Ok(r) = client.get(&url, sc.load.max_body_bytes).await {
-            if let Ok((Some(pid), _)) = engine::read_probe(&r.body, &sc.probe.pid, "") {
-                pids.insert(pid);
-            }
+            let served_by = spec
+                .header
+                .as_ref()
+                .and_then(|h| r.headers.get(h.as_str()))
+                .and_then(|v| v.to_str().ok())
+                .map(crate::worker::WorkerId::intern);
+            let worker = if sc.probe.path.is_empty() {
+                served_by
+            } else {
+                reader.read(&r.body, served_by).ok().and_then(|a| a.worker)
+            };
+            workers.extend(worker);
         }
-        if pids.len() < want {
+        if workers.len() < want {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
