@@ -232,7 +232,7 @@ pub fn logout_not_revoked(obs: &[Observation], cfg: &AuditConfig) -> Option<Find
         alive.len(),
         first.start_us,
         format!("{} of {} sessions were still authenticated when their pre-logout cookie was replayed after the logout: logout only cleared the cookie in the browser", alive.len(), replays.len()),
-        json!({ "vu": first.vu, "path": first.path, "pid": first.pid }),
+        json!({ "vu": first.vu, "path": first.path, "worker": first.worker }),
     ))
 }
 

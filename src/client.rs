@@ -118,6 +118,8 @@ pub struct Reply {
     pub cookie_attrs: Vec<CookieAttrs>,
     /// A login cookie came back unchanged with a fresh lifetime (sliding sessions).
     pub renewed: bool,
+    /// `[probe] worker_header` of the last response in the chain: who served it.
+    pub served_by: Option<crate::worker::WorkerId>,
 }
 
 /// A URL requests go to, prepared for hyper: at start for the scenario's paths.
@@ -176,6 +178,8 @@ pub struct Http {
     pattern: Regex,
     /// The same pattern over raw bytes: bodies are matched without a UTF-8 copy.
     body_pattern: regex::bytes::Regex,
+    /// `[probe] worker_header`: the response header naming the worker or replica.
+    worker_header: Option<http::HeaderName>,
 }
 
 impl Http {
@@ -260,6 +264,12 @@ impl Http {
                 .context("detect.interrupted_pattern")?,
             body_pattern: regex::bytes::Regex::new(&scenario.detect.interrupted_pattern)
                 .context("detect.interrupted_pattern")?,
+            worker_header: match &scenario.probe.worker_header {
+                Some(h) => Some(
+                    http::HeaderName::from_bytes(h.as_bytes()).context("probe.worker_header")?,
+                ),
+                None => None,
+            },
         })
     }
 
@@ -373,6 +383,7 @@ impl Http {
             set_cookies: Vec::new(),
             cookie_attrs: Vec::new(),
             renewed: false,
+            served_by: None,
         };
         loop {
             let url = &dest.target().url;
@@ -405,6 +416,14 @@ impl Http {
             self.absorb_cookies(jar, url, resp.headers(), is_login, &mut reply);
             if resp.headers().values().any(|v| self.header_matches(v)) {
                 reply.pattern_match = true;
+            }
+            if let Some(name) = &self.worker_header {
+                reply.served_by = resp
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|v| !v.trim().is_empty())
+                    .map(crate::worker::WorkerId::intern);
             }
             let location = resp
                 .headers()
@@ -651,6 +670,8 @@ pub struct OneOffAnswer {
     pub status: u16,
     /// The `Location` header, for a message about a redirect.
     pub location: Option<String>,
+    /// The response's headers (Set-Cookie, Location, a `worker_header`...).
+    pub headers: HeaderMap,
     /// At most the `max_body` asked for.
     pub body: Vec<u8>,
 }
@@ -692,6 +713,7 @@ impl OneOff {
             Ok(OneOffAnswer {
                 status: response.status().as_u16(),
                 location,
+                headers: response.headers().clone(),
                 body,
             })
         };

@@ -105,7 +105,7 @@ fn recovering(t_us: u64, ev: &Evidence) -> bool {
 fn describe(o: &Observation) -> serde_json::Value {
     json!({
         "vu": o.vu, "tab": o.tab, "step": o.step, "path": o.path,
-        "status": o.status, "pid": o.pid, "authenticated": o.authenticated,
+        "status": o.status, "worker": o.worker, "authenticated": o.authenticated,
         "started_at_s": secs(o.start_us), "latency_ms": (o.latency_us() as f64 / 1000.0),
         "failure": o.failure,
     })
@@ -204,7 +204,11 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
     let first = plain.iter().min_by_key(|o| o.start_us)?;
     let users: BTreeSet<u32> = plain.iter().map(|o| o.vu).collect();
     let seen = ev.digest.seen_logged_in;
-    let pids: BTreeSet<u64> = plain.iter().filter_map(|o| o.pid).collect();
+    let pids: BTreeSet<String> = plain
+        .iter()
+        .filter_map(|o| o.worker)
+        .map(|w| w.to_string())
+        .collect();
     let replacements = Replacements::index(ev.obs);
     let replaced = plain
         .iter()
@@ -222,8 +226,13 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
     } else if let (false, Some(split)) = (pids.is_empty(), worker_split(ev, plain)) {
         message.push_str(&format!(
             "; {split} logins were anonymous on some requests and authenticated again on later ones \
-             (anonymous on worker PIDs {pids:?}): sessions are not shared between workers"
+             (anonymous on workers {pids:?}): sessions are not shared between workers"
         ));
+    }
+    // Which worker or replica rejects the logins another accepted, whatever the symptom.
+    if let Some(who) = worker_disagreement(ev) {
+        message.push_str("; ");
+        message.push_str(&who);
     }
     let mut example = describe(first);
     // The cookie-replacement symptom: an earlier response of the same user overwrote the
@@ -282,6 +291,70 @@ fn last_at_or_before(sorted: &[u64], limit: u64) -> Option<u64> {
         0 => None,
         n => Some(sorted[n - 1]),
     }
+}
+
+/// Which workers (or replicas, when identities are `replica:worker` over several replicas)
+/// disagree about sessions: "logged in via web-1, anonymous on web-3 (12 of 12 times)", the
+/// pairs with the most anonymous answers first, and the one replica in every such pair.
+fn worker_disagreement(ev: &Evidence) -> Option<String> {
+    let pairs = &ev.digest.worker_pairs;
+    let replicas: BTreeSet<String> = ev
+        .digest
+        .pids
+        .keys()
+        .map(|w| w.replica().unwrap_or_else(|| w.to_string()))
+        .collect();
+    // One host's identities ("vm:17", "vm:18") are told apart by the whole name.
+    let by_replica = replicas.len() >= 2 && ev.digest.pids.keys().any(|w| w.replica().is_some());
+    let group = |w: crate::worker::WorkerId| -> String {
+        match w.replica() {
+            Some(r) if by_replica => r,
+            _ => w.to_string(),
+        }
+    };
+    let mut grouped: BTreeMap<(String, String), crate::digest::PairCount> = BTreeMap::new();
+    for (&(via, on), n) in pairs {
+        let (via, on) = (group(via), group(on));
+        if via != on {
+            let g = grouped.entry((via, on)).or_default();
+            g.answers += n.answers;
+            g.authenticated += n.authenticated;
+        }
+    }
+    let mut bad: Vec<(&(String, String), u64, u64)> = grouped
+        .iter()
+        .map(|(k, n)| (k, n.answers - n.authenticated, n.answers))
+        .filter(|&(_, anonymous, _)| anonymous > 0)
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    bad.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let what = if by_replica { "replicas" } else { "workers" };
+    let shown: Vec<String> = bad
+        .iter()
+        .take(3)
+        .map(|((via, on), anonymous, answers)| {
+            format!("logged in via {via}, anonymous on {on} ({anonymous} of {answers} times)")
+        })
+        .collect();
+    let mut out = shown.join("; ");
+    // The odd one out: a group in every disagreeing pair while others agree among themselves.
+    let groups: BTreeSet<&String> = grouped.keys().flat_map(|(a, b)| [a, b]).collect();
+    let in_all: Vec<&&String> = groups
+        .iter()
+        .filter(|g| bad.iter().all(|((a, b), _, _)| a == **g || b == **g))
+        .collect();
+    if bad.len() >= 2 && in_all.len() == 1 && groups.len() >= 3 {
+        out.push_str(&format!(
+            "; {} disagrees with every other one of the {what}",
+            in_all[0]
+        ));
+    }
+    out.push_str(&format!(
+        ": do the {what} share the session store and SECRET_KEY?"
+    ));
+    Some(out)
 }
 
 /// Each user's successful logins (end times, in order), to find "the user's last login
@@ -361,7 +434,7 @@ pub fn worker_coverage(ev: &Evidence) -> Option<Finding> {
         // the `min_distinct_pids` expectation reports "not measured".
         return None;
     }
-    let pids: BTreeSet<u64> = ev.digest.pids.keys().copied().collect();
+    let pids: BTreeSet<String> = ev.digest.pids.keys().map(|w| w.to_string()).collect();
     if pids.len() >= want {
         return None;
     }
@@ -372,7 +445,7 @@ pub fn worker_coverage(ev: &Evidence) -> Option<Finding> {
         count: pids.len() as u64,
         first_at_s: 0.0,
         message: format!(
-            "{probes} probes reached {} distinct worker PIDs {pids:?}, expected at least {want}; \
+            "{probes} probes reached {} distinct workers {pids:?}, expected at least {want}; \
              with keep-alive connections a user can stick to one worker (try [load] connection = \"new\")",
             pids.len()
         ),
@@ -706,7 +779,8 @@ mod tests {
             first_status: Some(status),
             to_login: auth == Some(false),
             // Probes are answered by one of three workers.
-            pid: (step == Step::Probe).then_some(100 + (start / 1000) % 3),
+            worker: (step == Step::Probe)
+                .then(|| crate::worker::WorkerId::of_pid(100 + (start / 1000) % 3)),
             authenticated: auth,
             ..Observation::sample(vu, step, start, end)
         }
@@ -833,8 +907,8 @@ mod tests {
     fn worker_coverage_needs_distinct_pids() {
         let mut v = healthy();
         for o in v.iter_mut() {
-            if o.pid.is_some() {
-                o.pid = Some(7);
+            if o.worker.is_some() {
+                o.worker = Some(crate::worker::WorkerId::of_pid(7));
             }
         }
         assert_eq!(kinds(&run(&v, &[])), vec!["worker_coverage"]);

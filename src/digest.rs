@@ -14,6 +14,7 @@
 use crate::observe::{Failure, Observation, PathStr, Phase, RestartWindow, Step};
 use crate::report::{self, Bucket};
 use crate::scenario::Scenario;
+use crate::worker::WorkerId;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -97,8 +98,15 @@ pub struct Digest {
     pub logins: u64,
     pub logins_ok: u64,
     pub logouts: u64,
-    /// PID → probes answered by it.
-    pub pids: BTreeMap<u64, u64>,
+    /// Worker identity → answers carrying it (probes; with `worker_header`, every page).
+    pub pids: BTreeMap<WorkerId, u64>,
+    /// Per user and login epoch, the first worker that answered it authenticated: "logged in
+    /// via web-1" in the `logout` finding.
+    pub first_authenticated_by: HashMap<(u32, u32), WorkerId>,
+    /// (the login's first authenticating worker, the answering worker) → answers to that
+    /// login's own requests, and how many were authenticated: "anonymous on web-3 (12 of 12
+    /// times)". Bounded by the square of the distinct workers.
+    pub worker_pairs: HashMap<(WorkerId, WorkerId), PairCount>,
     /// Pages and probes of logged-in users whose answer said authenticated or not.
     pub seen_logged_in: u64,
     /// `auth_persistence`: probes of logged-in users outside restarts, and how many were
@@ -121,6 +129,13 @@ pub struct Digest {
     pub last_end_us: u64,
     pub timeline: Timeline,
     cfg: DigestConfig,
+}
+
+/// Answers of one worker to logins another worker authenticated first.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct PairCount {
+    pub answers: u64,
+    pub authenticated: u64,
 }
 
 /// An error in the report's sense: a failure, or a status of 400 and up other than 401/403
@@ -153,6 +168,8 @@ impl Digest {
             logins_ok: 0,
             logouts: 0,
             pids: BTreeMap::new(),
+            first_authenticated_by: HashMap::new(),
+            worker_pairs: HashMap::new(),
             seen_logged_in: 0,
             persistence_judged: 0,
             persistence_ok: 0,
@@ -188,8 +205,8 @@ impl Digest {
         self.renewed |= o.renewed;
         self.remaining.add(o, restarts);
         self.last_end_us = self.last_end_us.max(o.end_us);
-        if let Some(pid) = o.pid {
-            *self.pids.entry(pid).or_default() += 1;
+        if let Some(w) = o.worker {
+            *self.pids.entry(w).or_default() += 1;
         }
         if o.ok() {
             // Looked up before inserting: the common case (known path) clones nothing.
@@ -244,6 +261,7 @@ impl Digest {
         if o.logged_in && o.authenticated.is_some() {
             self.seen_logged_in += 1;
         }
+        self.add_worker_pair(o, restarts);
         if o.own_login_held() && o.authenticated == Some(true) {
             let last = self
                 .last_authenticated
@@ -253,6 +271,35 @@ impl Digest {
         }
         self.add_recovery(o, restarts);
         self.timeline.add(o);
+    }
+
+    /// Which worker authenticated a login, and how the other workers answered it.
+    fn add_worker_pair(&mut self, o: &Observation, restarts: &[RestartWindow]) {
+        let (Some(w), Some(auth)) = (o.worker, o.authenticated) else {
+            return;
+        };
+        // A restart logs out by itself (`restart_logout`): only answers before the first
+        // restart say whether the workers agree.
+        let restarted = restarts.first().is_some_and(|r| o.end_us >= r.start_us);
+        if !o.own_login_held() || restarted {
+            return;
+        }
+        let key = (o.vu, o.epoch_start);
+        let first = match self.first_authenticated_by.get(&key) {
+            Some(&f) => f,
+            None if auth => {
+                self.first_authenticated_by.insert(key, w);
+                w
+            }
+            None => return,
+        };
+        // An explained anonymous answer (a logout in flight) says nothing about the worker.
+        if !auth && !o.unexplained_anonymous() {
+            return;
+        }
+        let pair = self.worker_pairs.entry((first, w)).or_default();
+        pair.answers += 1;
+        pair.authenticated += auth as u64;
     }
 
     fn add_recovery(&mut self, o: &Observation, restarts: &[RestartWindow]) {
@@ -424,7 +471,7 @@ struct TimelineBucket {
     errors: u64,
     authenticated: u64,
     anonymous: u64,
-    pids: BTreeMap<u64, u64>,
+    pids: BTreeMap<WorkerId, u64>,
     /// Latency of the requests that got an answer (or timed out), µs. One significant digit
     /// (values within ~6 %) is plenty for a chart and keeps a bucket under 2 KB; with two, the
     /// 300 buckets took 4 MB, which a soak's memory curve showed as growth for its first 5 min.
@@ -494,8 +541,8 @@ impl Timeline {
             Some(false) => b.anonymous += 1,
             None => {}
         }
-        if let Some(pid) = o.pid {
-            *b.pids.entry(pid).or_default() += 1;
+        if let Some(w) = o.worker {
+            *b.pids.entry(w).or_default() += 1;
         }
         if o.failure.is_none() || o.failure.as_ref().is_some_and(Failure::is_timeout) {
             let h = b.latency.get_or_insert_with(|| {
@@ -578,7 +625,7 @@ mod tests {
     fn healthy_requests_are_counted_not_kept() {
         let ok = Observation {
             authenticated: Some(true),
-            pid: Some(7),
+            worker: Some(WorkerId::of_pid(7)),
             ..Observation::sample(1, Step::Probe, 0, 100)
         };
         assert!(!must_keep(&ok, &cfg()));
@@ -605,7 +652,7 @@ mod tests {
         let mut batch: Vec<Observation> = (0..1000)
             .map(|i| Observation {
                 authenticated: Some(true),
-                pid: Some(100 + i % 3),
+                worker: Some(WorkerId::of_pid(100 + i % 3)),
                 ..Observation::sample(1, Step::Probe, i * 1000, i * 1000 + 500)
             })
             .collect();

@@ -9,6 +9,7 @@ use crate::digest::{DigestConfig, Recorder};
 use crate::login_check;
 use crate::observe::{Failure, Observation, PathStr, Step};
 use crate::scenario::{BodyKind, Login, Scenario};
+use crate::worker::{WorkerId, WorkerSpec};
 use http::Method;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,7 +26,8 @@ pub struct Progress {
     pub errors: AtomicU64,
     pub anonymous: AtomicU64,
     pub logins: AtomicU64,
-    pub pids: Mutex<std::collections::BTreeSet<u64>>,
+    /// Distinct worker identities seen so far.
+    pub pids: Mutex<std::collections::BTreeSet<WorkerId>>,
 }
 
 /// Everything the users share.
@@ -87,7 +89,7 @@ impl Ctx {
                 .collect(),
             probe_path: PathStr::from(scenario.probe.path.as_str()),
             probe_reader: ProbeReader::new(
-                &scenario.probe.pid,
+                WorkerSpec::of(&scenario.probe),
                 &scenario.probe.authenticated,
                 scenario
                     .lifetime
@@ -520,8 +522,25 @@ async fn page(ctx: &Ctx, t: &TabId, path: &PathStr) -> Option<Observation> {
         if o.authenticated == Some(false) {
             ctx.progress.anonymous.fetch_add(1, Ordering::Relaxed);
         }
+        // `[probe] worker_header`: every page says who served it, not only probes; but where
+        // the probe names the worker too, pages stay out (a replica is no worker of it).
+        if ctx.probe_reader.pages_identify(&ctx.scenario.probe.path) {
+            o.worker = reply.served_by;
+            note_worker(ctx, reply.served_by);
+        }
     }
     Some(o)
+}
+
+/// Count a worker identity for the progress line.
+fn note_worker(ctx: &Ctx, worker: Option<WorkerId>) {
+    if let Some(w) = worker {
+        ctx.progress
+            .pids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(w);
+    }
 }
 
 /// The debug endpoint: worker PID and authenticated flag through JSON pointers.
@@ -542,18 +561,12 @@ async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
         if reply.to_login || reply.status == 401 || reply.status == 403 {
             o.authenticated = Some(false);
         } else if (200..300).contains(&reply.status) {
-            match ctx.probe_reader.read(&reply.body) {
+            match ctx.probe_reader.read(&reply.body, reply.served_by) {
                 Ok(answer) => {
-                    o.pid = answer.pid;
+                    o.worker = answer.worker;
                     o.authenticated = answer.authenticated;
                     o.remaining_s = answer.remaining_s.map(|x| x as f32);
-                    if let Some(pid) = answer.pid {
-                        ctx.progress
-                            .pids
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(pid);
-                    }
+                    note_worker(ctx, answer.worker);
                 }
                 Err(why) => {
                     o.failure = Some(Failure::BadProbe(client::scrub_cookies(&t.jar, &why)))
@@ -567,57 +580,70 @@ async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
     Some(o)
 }
 
-/// Pull the PID and authenticated flag out of a probe body. Never panics on odd input.
+/// Pull the worker PID and authenticated flag out of a probe body. Never panics on odd input.
+#[cfg(test)]
 pub fn read_probe(
     body: &[u8],
     pid_ptr: &str,
     auth_ptr: &str,
-) -> std::result::Result<(Option<u64>, Option<bool>), String> {
-    ProbeReader::new(pid_ptr, auth_ptr, None)
-        .read(body)
-        .map(|a| (a.pid, a.authenticated))
+) -> std::result::Result<(Option<WorkerId>, Option<bool>), String> {
+    ProbeReader::new(WorkerSpec::pid(pid_ptr), auth_ptr, None)
+        .read(body, None)
+        .map(|a| (a.worker, a.authenticated))
 }
 
 /// What a probe answered.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct ProbeAnswer {
-    pub pid: Option<u64>,
+    pub worker: Option<WorkerId>,
     pub authenticated: Option<bool>,
     /// `[lifetime] remaining`: the session's seconds left, when asked for and a number.
     pub remaining_s: Option<f64>,
 }
 
-/// Reads probe answers: the scenario's pointers (PID, authenticated flag, and `[lifetime]
-/// remaining` when set) prepared once, all read in one pass over each body, building only the
-/// values they name (see `jsonseek`).
+/// Reads probe answers: the scenario's pointers (worker identity, authenticated flag, and
+/// `[lifetime] remaining` when set) prepared once, all read in one pass over each body,
+/// building only the values they name (see `jsonseek`).
 pub struct ProbeReader {
-    pid_ptr: String,
+    worker: WorkerSpec,
     auth_ptr: String,
     pointers: crate::jsonseek::Pointers,
 }
 
 impl ProbeReader {
     /// An empty pointer means "not asked".
-    pub fn new(pid_ptr: &str, auth_ptr: &str, remaining_ptr: Option<&str>) -> ProbeReader {
+    pub fn new(worker: WorkerSpec, auth_ptr: &str, remaining_ptr: Option<&str>) -> ProbeReader {
         // To `jsonseek` "" would be the whole document; a string that is no pointer at all
         // finds nothing (and the body must still be JSON).
         const NOT_ASKED: &str = "-";
-        let asked = [pid_ptr, auth_ptr, remaining_ptr.unwrap_or("")].map(|p| {
+        let [first, second] = worker.pointers();
+        let asked = [first, second, auth_ptr, remaining_ptr.unwrap_or("")].map(|p| {
             if p.is_empty() {
                 NOT_ASKED
             } else {
                 p
             }
         });
+        let pointers = crate::jsonseek::Pointers::new(&asked);
         ProbeReader {
-            pid_ptr: pid_ptr.to_string(),
+            worker,
             auth_ptr: auth_ptr.to_string(),
-            pointers: crate::jsonseek::Pointers::new(&asked),
+            pointers,
         }
     }
 
-    pub fn read(&self, body: &[u8]) -> std::result::Result<ProbeAnswer, String> {
-        let (pid_ptr, auth_ptr) = (self.pid_ptr.as_str(), self.auth_ptr.as_str());
+    /// Whether pages carry the identity: `worker_header` is its only source.
+    pub fn pages_identify(&self, probe_path: &str) -> bool {
+        self.worker.header.is_some()
+            && (probe_path.is_empty() || self.worker.json == crate::worker::JsonIdentity::None)
+    }
+
+    /// `served_by`: the identity the response's `worker_header` named, if any.
+    pub fn read(
+        &self,
+        body: &[u8],
+        served_by: Option<WorkerId>,
+    ) -> std::result::Result<ProbeAnswer, String> {
         let not_json = |e: serde_json::Error| {
             let head: String = String::from_utf8_lossy(&body[..body.len().min(60)])
                 .chars()
@@ -626,42 +652,22 @@ impl ProbeReader {
             format!("probe did not answer JSON ({e}); it began {head:?}")
         };
         let mut values = self.pointers.find(body).map_err(not_json)?.into_iter();
-        let (pid_v, auth_v, remaining_v) = (
-            values.next().flatten(),
-            values.next().flatten(),
-            values.next().flatten(),
-        );
-        interpret(pid_ptr, auth_ptr, pid_v, auth_v, remaining_v)
+        let mut next = || values.next().flatten();
+        let (first, second, auth_v, remaining_v) = (next(), next(), next(), next());
+        let worker = self
+            .worker
+            .identity(served_by, first.as_ref(), second.as_ref())?;
+        interpret(&self.auth_ptr, worker, auth_v, remaining_v)
     }
 }
 
 /// The probe's values as sesscheck counts them.
 fn interpret(
-    pid_ptr: &str,
     auth_ptr: &str,
-    pid_v: Option<serde_json::Value>,
+    worker: Option<WorkerId>,
     auth_v: Option<serde_json::Value>,
     remaining_v: Option<serde_json::Value>,
 ) -> std::result::Result<ProbeAnswer, String> {
-    let pid = if pid_ptr.is_empty() {
-        None
-    } else {
-        // A PID is a whole number above 0; anything else is said, not silently dropped.
-        let not_a_pid = |what: String| {
-            Err(format!(
-                "probe JSON has {what} at {pid_ptr}, which is no PID (a whole number above 0)"
-            ))
-        };
-        match pid_v.as_ref() {
-            Some(serde_json::Value::Number(n)) => match n.as_u64() {
-                Some(pid) if pid > 0 => Some(pid),
-                _ => return not_a_pid(n.to_string()),
-            },
-            // A string is read leniently: apps put ids there that are no PIDs.
-            Some(serde_json::Value::String(s)) => s.trim().parse().ok().filter(|pid| *pid > 0),
-            _ => return Err(format!("probe JSON has no number at {pid_ptr}")),
-        }
-    };
     let authenticated = if auth_ptr.is_empty() {
         None
     } else {
@@ -683,7 +689,7 @@ fn interpret(
         _ => None,
     };
     Ok(ProbeAnswer {
-        pid,
+        worker,
         authenticated,
         remaining_s,
     })
@@ -892,8 +898,8 @@ async fn confirm_login(
             obs.push(check);
             return Some(Ok(()));
         }
-        if let Some(pid) = check.pid {
-            anonymous_pids.insert(pid);
+        if let Some(worker) = check.worker {
+            anonymous_pids.insert(worker);
         }
         last = (check.path.clone(), check.status);
         obs.push(check);
@@ -911,8 +917,13 @@ async fn confirm_login(
     let (path, status) = last;
     Some(Err((
         format!(
-            "the probe {path} right after it said anonymous (HTTP {}, {answers} answers from worker PIDs {anonymous_pids:?})",
-            status.unwrap_or(0)
+            "the probe {path} right after it said anonymous (HTTP {}, {answers} answers from workers {})",
+            status.unwrap_or(0),
+            anonymous_pids
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         None,
     )))
@@ -1144,27 +1155,27 @@ mod tests {
         let ok = br#"{"worker":{"pid":42},"authenticated":true}"#;
         assert_eq!(
             read_probe(ok, "/worker/pid", "/authenticated").unwrap(),
-            (Some(42), Some(true))
+            (Some(WorkerId::of_pid(42)), Some(true))
         );
         let s = br#"{"worker":{"pid":"42"},"authenticated":null}"#;
         assert_eq!(
             read_probe(s, "/worker/pid", "/authenticated").unwrap(),
-            (Some(42), Some(false))
+            (Some(WorkerId::of_pid(42)), Some(false))
         );
         assert!(read_probe(b"<html>", "/worker/pid", "/authenticated")
             .unwrap_err()
             .contains("not answer JSON"));
         assert!(read_probe(br#"{"worker":{}}"#, "/worker/pid", "/authenticated").is_err());
         let with_remaining = |body: &[u8], ptr| {
-            ProbeReader::new("/worker/pid", "/authenticated", Some(ptr))
-                .read(body)
+            ProbeReader::new(WorkerSpec::pid("/worker/pid"), "/authenticated", Some(ptr))
+                .read(body, None)
                 .unwrap()
         };
         let body = br#"{"worker":{"pid":7},"authenticated":true,"session":{"left":"90.5","n":3}}"#;
         assert_eq!(
             with_remaining(body, "/session/left"),
             ProbeAnswer {
-                pid: Some(7),
+                worker: Some(WorkerId::of_pid(7)),
                 authenticated: Some(true),
                 remaining_s: Some(90.5)
             }

@@ -154,6 +154,7 @@ mod tests {
             set_cookies: Vec::new(),
             cookie_attrs: Vec::new(),
             renewed: false,
+            served_by: None,
         }
     }
 

@@ -31,6 +31,7 @@ mod shell;
 mod supervisor;
 mod target;
 mod transport;
+mod worker;
 mod write;
 
 #[cfg(test)]

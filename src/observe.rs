@@ -236,8 +236,9 @@ pub struct Observation {
     /// Some hop redirected to the login path.
     pub to_login: bool,
     pub redirects: u8,
-    /// Worker PID (probes only).
-    pub pid: Option<u64>,
+    /// Which worker answered: from the probe, or from `[probe] worker_header` on any page.
+    #[serde(alias = "pid")]
+    pub worker: Option<crate::worker::WorkerId>,
     /// What the probe said, or what an app page implied (redirect to login / 401 / 403 = false).
     pub authenticated: Option<bool>,
     /// The body or a header matched the SessionInterrupted pattern.
@@ -315,7 +316,7 @@ impl Observation {
             first_status: None,
             to_login: false,
             redirects: 0,
-            pid: None,
+            worker: None,
             authenticated: None,
             pattern_match: false,
             replaced_login_cookie: None,

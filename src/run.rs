@@ -806,9 +806,10 @@ enum WorkersWait {
 /// How often the wait for workers says what it has seen so far.
 const WORKERS_PROGRESS_EVERY: Duration = Duration::from_secs(3);
 
-/// Poll the probe over new connections until `ready_workers()` distinct PIDs answered, so the
-/// load does not start while only the first worker is up. Says every few seconds what it has
-/// seen; at the deadline it is exit 3 before the load, and an `Err` (reported) after a restart.
+/// Poll the probe (or, with only `[probe] worker_header`, the ready path) over new
+/// connections until `ready_workers()` distinct workers answered, so the load does not start
+/// while only the first worker is up. Says every few seconds what it has seen; at the deadline
+/// it is exit 3 before the load, and an `Err` (reported) after a restart.
 async fn wait_workers(
     sc: &Scenario,
     base: &Url,
@@ -820,26 +821,34 @@ async fn wait_workers(
         return Ok(());
     }
     let client = OneOff::new(READY_POLL_TIMEOUT, sc.target.insecure_tls)?;
-    let url = base.join(&sc.probe.path).context("probe.path")?;
+    let path = if sc.probe.path.is_empty() {
+        &sc.target.ready.path
+    } else {
+        &sc.probe.path
+    };
+    let url = base.join(path).context("probe.path")?;
+    let spec = crate::worker::WorkerSpec::of(&sc.probe);
+    let reader = engine::ProbeReader::new(spec.clone(), "", None);
     let started = Instant::now();
     let mut next_word = started + WORKERS_PROGRESS_EVERY;
-    let mut pids = std::collections::BTreeSet::new();
-    let seen = |pids: &std::collections::BTreeSet<u64>| {
+    let mut workers = std::collections::BTreeSet::new();
+    let seen = |workers: &std::collections::BTreeSet<crate::worker::WorkerId>| {
         format!(
-            "waiting for {want} workers (ready.min_workers), seen {} (pid {}) after {:.0} s",
-            pids.len(),
-            pids.iter()
-                .map(u64::to_string)
+            "waiting for {want} workers (ready.min_workers), seen {} ({}) after {:.0} s",
+            workers.len(),
+            workers
+                .iter()
+                .map(|w| w.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
             started.elapsed().as_secs_f64()
         )
     };
-    while pids.len() < want {
+    while workers.len() < want {
         if Instant::now() >= deadline {
             let message = format!(
                 "{}; ready.timeout ({}) is over: start more workers or lower [target] ready.min_workers",
-                seen(&pids),
+                seen(&workers),
                 humantime::format_duration(sc.target.ready.timeout.0)
             );
             return match why {
@@ -851,15 +860,24 @@ async fn wait_workers(
             };
         }
         if let Ok(r) = client.get(&url, sc.load.max_body_bytes).await {
-            if let Ok((Some(pid), _)) = engine::read_probe(&r.body, &sc.probe.pid, "") {
-                pids.insert(pid);
-            }
+            let served_by = spec
+                .header
+                .as_ref()
+                .and_then(|h| r.headers.get(h.as_str()))
+                .and_then(|v| v.to_str().ok())
+                .map(crate::worker::WorkerId::intern);
+            let worker = if sc.probe.path.is_empty() {
+                served_by
+            } else {
+                reader.read(&r.body, served_by).ok().and_then(|a| a.worker)
+            };
+            workers.extend(worker);
         }
-        if Instant::now() >= next_word && pids.len() < want {
-            eprintln!("sesscheck: {}", seen(&pids));
+        if Instant::now() >= next_word && workers.len() < want {
+            eprintln!("sesscheck: {}", seen(&workers));
             next_word += WORKERS_PROGRESS_EVERY;
         }
-        if pids.len() < want {
+        if workers.len() < want {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -882,8 +900,15 @@ async fn check_probe(sc: &Scenario, base: &Url) -> Result<()> {
         .map_err(|e| unreachable(format!("the probe {url} did not answer ({e})")))?;
     let got = match (answer.status, &answer.location) {
         (200..=299, _) => {
-            let reader = engine::ProbeReader::new(&sc.probe.pid, &sc.probe.authenticated, None);
-            match reader.read(&answer.body) {
+            let spec = crate::worker::WorkerSpec::of(&sc.probe);
+            let served_by = spec
+                .header
+                .as_ref()
+                .and_then(|h| answer.headers.get(h.as_str()))
+                .and_then(|v| v.to_str().ok())
+                .map(crate::worker::WorkerId::intern);
+            let reader = engine::ProbeReader::new(spec, &sc.probe.authenticated, None);
+            match reader.read(&answer.body, served_by) {
                 Ok(_) => return Ok(()),
                 Err(why) => why,
             }

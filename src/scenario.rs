@@ -357,6 +357,17 @@ pub struct Probe {
     /// JSON pointer to the worker PID.
     #[serde(default = "default_pid_pointer")]
     pub pid: String,
+    /// JSON pointer to the worker's identity, a string or a number ("/worker/id" answering
+    /// "web-2:17"); replaces `pid`. See `worker::WorkerSpec`.
+    #[serde(default)]
+    pub worker: Option<String>,
+    /// JSON pointer to the worker's host: the identity is then "<host>:<pid>".
+    #[serde(default)]
+    pub host: Option<String>,
+    /// A response header naming the worker or replica (e.g. "X-Served-By", added by a reverse
+    /// proxy), read from every response; joined with the JSON identity when there is one.
+    #[serde(default)]
+    pub worker_header: Option<String>,
     /// JSON pointer to the authenticated flag.
     #[serde(default = "default_auth_pointer")]
     pub authenticated: String,
@@ -384,6 +395,9 @@ impl Default for Probe {
         Probe {
             path: default_ready_path(),
             pid: default_pid_pointer(),
+            worker: None,
+            host: None,
+            worker_header: None,
             authenticated: default_auth_pointer(),
             every: 1,
         }
@@ -997,9 +1011,12 @@ impl Scenario {
         }
         if !self.probe.path.is_empty() {
             check_path("probe.path", &self.probe.path)?;
+            let (worker, host) = (&self.probe.worker, &self.probe.host);
             for (field, p) in [
                 ("probe.pid", &self.probe.pid),
                 ("probe.authenticated", &self.probe.authenticated),
+                ("probe.worker", worker.as_ref().unwrap_or(&String::new())),
+                ("probe.host", host.as_ref().unwrap_or(&String::new())),
             ] {
                 if !p.is_empty() && !p.starts_with('/') {
                     return bad(
@@ -1010,6 +1027,23 @@ impl Scenario {
             }
             if self.probe.every == 0 {
                 return bad("probe.every", "must be at least 1");
+            }
+            if worker.is_some() && host.is_some() {
+                return bad(
+                    "probe.host",
+                    "`host` goes with `pid` (identity \"<host>:<pid>\"); `worker` is the whole identity",
+                );
+            }
+            if host.is_some() && self.probe.pid.is_empty() {
+                return bad("probe.pid", "`host` needs a `pid` pointer to go with it");
+            }
+        }
+        if let Some(h) = &self.probe.worker_header {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return bad(
+                    "probe.worker_header",
+                    "not a valid header name (e.g. \"X-Served-By\")",
+                );
             }
         }
         if let Some(login) = &self.login {
@@ -1237,7 +1271,9 @@ impl Scenario {
 
     /// How many distinct worker PIDs must have answered before the load starts.
     pub fn ready_workers(&self) -> usize {
-        if self.probe.path.is_empty() || self.probe.pid.is_empty() {
+        let from_probe = !self.probe.path.is_empty()
+            && (!self.probe.pid.is_empty() || self.probe.worker.is_some());
+        if !from_probe && self.probe.worker_header.is_none() {
             return 0;
         }
         match (&self.target.ready.min_workers, &self.target.spawn) {

@@ -212,7 +212,7 @@ fn findings(out: &mut String, list: &[Finding]) {
 
 fn workers_and_phases(out: &mut String, r: &Report) {
     if !r.workers.pids.is_empty() {
-        out.push_str("<h2>Workers</h2>\n<table>\n<tr><th>worker PID</th><th>probes</th></tr>\n");
+        out.push_str("<h2>Workers</h2>\n<table>\n<tr><th>worker</th><th>answers</th></tr>\n");
         for (pid, n) in &r.workers.pids {
             let _ = writeln!(
                 out,
@@ -333,7 +333,7 @@ fn per_second(frame: &Frame, mut list: Vec<Series>) -> Vec<Series> {
     list
 }
 
-/// One series per worker PID (in order of first appearance, so colours follow the run), plus
+/// One series per worker identity (in order of first appearance, so colours follow the run), plus
 /// the requests no worker claimed (errors, timeouts), so the stack adds up to all requests.
 fn pid_series(timeline: &[Bucket]) -> Vec<Series> {
     let mut order: Vec<&str> = Vec::new();
@@ -349,7 +349,7 @@ fn pid_series(timeline: &[Bucket]) -> Vec<Series> {
         .enumerate()
         .map(|(i, pid)| {
             series(
-                &format!("PID {pid}"),
+                &format!("worker {pid}"),
                 PALETTE[i % PALETTE.len()],
                 timeline,
                 |b| b.pids.get(*pid).copied().unwrap_or(0) as f64,
@@ -357,9 +357,12 @@ fn pid_series(timeline: &[Bucket]) -> Vec<Series> {
         })
         .collect();
     // Only probes name the worker; app pages and failed requests stay unattributed.
-    let unclaimed = series("no PID (app pages, errors)", NO_PID_COLOUR, timeline, |b| {
-        b.requests.saturating_sub(b.pids.values().sum()) as f64
-    });
+    let unclaimed = series(
+        "no worker identity (app pages, errors)",
+        NO_PID_COLOUR,
+        timeline,
+        |b| b.requests.saturating_sub(b.pids.values().sum()) as f64,
+    );
     if unclaimed.values.iter().any(|&v| v > 0.0) {
         out.push(unclaimed);
     }

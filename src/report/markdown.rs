@@ -83,7 +83,7 @@ fn workers(out: &mut String, r: &Report) {
         return;
     }
     let _ = writeln!(out, "### Workers\n");
-    header(out, &["worker PID", "probes"]);
+    header(out, &["worker", "answers"]);
     for (pid, n) in &r.workers.pids {
         row(out, &[pid.clone(), n.to_string()]);
     }

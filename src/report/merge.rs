@@ -350,7 +350,7 @@ mod tests {
 
     fn obs(vu: u32, start: u64, lat: u64, pid: u64) -> Observation {
         Observation {
-            pid: Some(pid),
+            worker: Some(crate::worker::WorkerId::of_pid(pid)),
             authenticated: Some(true),
             ..Observation::sample(vu, Step::Probe, start, start + lat)
         }

@@ -210,7 +210,8 @@ pub struct Requests {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Workers {
     pub distinct_pids: usize,
-    /// PID → probes answered by it.
+    /// Worker identity ("17", "web-2:17") → answers carrying it (probes; with
+    /// `[probe] worker_header`, every page). The key names are kept from when it was PIDs.
     pub pids: BTreeMap<String, u64>,
 }
 
@@ -304,7 +305,7 @@ pub struct Bucket {
     pub anonymous: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    /// PID → probes answered in this bucket.
+    /// Worker identity → answers in this bucket.
     pub pids: BTreeMap<String, u64>,
 }
 
@@ -638,10 +639,10 @@ fn checks(
         let actual = workers.distinct_pids as f64;
         let passed = workers.distinct_pids >= min;
         let message = if passed {
-            format!("distinct worker PIDs: {actual} (at least {min})")
+            format!("distinct workers: {actual} (at least {min})")
         } else {
             format!(
-                "distinct worker PIDs: {actual}, {} short of the {min} expected",
+                "distinct workers: {actual}, {} short of the {min} expected",
                 min - workers.distinct_pids
             )
         };
@@ -715,7 +716,7 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
                 l.p50, l.p90, l.p99, l.max
             ),
         ),
-        ("distinct worker PIDs", r.workers.distinct_pids.to_string()),
+        ("distinct workers", r.workers.distinct_pids.to_string()),
     ];
     if let Some(g) = &r.generator {
         rows.push((

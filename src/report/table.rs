@@ -50,7 +50,7 @@ pub fn render(r: &Report) -> String {
     out.push_str(&s.to_string());
 
     if !r.workers.pids.is_empty() {
-        let mut w = table(&["worker PID", "probes"]);
+        let mut w = table(&["worker", "answers"]);
         for (pid, n) in &r.workers.pids {
             w.add_row(vec![pid.clone(), n.to_string()]);
         }

@@ -9,6 +9,7 @@ Each target directory has an ``app.py`` that calls :func:`make_app` with a
   POST /logout         -> 302 /login (csrf_token accepted but not required)
   GET  /dashboard      200 when logged in, else 302 /login?next=%2Fdashboard
   GET  /debug/session  JSON {worker:{pid}, authenticated, current_user, session_backend}
+  GET  /sesscheck/probe the drop-in probe from probes/python (404 unless SESSCHECK_PROBE=1)
 """
 import os
 import secrets
@@ -127,5 +128,13 @@ def make_app(backend_name, configure):
             ),
             session_backend=backend_name,
         )
+
+    # The drop-in probe (probes/python), when installed: off unless SESSCHECK_PROBE=1.
+    try:
+        from sesscheck_probe.flask import blueprint as probe_blueprint
+    except ImportError:
+        probe_blueprint = None
+    if probe_blueprint is not None:
+        app.register_blueprint(probe_blueprint())
 
     return app

@@ -12,6 +12,13 @@ pip_args=(-q --disable-pip-version-check --root-user-action=ignore -r "$here/req
 if ! "$PY" -m pip install "${pip_args[@]}" 2>/dev/null; then
     "$PY" -m pip install --break-system-packages "${pip_args[@]}"
 fi
+# The drop-in probes (probes/python), installed as a user would: pip install ./probes/python.
+# setuptools builds in the source tree; a stale build/ could be installed instead of the source.
+rm -rf "$here/../../probes/python/build" "$here"/../../probes/python/*.egg-info
+probe_args=(-q --disable-pip-version-check --root-user-action=ignore --no-deps --force-reinstall "$here/../../probes/python")
+if ! "$PY" -m pip install "${probe_args[@]}" 2>/dev/null; then
+    "$PY" -m pip install --break-system-packages "${probe_args[@]}"
+fi
 if ! command -v redis-server >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null

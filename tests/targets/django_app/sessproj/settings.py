@@ -33,6 +33,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 
+# The drop-in probe (probes/python), when installed: off unless SESSCHECK_PROBE=1.
+try:
+    import sesscheck_probe.django  # noqa: F401
+
+    MIDDLEWARE.append("sesscheck_probe.django.ProbeMiddleware")
+except ImportError:
+    pass
+
 ROOT_URLCONF = "sessproj.urls"
 WSGI_APPLICATION = "sessproj.wsgi.application"
 APPEND_SLASH = False

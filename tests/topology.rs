@@ -1,0 +1,273 @@
+//! Several replicas behind a load balancer, all on loopback, as in a container deployment:
+//! three Gunicorn replicas of a real Flask app (`tests/targets/flask_signed`, signed-cookie
+//! sessions, the drop-in probe on), each in its **own PID namespace** (`unshare --pid --fork
+//! --mount-proc`), so their worker PIDs collide (1, 2, 3 in every replica), behind a real nginx
+//! that names the replica that answered in an `X-Served-By` header.
+//!
+//! - shared `SECRET_KEY`: pass, every replica:worker counted apart although the PIDs collide;
+//! - `web-3` with its own `SECRET_KEY`: `logout`, naming web-3;
+//! - the header alone (no probe at all): the replicas are still told apart.
+//!
+//! Needs root (PID namespaces), nginx (`.ci/run` installs it) and the Python targets
+//! (`tests/targets/install.sh`). A missing dependency FAILS the test.
+
+mod common;
+use common::{free_port, sesscheck, TempDir};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const REPLICAS: [&str; 3] = ["web-1", "web-2", "web-3"];
+const WORKERS_PER_REPLICA: usize = 2;
+
+/// A child process, killed and reaped when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        // unshare runs with --kill-child: its death takes the namespace's PID 1 (Gunicorn's
+        // master) with it, and PID 1's death ends every process in the namespace.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Topology {
+    /// nginx's port: what sesscheck talks to.
+    port: u16,
+    _replicas: Vec<Proc>,
+    _nginx: Proc,
+    _dir: TempDir,
+}
+
+fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within 40s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Start the replicas (`secret_of(replica)` is its SECRET_KEY) and nginx in front of them.
+fn start(secret_of: impl Fn(&str) -> &'static str) -> Topology {
+    let nginx_ok = Command::new("nginx")
+        .arg("-v")
+        .stderr(Stdio::null())
+        .status();
+    assert!(
+        nginx_ok.is_ok_and(|s| s.success()),
+        "nginx is not installed: `bash .ci/run` installs it (apt-get install nginx-light)"
+    );
+    let dir = TempDir::new("topology");
+    let app_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/targets/flask_signed");
+    let mut replicas = Vec::new();
+    let mut upstreams = String::new();
+    let mut names = String::new();
+    for name in REPLICAS {
+        let port = free_port();
+        let child = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+            .args([
+                "python3",
+                "-m",
+                "gunicorn",
+                "-w",
+                &WORKERS_PER_REPLICA.to_string(),
+            ])
+            .args(["-b", &format!("127.0.0.1:{port}"), "app:app"])
+            .current_dir(&app_dir)
+            .env("SECRET_KEY", secret_of(name))
+            .env("SESSCHECK_PROBE", "1")
+            .env_remove("SESSCHECK_PROBE_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unshare (util-linux) to start a replica");
+        replicas.push(Proc(child));
+        upstreams.push_str(&format!("    server 127.0.0.1:{port};\n"));
+        names.push_str(&format!("    \"127.0.0.1:{port}\" {name};\n"));
+        wait_listening(port, name);
+    }
+    let port = free_port();
+    let d = dir.path().display();
+    let conf = format!(
+        r#"worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  map $upstream_addr $replica {{
+{names}    default unknown;
+  }}
+  upstream app {{
+{upstreams}  }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://app;
+      add_header X-Served-By $replica always;
+    }}
+  }}
+}}
+"#
+    );
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let nginx = Command::new("nginx")
+        .args(["-p", &d.to_string(), "-e", &format!("{d}/error.log")])
+        .args(["-c", conf_path.to_str().unwrap(), "-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting nginx");
+    let nginx = Proc(nginx);
+    wait_listening(port, "nginx");
+    Topology {
+        port,
+        _replicas: replicas,
+        _nginx: nginx,
+        _dir: dir,
+    }
+}
+
+fn scenario(port: u16, probe: &str) -> String {
+    // Without a probe, `auth_persistence` (a share of probes) has nothing to judge.
+    let expect = if probe.contains("path = \"\"") {
+        "max_logouts = 0"
+    } else {
+        "auth_persistence = 1.0"
+    };
+    format!(
+        r#"name = "topology"
+[target]
+url = "http://127.0.0.1:{port}"
+ready = {{ path = "/login", timeout = "30s" }}
+[login]
+path = "/login"
+fields = {{ username = "user{{user}}", password = "demo" }}
+success = {{ redirect_to = "/dashboard" }}
+csrf = {{ page = "/login", field = "csrf_token" }}
+[probe]
+worker_header = "X-Served-By"
+{probe}
+[load]
+users = 8
+duration = "3s"
+requests = ["/dashboard"]
+[expect]
+{expect}
+"#
+    )
+}
+
+fn run(topology: &Topology, probe: &str) -> common::Outcome {
+    let dir = TempDir::new("topology-run");
+    let path = dir.scenario(&scenario(topology.port, probe));
+    let rd = dir.reports();
+    sesscheck(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--report-dir",
+            rd.to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+        &rd,
+        Duration::from_secs(60),
+    )
+}
+
+fn workers(out: &common::Outcome) -> BTreeSet<String> {
+    out.report.as_ref().unwrap()["workers"]["pids"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+const PROBE_PID: &str = "path = \"/sesscheck/probe\"\npid = \"/worker/pid\"";
+
+#[test]
+fn shared_secret_passes_and_counts_every_replica_worker_apart() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = start(|_| "one-key-for-all");
+    let out = run(&t, PROBE_PID);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let seen = workers(&out);
+    // Every identity is replica:pid, from all three replicas...
+    let replicas: BTreeSet<&str> = seen.iter().filter_map(|w| w.split(':').next()).collect();
+    assert_eq!(replicas, REPLICAS.into_iter().collect(), "{seen:?}");
+    // ...and the PIDs alone collide (PID namespaces): fewer PIDs than identities.
+    let pids: BTreeSet<&str> = seen.iter().filter_map(|w| w.split(':').nth(1)).collect();
+    assert!(
+        pids.len() < seen.len(),
+        "PIDs should collide across replicas: {seen:?}"
+    );
+    assert_eq!(
+        out.report.as_ref().unwrap()["workers"]["distinct_pids"],
+        seen.len(),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn a_replica_with_its_own_secret_key_is_named_in_the_logout_finding() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = start(|r| {
+        if r == "web-3" {
+            "web-3-own-key"
+        } else {
+            "one-key-for-all"
+        }
+    });
+    let out = run(&t, PROBE_PID);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let f = out
+        .finding("logout")
+        .unwrap_or_else(|| panic!("{}", out.explain()));
+    let msg = f["message"].as_str().unwrap();
+    assert!(msg.contains("anonymous on web-3"), "{msg}");
+    assert!(msg.contains("web-3 disagrees with every other"), "{msg}");
+    assert!(
+        msg.contains("share the session store and SECRET_KEY"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("logged in via web-1, anonymous on web-2"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn the_header_alone_tells_replicas_apart_without_a_probe() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = start(|_| "one-key-for-all");
+    let out = run(&t, "path = \"\"");
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let seen = workers(&out);
+    assert_eq!(
+        seen,
+        REPLICAS.iter().map(|s| s.to_string()).collect(),
+        "{}",
+        out.explain()
+    );
+    let r = out.report.as_ref().unwrap();
+    assert_eq!(r["auth"]["probes"], 0, "no probe was sent");
+}
