@@ -663,6 +663,8 @@ fn target(url: Url, defaults: &HeaderMap) -> std::result::Result<Target, Failure
 pub struct OneOff {
     pool: Pool,
     timeout: Duration,
+    /// What every request starts from: nothing, or the target's configured headers.
+    headers: HeaderMap,
 }
 
 /// What a one-off GET got back.
@@ -686,7 +688,23 @@ impl OneOff {
         Ok(OneOff {
             pool: Pool::new(Connector::new(&options, tls), false),
             timeout,
+            headers: HeaderMap::new(),
         })
+    }
+
+    /// The same, carrying the scenario's `[target] headers` (a probe token, an API key), as
+    /// the load's requests do: readiness, the probe check and the wait for workers must see
+    /// what the users will. Callers ask for paths on the target's origin only.
+    pub fn for_target(timeout: Duration, scenario: &Scenario) -> Result<OneOff> {
+        let mut one = OneOff::new(timeout, scenario.target.insecure_tls)?;
+        for (k, v) in &scenario.target.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .with_context(|| format!("target.headers: invalid header name {k:?}"))?;
+            let value = HeaderValue::from_str(v)
+                .with_context(|| format!("target.headers.{k}: invalid header value"))?;
+            one.headers.insert(name, value);
+        }
+        Ok(one)
     }
 
     pub async fn get(
@@ -696,7 +714,7 @@ impl OneOff {
     ) -> std::result::Result<OneOffAnswer, Failure> {
         let progress = Progress::new();
         let exchange = async {
-            let mut t = target(url.clone(), &HeaderMap::new())?;
+            let mut t = target(url.clone(), &self.headers)?;
             t.headers
                 .insert(CONNECTION, HeaderValue::from_static("close"));
             let mut request = Request::new(Full::new(Bytes::new()));

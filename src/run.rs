@@ -704,8 +704,8 @@ fn enabled_audits(sc: &Scenario) -> Vec<&'static str> {
 async fn read_config(sc: &Scenario, base: &Url, c: &crate::scenario::ConfigProbe) -> ConfigAnswer {
     let fetch = async {
         let url = base.join(&c.path).map_err(|e| e.to_string())?;
-        let client = OneOff::new(sc.load.loading_timeout.0, sc.target.insecure_tls)
-            .map_err(|e| format!("{e:#}"))?;
+        let client =
+            OneOff::for_target(sc.load.loading_timeout.0, sc).map_err(|e| format!("{e:#}"))?;
         let answer = client
             .get(&url, CONFIG_MAX_BYTES)
             .await
@@ -753,7 +753,7 @@ async fn wait_ready(
     let url = base
         .join(&sc.target.ready.path)
         .context("target.ready.path")?;
-    let client = OneOff::new(READY_POLL_TIMEOUT, sc.target.insecure_tls)?;
+    let client = OneOff::for_target(READY_POLL_TIMEOUT, sc)?;
     let deadline = Instant::now() + sc.target.ready.timeout.0;
     let mut last;
     loop {
@@ -820,7 +820,7 @@ async fn wait_workers(
     if want <= 1 {
         return Ok(());
     }
-    let client = OneOff::new(READY_POLL_TIMEOUT, sc.target.insecure_tls)?;
+    let client = OneOff::for_target(READY_POLL_TIMEOUT, sc)?;
     let path = if sc.probe.path.is_empty() {
         &sc.target.ready.path
     } else {
@@ -834,8 +834,18 @@ async fn wait_workers(
     let mut workers = std::collections::BTreeSet::new();
     let seen = |workers: &std::collections::BTreeSet<crate::worker::WorkerId>| {
         format!(
-            "waiting for {want} workers (ready.min_workers), seen {} ({}) after {:.0} s",
+            "waiting for {want} workers (ready.min_workers), seen {} ({}{}) after {:.0} s",
             workers.len(),
+            // Plain PIDs are said to be PIDs; other identities speak for themselves.
+            if workers
+                .iter()
+                .all(|w| w.to_string().bytes().all(|b| b.is_ascii_digit()))
+                && !workers.is_empty()
+            {
+                "pid "
+            } else {
+                ""
+            },
             workers
                 .iter()
                 .map(|w| w.to_string())
@@ -892,7 +902,7 @@ async fn check_probe(sc: &Scenario, base: &Url) -> Result<()> {
     }
     let path = &sc.probe.path;
     let url = base.join(path).context("probe.path")?;
-    let client = OneOff::new(READY_POLL_TIMEOUT, sc.target.insecure_tls)?;
+    let client = OneOff::for_target(READY_POLL_TIMEOUT, sc)?;
     let fix = "set [probe] path to the app's JSON debug endpoint (see README \"Point it at your app\"), or remove [probe] to run without one";
     let answer = client
         .get(&url, sc.load.max_body_bytes)

@@ -308,7 +308,13 @@ mod tests {
             pid.identity(None, Some(&json!(17)), None),
             Ok(Some(WorkerId::of_pid(17)))
         );
-        assert!(pid.identity(None, Some(&json!("web")), None).is_err());
+        // A string that is no PID names the worker (apps put ids there), bounded in length.
+        assert_eq!(
+            pid.identity(None, Some(&json!("web")), None),
+            Ok(Some(WorkerId::intern("web")))
+        );
+        assert!(pid.identity(None, Some(&json!(-3)), None).is_err());
+        assert!(pid.identity(None, Some(&json!(12.5)), None).is_err());
         assert!(pid.identity(None, None, None).is_err());
 
         let worker = spec(JsonIdentity::Worker("/w".into()), None);
