@@ -76,6 +76,9 @@ pub enum Command {
     /// Run the built-in demo target: a multi-process web app with real logins and sessions,
     /// whose session faults can be switched on and off.
     Target(crate::target::TargetArgs),
+    /// Look at a running app and write a first scenario for it: the login form (fields, CSRF),
+    /// a debug endpoint or worker header, and, with --user, where a good login lands.
+    Init(crate::init::InitArgs),
     /// Internal: guards a target that `run` spawns (see src/guard.rs).
     #[command(name = "__guard", hide = true)]
     Guard(crate::guard::GuardArgs),
@@ -162,6 +165,7 @@ pub fn main() -> ExitCode {
         Command::Merge { reports, out } => merge(&reports, out.as_deref()),
         Command::Completions { shell } => crate::shell::completions(shell),
         Command::Man => crate::shell::man_page(),
+        Command::Init(args) => init(args),
         Command::Target(args) => match crate::target::run(args) {
             Ok(()) => Outcome::Pass,
             Err(e) => {
@@ -248,6 +252,50 @@ fn run(args: RunArgs) -> Outcome {
                 .unwrap_or(Outcome::Unreachable);
             eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
             outcome
+        }
+    }
+}
+
+/// `sesscheck init`: 0 written, 2 no login form (or a bad argument), 3 the app did not answer.
+fn init(args: crate::init::InitArgs) -> Outcome {
+    let output = args.output.clone();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Outcome::Unreachable;
+        }
+    };
+    match runtime.block_on(crate::init::run(args)) {
+        Ok(text) => match output {
+            Some(path) => match std::fs::write(&path, &text) {
+                Ok(()) => {
+                    eprintln!(
+                        "sesscheck init: wrote {}; next: sesscheck validate {0} && sesscheck run {0}",
+                        path.display()
+                    );
+                    Outcome::Pass
+                }
+                Err(e) => {
+                    eprintln!("error: writing {}: {e}", path.display());
+                    Outcome::Invalid
+                }
+            },
+            None => {
+                print!("{text}");
+                Outcome::Pass
+            }
+        },
+        Err(crate::init::InitError::Usage(m)) => {
+            eprintln!("error: {m}");
+            Outcome::Invalid
+        }
+        Err(crate::init::InitError::Unreachable(m)) => {
+            eprintln!("error: {m}");
+            Outcome::Unreachable
         }
     }
 }

@@ -15,6 +15,7 @@ mod digest;
 mod engine;
 mod events;
 mod guard;
+mod init;
 mod jsonseek;
 mod live;
 mod login_check;

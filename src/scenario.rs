@@ -282,7 +282,7 @@ pub struct Login {
 fn default_login_path() -> String {
     "/login".into()
 }
-fn default_public_fields() -> Vec<String> {
+pub fn default_public_fields() -> Vec<String> {
     ["username", "user", "email", "login", "usuario", "name"]
         .map(String::from)
         .to_vec()
