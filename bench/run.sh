@@ -1,23 +1,41 @@
 #!/usr/bin/env bash
-# bench/run.sh: sesscheck side by side with oha and wrk, on the same targets, with the same
-# connection count and duration, keep-alive on for all; plus sesscheck's memory with 1,000 and
-# 10,000 logged-in users. Writes reports/bench.md. A benchmark, not a test: it never fails on
-# a figure, it records it.
+# bench/run.sh: sesscheck beside wrk and oha, measured so that the figures say something about
+# the load generator: for every tool and case, requests/s, the tool's CPU per request (user +
+# system time ÷ requests), the target's CPU per request, and the busiest target worker's share
+# of a core. A row whose busiest worker is at >= 0.9 of a core is flagged: it measured the
+# target, not the tool. Plus sesscheck's peak RSS with 1,000 and 10,000 logged-in users.
+# Writes reports/bench.md (copy it to bench/RESULTS.md). A benchmark, not a test: it never
+# fails on a figure, it records it.
 #
-#   bash bench/run.sh                  # defaults: 50 connections, 10 s per run
-#   CONNS=100 DURATION=20 bash bench/run.sh
-#   BIN=/path/to/sesscheck MEMORY=0 bash bench/run.sh   # a saved build, peers only (for A/B)
+# Cases (all keep-alive, CONNS connections = users, DURATION s each, on 127.0.0.1):
+#   sessions  nginx shaped as issue #19: POST /login -> 302 + Set-Cookie, GET /session -> the
+#             probe JSON {"worker":{"pid":..},"authenticated":true}, a Set-Cookie on every
+#             answer; sesscheck logs every user in and reads the probe every second request
+#             (bench/sessions.toml); wrk and oha GET /session with one fixed Cookie header.
+#   static    nginx, a 17-byte file; sesscheck without login or probe (bench/nginx.toml).
+#   builtin   `sesscheck target --workers 2 --store shared` (bench/builtin.toml); the peers
+#             GET /dashboard with one logged-in session cookie.
+# nginx runs one worker per core, `reuseport` on the listen (each worker its own accept
+# queue), so that the kernel spreads the connections over all workers.
 #
-# Installs its peers if missing: oha (cargo install, crates.io), wrk, nginx and GNU time (apt).
-# Everything listens on 127.0.0.1 only; every run is bounded in time; every process this script
-# starts is stopped when it ends, also on error or Ctrl-C.
+#   bash bench/run.sh                  # defaults: 50 connections, 8 s per run, 1 round
+#   CONNS=100 DURATION=10 ROUNDS=3 bash bench/run.sh     # the median of 3 rounds per row
+#   BIN=/path/to/sesscheck MEMORY=0 bash bench/run.sh    # a saved build, no memory runs
+#   CASES="sessions static" OHA=0 bash bench/run.sh   # some cases, without oha
+#
+# Installs its peers if missing: wrk, nginx and GNU time (apt), oha (cargo install from
+# crates.io; if that fails the table says so and has no oha rows). Everything listens on
+# 127.0.0.1 only; every run is bounded in time; every process this script starts is stopped
+# when it ends, also on error or Ctrl-C.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 CONNS="${CONNS:-50}"
-DURATION="${DURATION:-10}"
-THREADS="${THREADS:-2}"         # wrk threads (the machine has 2 cores)
+DURATION="${DURATION:-8}"
+ROUNDS="${ROUNDS:-1}"
+CASES="${CASES:-sessions static builtin}"
+THREADS="${THREADS:-$(nproc)}"   # wrk threads
 OUT="${OUT:-reports/bench.md}"
 NICE="${NICE:-nice -n 10}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -54,11 +72,19 @@ apt_install() {
     [ -n "$apt_updated" ] || { apt-get update -qq >/dev/null; apt_updated=1; }
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
-command -v oha >/dev/null || { say "installing oha (cargo install oha --locked)"; $NICE cargo install oha --locked; }
 command -v wrk >/dev/null || { say "installing wrk"; apt_install wrk; }
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { say "installing nginx"; apt_install nginx; }
 [ -x /usr/bin/time ] || { say "installing GNU time"; apt_install time; }
 command -v python3 >/dev/null || { say "installing python3"; apt_install python3; }
+command -v curl >/dev/null || { say "installing curl"; apt_install curl; }
+OHA="${OHA:-1}"                 # 0: no oha (neither installed nor run)
+if [ "$OHA" != 0 ] && ! command -v oha >/dev/null; then
+    say "installing oha (cargo install oha --locked)"
+    $NICE cargo install oha --locked >"$TMP/oha-install.log" 2>&1 \
+        || say "oha did not install (see the table's note); going on without it"
+fi
+HAVE_OHA=""
+[ "$OHA" != 0 ] && command -v oha >/dev/null && HAVE_OHA=1
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 
 if [ -z "$PREBUILT" ]; then
@@ -75,24 +101,31 @@ wait_http() { # URL
     echo "not ready: $1" >&2
     return 1
 }
-# Peak RSS (kB) from a `/usr/bin/time -v` log.
+# From a `/usr/bin/time -v` log: peak RSS (kB); user + system seconds.
 rss_kb() { awk -F': ' '/Maximum resident set size/ {print $2}' "$1"; }
+cpu_s() { awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u + s}' "$1"; }
 
 # --- targets -----------------------------------------------------------------------------------
 P_BUILTIN="$(free_port)"
-P_NGINX="$(free_port)"
+P_STATIC="$(free_port)"
+P_SESSIONS="$(free_port)"
 say "built-in target on 127.0.0.1:$P_BUILTIN (2 workers, shared store)"
 "$BIN" target --host 127.0.0.1 --port "$P_BUILTIN" --workers 2 --store shared \
     --state-dir "$TMP/state" >"$TMP/target.log" 2>&1 &
-PIDS+=("$!")
+BUILTIN_PID="$!"
+PIDS+=("$BUILTIN_PID")
 wait_http "http://127.0.0.1:$P_BUILTIN/health"
 
 mkdir -p "$TMP/www" "$TMP/nginx"
 chmod 755 "$TMP" "$TMP/www"
 printf 'hello from nginx\n' >"$TMP/www/index.html"
 chmod 644 "$TMP/www/index.html"
+# The session cookie every answer of the sessions case sets: the same value each time, with a
+# lifetime (a sliding session, as Django's SESSION_SAVE_EVERY_REQUEST or a refreshed Flask
+# permanent session). A fixed value: the bench's session is not a secret.
+COOKIE_SET='session=bench0123456789abcdef; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax'
 cat >"$TMP/nginx/nginx.conf" <<EOF
-worker_processes 2;
+worker_processes $(nproc);
 daemon off;
 pid $TMP/nginx/nginx.pid;
 error_log $TMP/nginx/error.log warn;
@@ -107,15 +140,32 @@ http {
     uwsgi_temp_path $TMP/nginx/uwsgi;
     scgi_temp_path $TMP/nginx/scgi;
     server {
-        listen 127.0.0.1:$P_NGINX;
+        listen 127.0.0.1:$P_STATIC reuseport;
         root $TMP/www;
+    }
+    server {
+        listen 127.0.0.1:$P_SESSIONS reuseport;
+        default_type text/html;
+        add_header Set-Cookie "$COOKIE_SET" always;
+        location = /health { return 200 "ok\n"; }
+        location = /login {
+            if (\$request_method = POST) { return 302 /dashboard; }
+            return 200 "<form method=post><input name=username><input name=password></form>\n";
+        }
+        location = /session {
+            default_type application/json;
+            return 200 '{"worker":{"pid":\$pid},"authenticated":true}';
+        }
+        location / { return 200 "<h1>dashboard</h1>\n"; }
     }
 }
 EOF
-say "nginx on 127.0.0.1:$P_NGINX"
+say "nginx ($(nproc) workers, reuseport) on 127.0.0.1:$P_STATIC (static) and :$P_SESSIONS (sessions)"
 "$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" &
-PIDS+=("$!")
-wait_http "http://127.0.0.1:$P_NGINX/index.html"
+NGINX_PID="$!"
+PIDS+=("$NGINX_PID")
+wait_http "http://127.0.0.1:$P_STATIC/index.html"
+wait_http "http://127.0.0.1:$P_SESSIONS/health"
 
 # The peers cannot log in: give them one logged-in session cookie, so that the built-in target
 # does the same session lookup for their requests as for sesscheck's.
@@ -125,79 +175,127 @@ SESSION="$(awk '$6 == "session" {print $7}' "$TMP/cookies")"
 [ -n "$SESSION" ] || { echo "could not log in to the built-in target" >&2; exit 1; }
 
 OHA_JSON="-j"
-oha --help 2>/dev/null | grep -q -- '--output-format' && OHA_JSON="--output-format json"
+[ -n "$HAVE_OHA" ] && oha --help 2>/dev/null | grep -q -- '--output-format' && OHA_JSON="--output-format json"
 
 # --- runs --------------------------------------------------------------------------------------
+# One line per run: case tool round requests wall_s tool_cpu_s rss_kb target_cpu_s busiest_share
 ROWS="$TMP/rows.tsv"
 : >"$ROWS"
-row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$ROWS"; }
 
-run_sesscheck() { # label scenario url
-    local label="$1" scenario="$2" url="$3" dir="$TMP/r-$1"
-    say "$label: sesscheck ($CONNS users = connections, ${DURATION}s)"
-    /usr/bin/time -v -o "$TMP/time-sc-$label" timeout $((DURATION + 60)) \
-        "$BIN" run "$scenario" --url "$url" --users "$CONNS" --duration "${DURATION}s" \
-        --report-dir "$dir" --quiet >"$TMP/out-sc-$label" 2>&1 || true
-    python3 - "$dir" "$label" "$(rss_kb "$TMP/time-sc-$label")" >>"$ROWS" <<'EOF'
-import glob, json, sys
-d, label, rss = sys.argv[1], sys.argv[2], sys.argv[3]
-r = json.load(open(sorted(glob.glob(d + "/*.json"))[-1]))
-traffic = sum(p["requests"] for p in r["phases"])
-rps = traffic / r["duration_s"] if r["duration_s"] else 0
-print(f'{label}\tsesscheck\t{rps:.0f}\t{r["latency_ms"]["p50"]:.3f}\t{r["latency_ms"]["p99"]:.3f}\t{rss}')
-EOF
+# measure CASE TOOL ROUND TARGET_PID -- COMMAND...: run COMMAND under /usr/bin/time while
+# sampling the target's processes; leaves the time log in $TMP/time-CASE-TOOL-ROUND.
+measure() {
+    local case="$1" tool="$2" round="$3" tpid="$4"
+    shift 5
+    local tag="$case-$tool-$round"
+    python3 bench/cpusample.py "$tpid" "$TMP/stop-$tag" "$TMP/cpu-$tag.json" &
+    local sampler=$!
+    PIDS+=("$sampler")
+    /usr/bin/time -v -o "$TMP/time-$tag" timeout $((DURATION + 60)) "$@" \
+        >"$TMP/out-$tag" 2>"$TMP/err-$tag" || true
+    touch "$TMP/stop-$tag"
+    wait "$sampler" || true
 }
 
-run_oha() { # label url [header]
-    local label="$1" url="$2"
-    say "$label: oha (-c $CONNS, ${DURATION}s)"
-    local hdr=()
-    [ $# -ge 3 ] && hdr=(-H "$3")
-    # shellcheck disable=SC2086
-    /usr/bin/time -v -o "$TMP/time-oha-$label" timeout $((DURATION + 60)) \
-        oha --no-tui $OHA_JSON -z "${DURATION}s" -c "$CONNS" "${hdr[@]}" "$url" \
-        >"$TMP/out-oha-$label" 2>"$TMP/err-oha-$label" || true
-    python3 - "$TMP/out-oha-$label" "$label" "$(rss_kb "$TMP/time-oha-$label")" >>"$ROWS" <<'EOF'
+# record CASE TOOL ROUND REQUESTS WALL_S
+record() {
+    local tag="$1-$2-$3"
+    python3 - "$TMP/cpu-$tag.json" "$@" "$(cpu_s "$TMP/time-$tag")" "$(rss_kb "$TMP/time-$tag")" \
+        >>"$ROWS" <<'PY'
 import json, sys
-f, label, rss = sys.argv[1], sys.argv[2], sys.argv[3]
-r = json.load(open(f))
-p = r.get("latencyPercentiles", {})
-ms = lambda v: (v or 0) * 1000
-print(f'{label}\toha\t{r["summary"]["requestsPerSec"]:.0f}\t{ms(p.get("p50")):.3f}\t{ms(p.get("p99")):.3f}\t{rss}')
-EOF
+cpu = json.load(open(sys.argv[1]))
+case, tool, rnd, requests, wall, tool_cpu, rss = sys.argv[2:9]
+print("\t".join([case, tool, rnd, requests, wall, tool_cpu, rss or "0",
+                 f'{cpu["cpu_s"]:.3f}', f'{cpu["busiest_share"]:.3f}']))
+PY
 }
 
-run_wrk() { # label url [header]
-    local label="$1" url="$2"
-    say "$label: wrk (-t $THREADS -c $CONNS, ${DURATION}s)"
+run_sesscheck() { # case round target_pid scenario url
+    local case="$1" round="$2" tpid="$3" scenario="$4" url="$5" dir="$TMP/r-$1-$2"
+    say "$case: sesscheck ($CONNS users = connections, ${DURATION}s)"
+    measure "$case" sesscheck "$round" "$tpid" -- \
+        "$BIN" run "$scenario" --url "$url" --users "$CONNS" --duration "${DURATION}s" \
+        --report-dir "$dir" --quiet
+    # Pages + probes (not logins), over the load's duration.
+    read -r requests wall < <(python3 - "$dir" <<'PY'
+import glob, json, sys
+files = sorted(glob.glob(sys.argv[1] + "/*.json"))
+if not files:
+    print(0, 1)
+else:
+    r = json.load(open(files[-1]))
+    print(sum(p["requests"] for p in r["phases"]), r["duration_s"] or 1)
+PY
+)
+    record "$case" sesscheck "$round" "$requests" "$wall"
+}
+
+run_wrk() { # case round target_pid url [header]
+    local case="$1" round="$2" tpid="$3" url="$4"
     local hdr=()
-    [ $# -ge 3 ] && hdr=(-H "$3")
-    /usr/bin/time -v -o "$TMP/time-wrk-$label" timeout $((DURATION + 60)) \
-        wrk -t "$THREADS" -c "$CONNS" -d "${DURATION}s" --latency "${hdr[@]}" "$url" \
-        >"$TMP/out-wrk-$label" 2>&1 || true
-    python3 - "$TMP/out-wrk-$label" "$label" "$(rss_kb "$TMP/time-wrk-$label")" >>"$ROWS" <<'EOF'
+    [ $# -ge 5 ] && hdr=(-H "$5")
+    say "$case: wrk (-t $THREADS -c $CONNS, ${DURATION}s)"
+    measure "$case" wrk "$round" "$tpid" -- \
+        wrk -t "$THREADS" -c "$CONNS" -d "${DURATION}s" "${hdr[@]}" "$url"
+    read -r requests wall < <(python3 - "$TMP/out-$case-wrk-$round" <<'PY'
 import re, sys
-f, label, rss = sys.argv[1], sys.argv[2], sys.argv[3]
-text = open(f).read()
-def ms(s):
-    m = re.match(r"([\d.]+)(us|ms|s|m)", s)
-    v, u = float(m.group(1)), m.group(2)
-    return v * {"us": 0.001, "ms": 1, "s": 1000, "m": 60000}[u]
-rps = float(re.search(r"Requests/sec:\s*([\d.]+)", text).group(1))
-p50 = ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
-p99 = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
-print(f"{label}\twrk\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{rss}")
-EOF
+m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", open(sys.argv[1]).read())
+if not m:
+    print(0, 1)
+else:
+    print(m.group(1), float(m.group(2)) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60}[m.group(3)])
+PY
+)
+    record "$case" wrk "$round" "$requests" "$wall"
+}
+
+run_oha() { # case round target_pid url [header]
+    [ -n "$HAVE_OHA" ] || return 0
+    local case="$1" round="$2" tpid="$3" url="$4"
+    local hdr=()
+    [ $# -ge 5 ] && hdr=(-H "$5")
+    say "$case: oha (-c $CONNS, ${DURATION}s)"
+    # shellcheck disable=SC2086
+    measure "$case" oha "$round" "$tpid" -- \
+        oha --no-tui $OHA_JSON -z "${DURATION}s" -c "$CONNS" "${hdr[@]}" "$url"
+    read -r requests wall < <(python3 - "$TMP/out-$case-oha-$round" <<'PY'
+import json, sys
+try:
+    s = json.load(open(sys.argv[1]))
+    print(sum(s["statusCodeDistribution"].values()), s["summary"]["total"])
+except Exception:
+    print(0, 1)
+PY
+)
+    record "$case" oha "$round" "$requests" "$wall"
 }
 
 B="http://127.0.0.1:$P_BUILTIN"
-N="http://127.0.0.1:$P_NGINX"
-run_sesscheck builtin bench/builtin.toml "$B"
-run_oha builtin "$B/dashboard" "Cookie: session=$SESSION"
-run_wrk builtin "$B/dashboard" "Cookie: session=$SESSION"
-run_sesscheck nginx bench/nginx.toml "$N"
-run_oha nginx "$N/index.html"
-run_wrk nginx "$N/index.html"
+S="http://127.0.0.1:$P_STATIC"
+X="http://127.0.0.1:$P_SESSIONS"
+XCOOKIE="Cookie: session=bench0123456789abcdef"
+for round in $(seq "$ROUNDS"); do
+    for case in $CASES; do
+        case "$case" in
+        sessions)
+            run_sesscheck sessions "$round" "$NGINX_PID" bench/sessions.toml "$X"
+            run_wrk sessions "$round" "$NGINX_PID" "$X/session" "$XCOOKIE"
+            run_oha sessions "$round" "$NGINX_PID" "$X/session" "$XCOOKIE"
+            ;;
+        static)
+            run_sesscheck static "$round" "$NGINX_PID" bench/nginx.toml "$S"
+            run_wrk static "$round" "$NGINX_PID" "$S/index.html"
+            run_oha static "$round" "$NGINX_PID" "$S/index.html"
+            ;;
+        builtin)
+            run_sesscheck builtin "$round" "$BUILTIN_PID" bench/builtin.toml "$B"
+            run_wrk builtin "$round" "$BUILTIN_PID" "$B/dashboard" "Cookie: session=$SESSION"
+            run_oha builtin "$round" "$BUILTIN_PID" "$B/dashboard" "Cookie: session=$SESSION"
+            ;;
+        *) echo "unknown case $case (sessions, static, builtin)" >&2; exit 2 ;;
+        esac
+    done
+done
 
 # Memory with many logged-in users (logins unpaced, then a page every 500 ms per user).
 USERS_ROWS="$TMP/users.tsv"
@@ -212,59 +310,99 @@ for users in $USER_COUNTS; do
         --report-dir "$dir" --quiet >"$TMP/out-u-$users" 2>&1 || true
     python3 - "$dir" "$users" "$(rss_kb "$TMP/time-u-$users")" >>"$USERS_ROWS" <<'EOF'
 import glob, json, sys
-d, users, rss = sys.argv[1], sys.argv[2], int(sys.argv[3])
+d, users, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 r = json.load(open(sorted(glob.glob(d + "/*.json"))[-1]))
-print(f'{users}\t{r["logins"]["ok"]}\t{r["requests"]["total"]}\t{rss / 1024:.1f}\t{r["verdict"]}')
+print(f'{users}\t{r["logins"]["ok"]}\t{r["requests"]["total"]}\t{rss / 1024:.1f}\t'
+      f'{rss / users:.1f}\t{r["verdict"]}')
 EOF
 done
 
 # --- the table ---------------------------------------------------------------------------------
 mkdir -p "$(dirname "$OUT")"
-python3 - "$ROWS" "$USERS_ROWS" "$CONNS" "$DURATION" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" \
-    "$(oha --version 2>/dev/null | head -1)" "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)" \
+OHA_V="oha not installed"
+[ "$OHA" = 0 ] && OHA_V="oha not run (OHA=0)"
+[ -n "$HAVE_OHA" ] && OHA_V="$(oha --version 2>/dev/null | head -1)"
+python3 - "$ROWS" "$USERS_ROWS" "$CONNS" "$DURATION" "$ROUNDS" "$(nproc)" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)" "$OHA_V" "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)" \
     "$("$NGINX" -v 2>&1)" "${PREBUILT:-$(git rev-parse --short HEAD)}" >"$OUT" <<'EOF'
-import sys
-rows_f, users_f, conns, dur, cpus, load, oha_v, wrk_v, nginx_v, rev = sys.argv[1:11]
-rows = [l.rstrip("\n").split("\t") for l in open(rows_f) if l.strip()]
+import statistics, sys
+rows_f, users_f, conns, dur, rounds, cpus, load, oha_v, wrk_v, nginx_v, rev = sys.argv[1:12]
+runs = {}
+for line in open(rows_f):
+    if not line.strip():
+        continue
+    case, tool, _rnd, req, wall, tcpu, rss, target_cpu, busiest = line.rstrip("\n").split("\t")
+    req, wall = int(req), float(wall)
+    runs.setdefault((case, tool), []).append({
+        "rps": req / wall if wall else 0, "req": req,
+        "tool_us": float(tcpu) * 1e6 / req if req else float("nan"),
+        "target_us": float(target_cpu) * 1e6 / req if req else float("nan"),
+        "busiest": float(busiest), "rss": int(rss) / 1024})
 users = [l.rstrip("\n").split("\t") for l in open(users_f) if l.strip()]
+def median_run(rs):
+    """The run with the median req/s (its other figures with it, so a row is one run)."""
+    return sorted(rs, key=lambda r: r["rps"])[len(rs) // 2]
+rows = {k: median_run(v) for k, v in runs.items()}
 print("# sesscheck benchmark\n")
-print(f"sesscheck {rev}, {oha_v}, {wrk_v}, {nginx_v}; {cpus} CPUs shared by the load generator, "
-      f"the target and whatever else runs (load average at the end: {load}). "
-      f"{conns} connections, {dur} s per run, keep-alive on for all, all on 127.0.0.1.\n")
-print("Built-in target: `sesscheck target --workers 2 --store shared`; sesscheck logs every user in "
-      "(CSRF page + POST) and alternates `/dashboard` and the `/debug/session` probe (JSON parsed), "
-      "one cookie jar per user; oha and wrk request `/dashboard` with one logged-in session cookie. "
-      "nginx: a 17-byte static file; sesscheck without login or probe (still one jar per user).\n")
-print("sesscheck's requests/s counts pages and probes (not logins) over the whole run, logins and "
-      "start-up included, so it is a lower bound.\n")
-print("| target | tool | requests/s | p50 ms | p99 ms | peak RSS MB | sesscheck / tool |")
-print("|---|---|---:|---:|---:|---:|---:|")
-by = {(r[0], r[1]): r for r in rows}
-for r in rows:
-    sc = by.get((r[0], "sesscheck"))
-    ratio = ""
-    if r[1] != "sesscheck" and sc and float(r[2]) > 0:
-        ratio = f"{float(sc[2]) / float(r[2]):.2f}"
-    rss = f"{int(r[5]) / 1024:.1f}" if r[5].isdigit() else "?"
-    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {rss} | {ratio} |")
-print("\nGoals: sesscheck >= 0.90 x oha and >= 0.80 x wrk requests/s.\n")
-for t in sorted({r[0] for r in rows}):
-    sc = by.get((t, "sesscheck"))
-    for peer, goal in (("oha", 0.9), ("wrk", 0.8)):
-        p = by.get((t, peer))
-        if sc and p and float(p[2]) > 0:
-            ratio = float(sc[2]) / float(p[2])
-            verdict = "met" if ratio >= goal else "NOT met"
-            print(f"- {t}: sesscheck/{peer} = {ratio:.2f} (goal {goal:.2f}): {verdict}")
+print(f"sesscheck {rev}, {oha_v}, {wrk_v}, {nginx_v}; {cpus} CPUs shared by the load generator "
+      f"and the target (load average at the end: {load}). {conns} connections (= sesscheck's "
+      f"users), {dur} s per run, keep-alive on for all, all on 127.0.0.1; each row is the run "
+      f"with the median requests/s of {rounds}.\n")
+print("- **sessions**: nginx (one worker per core, `reuseport`) shaped as issue #19: `POST "
+      "/login` answered `302` + `Set-Cookie`, `GET /session` answering the probe JSON "
+      "`{\"worker\":{\"pid\":..},\"authenticated\":true}`, a `Set-Cookie` (same value, "
+      "`Max-Age`) on every answer. sesscheck logs each user in and alternates `/dashboard` and "
+      "the probe (JSON read), one cookie jar per user; wrk and oha GET `/session` with one "
+      "fixed `Cookie` header and ignore the cookies they get.")
+print("- **static**: the same nginx, a 17-byte file; sesscheck without login or probe (still one "
+      "jar per user).")
+print("- **builtin**: `sesscheck target --workers 2 --store shared`; sesscheck logs every user in "
+      "(CSRF page + POST) and alternates `/dashboard` and the `/debug/session` probe; the peers "
+      "GET `/dashboard` with one logged-in session cookie.\n")
+print("*tool CPU/req*: the tool's user + system time ÷ its requests (sesscheck: pages + probes, "
+      "logins and start-up in the time but not in the count). *target CPU/req*: the CPU of "
+      "all target processes during the run ÷ the same requests. *busiest worker*: the busiest "
+      "target process's share of one core over the run; **≥ 0.9 is flagged: that row measured "
+      "the target, not the load generator**.\n")
+print("| case | tool | requests/s | ÷ wrk | tool CPU µs/req | target CPU µs/req | busiest worker | peak RSS MB |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+order = {"sessions": 0, "static": 1, "builtin": 2}
+tools = {"wrk": 0, "oha": 1, "sesscheck": 2}
+flagged = []
+for (case, tool), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), tools.get(kv[0][1], 9))):
+    w = rows.get((case, "wrk"))
+    ratio = f'{r["rps"] / w["rps"]:.2f}' if w and w["rps"] else ""
+    flag = ""
+    if r["busiest"] >= 0.9:
+        flag = " ⚠ target-bound"
+        flagged.append(f"{case}/{tool}")
+    print(f'| {case} | {tool} | {r["rps"]:,.0f} | {ratio} | {r["tool_us"]:.1f} | '
+          f'{r["target_us"]:.1f} | {r["busiest"]:.2f}{flag} | {r["rss"]:.1f} |')
+print()
+if oha_v == "oha not installed":
+    print("oha: not installed (`cargo install oha --locked` failed or was not reachable); no oha rows.\n")
+elif oha_v.startswith("oha not run"):
+    print("oha: not run (OHA=0); no oha rows.\n")
+if flagged:
+    print("Target-bound rows (busiest worker ≥ 0.9 of a core; their requests/s say little about "
+          "the tool): " + ", ".join(flagged) + ".\n")
+else:
+    print("No row is target-bound (every target worker below 0.9 of a core).\n")
+s, w = rows.get(("sessions", "sesscheck")), rows.get(("sessions", "wrk"))
+if s and w:
+    ok = lambda c: "met" if c else "NOT met"
+    print(f'Goals (issue #19), sessions case: sesscheck {s["tool_us"]:.1f} µs CPU per request '
+          f'(goal ≤ 6): {ok(s["tool_us"] <= 6)}; {s["rps"] / w["rps"]:.2f} × wrk requests/s '
+          f'(goal ≥ 0.8): {ok(s["rps"] / w["rps"] >= 0.8)}.\n')
 if not users:
     sys.exit(0)
-print("\n## Memory with many logged-in users\n")
-print("`bench/users.toml`: logins not paced, then one page per user every 500 ms for 15 s.\n")
-print("| users | logins ok | requests | peak RSS MB | verdict |")
-print("|---:|---:|---:|---:|---|")
+print("## Memory with many logged-in users\n")
+print("`bench/users.toml` against the built-in target: logins not paced, then one page per user "
+      "every 500 ms for 15 s, at most 200 connections.\n")
+print("| users | logins ok | requests | peak RSS MB | peak RSS ÷ users, KiB | verdict |")
+print("|---:|---:|---:|---:|---:|---|")
 for u in users:
-    print(f"| {u[0]} | {u[1]} | {u[2]} | {u[3]} | {u[4]} |")
-print("\nGoal: 10,000 users in under 150 MB.")
+    print(f"| {u[0]} | {u[1]} | {u[2]} | {u[3]} | {u[4]} | {u[5]} |")
 EOF
 say "wrote $OUT"
 cat "$OUT"

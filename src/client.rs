@@ -25,23 +25,37 @@ use regex::Regex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use url::Url;
 
 /// A user's cookies plus what the engine must remember about its login.
 #[derive(Default)]
 pub struct Jar {
-    pub store: CookieStore,
+    /// Read through `store()`: a renewed `Max-Age` may still be on its way into it.
+    store: CookieStore,
     /// Cookies (name → value) that this user's last login set: its session cookie(s).
     pub login_cookies: BTreeMap<String, String>,
     /// Bumped at every login and logout, so observations can tell they raced one.
     pub epoch: u32,
     pub logged_in: bool,
     /// `Cookie` headers already built (None: no cookie to send), per request URL, with the
-    /// expiry of each cookie in them. Cleared whenever a response sets a cookie; an entry is
-    /// unused once one of its cookies has expired. Saves the cookie store's domain/path
+    /// earliest expiry of the cookies in them. Cleared whenever a response sets a new cookie;
+    /// an entry is unused once that expiry has come (a renewal only moves it later, so an entry
+    /// may be rebuilt sooner than needed, never later). Saves the cookie store's domain/path
     /// matching (and its IDNA processing of the host) on every request.
-    header_cache: Vec<(String, Option<HeaderValue>, Vec<CookieExpiration>)>,
+    header_cache: Vec<CachedHeader>,
+    /// The `Set-Cookie` answers the store already holds, by their bytes: a sliding session's
+    /// cookie, set again by every answer, is then neither parsed nor inserted the long way,
+    /// and the built `Cookie` headers stay. Valid while `store` changes only in
+    /// `absorb_cookies`.
+    seen: crate::seen_cookies::SeenCookies,
+}
+
+struct CachedHeader {
+    url: String,
+    header: Option<HeaderValue>,
+    /// The earliest expiry of its cookies; None: browser-session cookies only.
+    valid_until: Option<SystemTime>,
 }
 
 impl Jar {
@@ -51,6 +65,12 @@ impl Jar {
             store,
             ..Jar::default()
         }
+    }
+
+    /// The cookies, every renewal written.
+    pub fn store(&mut self) -> &CookieStore {
+        self.seen.flush(&mut self.store);
+        &self.store
     }
 }
 
@@ -413,7 +433,7 @@ impl Http {
             if reply.first_status == 0 {
                 reply.first_status = status;
             }
-            self.absorb_cookies(jar, url, resp.headers(), is_login, &mut reply);
+            absorb_cookies(jar, url, resp.headers(), is_login, &mut reply);
             if resp.headers().values().any(|v| self.header_matches(v)) {
                 reply.pattern_match = true;
             }
@@ -526,51 +546,65 @@ impl Http {
         self.body_pattern.is_match(value.as_bytes())
             && value.to_str().is_ok_and(|s| self.pattern.is_match(s))
     }
+}
 
-    /// Put every Set-Cookie of a response into the jar, noting a replaced login cookie.
-    fn absorb_cookies(
-        &self,
-        jar: &SharedJar,
-        url: &Url,
-        headers: &HeaderMap,
-        is_login: bool,
-        reply: &mut Reply,
-    ) {
-        let set_cookies = headers.get_all(SET_COOKIE);
-        if set_cookies.iter().next().is_none() {
-            return; // most responses: nothing to take, no lock to take either
-        }
-        let mut jar = lock(jar);
-        jar.header_cache.clear();
-        for value in set_cookies {
-            let Ok(text) = value.to_str() else { continue };
-            let Ok(raw) = RawCookie::parse(text.to_string()) else {
-                continue;
-            };
-            let (name, val) = (raw.name().to_string(), raw.value().to_string());
-            let lifetime_s = cookie_lifetime(&raw);
-            if is_login {
-                reply.cookie_attrs.push(CookieAttrs {
-                    name: name.clone(),
-                    http_only: raw.http_only().unwrap_or(false),
-                    secure: raw.secure().unwrap_or(false),
-                    same_site: raw.same_site().map(|s| s.to_string()),
-                    size: name.len() + val.len(),
-                    lifetime_s,
-                });
-            } else if let Some(own) = jar.login_cookies.get(&name) {
-                if *own != val {
-                    reply.replaced_login_cookie = Some(name.clone());
-                } else if lifetime_s.is_some() {
-                    reply.renewed = true;
+/// Put every Set-Cookie of a response into the jar, noting a replaced login cookie.
+fn absorb_cookies(
+    jar: &SharedJar,
+    url: &Url,
+    headers: &HeaderMap,
+    is_login: bool,
+    reply: &mut Reply,
+) {
+    let set_cookies = headers.get_all(SET_COOKIE);
+    if set_cookies.iter().next().is_none() {
+        return; // most responses: nothing to take, no lock to take either
+    }
+    let mut guard = lock(jar);
+    let jar = &mut *guard;
+    for value in set_cookies {
+        // Seen before (a sliding session): nothing to parse, the built headers still hold
+        // (a renewed expiry only makes them rebuilt sooner than needed).
+        if !is_login {
+            if let Some(c) = jar.seen.retake(url, value.as_bytes()) {
+                if let Some(own) = jar.login_cookies.get(c.name()) {
+                    if own != c.value() {
+                        reply.replaced_login_cookie = Some(c.name().to_string());
+                    } else if cookie_lifetime(c).is_some() {
+                        reply.renewed = true;
+                    }
                 }
+                continue;
             }
-            // A cookie the jar refuses (bad domain, malformed) is what a browser would drop too.
-            let _ = jar.store.insert_raw(&raw, url);
-            // Only a login needs them (to learn its session cookie).
-            if is_login {
-                reply.set_cookies.push((name, val));
+        }
+        jar.header_cache.clear();
+        let Ok(text) = value.to_str() else { continue };
+        let Ok(raw) = RawCookie::parse(text.to_string()) else {
+            continue;
+        };
+        let (name, val) = (raw.name().to_string(), raw.value().to_string());
+        let lifetime_s = cookie_lifetime(&raw);
+        if is_login {
+            reply.cookie_attrs.push(CookieAttrs {
+                name: name.clone(),
+                http_only: raw.http_only().unwrap_or(false),
+                secure: raw.secure().unwrap_or(false),
+                same_site: raw.same_site().map(|s| s.to_string()),
+                size: name.len() + val.len(),
+                lifetime_s,
+            });
+        } else if let Some(own) = jar.login_cookies.get(&name) {
+            if *own != val {
+                reply.replaced_login_cookie = Some(name.clone());
+            } else if lifetime_s.is_some() {
+                reply.renewed = true;
             }
+        }
+        // A cookie the jar refuses (bad domain, malformed) is what a browser would drop too.
+        jar.seen.take(&mut jar.store, url, value.as_bytes(), &raw);
+        // Only a login needs them (to learn its session cookie).
+        if is_login {
+            reply.set_cookies.push((name, val));
         }
     }
 }
@@ -760,6 +794,7 @@ fn cookie_lifetime(raw: &RawCookie) -> Option<f64> {
 /// Values shorter than 4 characters ("1", "en") are no credential and left alone.
 pub fn scrub_cookies(jar: &SharedJar, text: &str) -> String {
     let jar = lock(jar);
+    // Values only (every cookie, expired or not): a renewal still on its way changes none.
     let mut values: Vec<String> = jar
         .store
         .iter_any()
@@ -779,7 +814,7 @@ pub fn scrub_cookies(jar: &SharedJar, text: &str) -> String {
 /// The jar's cookies for `url` as name → value (for comparing before and after a login).
 pub fn cookie_values(jar: &SharedJar, url: &Url) -> BTreeMap<String, String> {
     lock(jar)
-        .store
+        .store()
         .get_request_values(url)
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .collect()
@@ -787,16 +822,20 @@ pub fn cookie_values(jar: &SharedJar, url: &Url) -> BTreeMap<String, String> {
 
 /// The `Cookie` header for `url` from the user's jar (None: no cookie to send).
 fn cookie_header(jar: &SharedJar, url: &Url) -> Option<HeaderValue> {
-    let mut jar = lock(jar);
+    let mut guard = lock(jar);
+    let jar = &mut *guard;
     let key = url.as_str();
-    if let Some(i) = jar.header_cache.iter().position(|(u, _, _)| u == key) {
-        if jar.header_cache[i].2.iter().all(|e| !e.is_expired()) {
-            return jar.header_cache[i].1.clone();
+    if let Some(i) = jar.header_cache.iter().position(|c| c.url == key) {
+        let c = &jar.header_cache[i];
+        // Expired when the expiry is now or earlier, as `CookieExpiration::is_expired` says.
+        if c.valid_until.is_none_or(|t| SystemTime::now() < t) {
+            return c.header.clone();
         }
         jar.header_cache.swap_remove(i);
     }
+    jar.seen.flush(&mut jar.store);
     let mut out = String::with_capacity(128);
-    let mut expiries = Vec::new();
+    let mut valid_until: Option<SystemTime> = None;
     for c in jar.store.matches(url) {
         let (name, value) = c.name_value();
         if !out.is_empty() {
@@ -805,13 +844,14 @@ fn cookie_header(jar: &SharedJar, url: &Url) -> Option<HeaderValue> {
         out.push_str(name);
         out.push('=');
         out.push_str(value);
-        if let CookieExpiration::AtUtc(_) = c.expires {
-            expiries.push(c.expires.clone());
+        if let CookieExpiration::AtUtc(t) = &c.expires {
+            let t = SystemTime::from(*t);
+            valid_until = Some(valid_until.map_or(t, |v| v.min(t)));
         }
     }
     // None also for a value no header can carry (reqwest refused such a request): then send no
     // cookies.
-    let value = if out.is_empty() {
+    let header = if out.is_empty() {
         None
     } else {
         HeaderValue::from_str(&out).ok()
@@ -819,9 +859,12 @@ fn cookie_header(jar: &SharedJar, url: &Url) -> Option<HeaderValue> {
     if jar.header_cache.len() >= HEADER_CACHE {
         jar.header_cache.remove(0);
     }
-    jar.header_cache
-        .push((key.to_string(), value.clone(), expiries));
-    value
+    jar.header_cache.push(CachedHeader {
+        url: key.to_string(),
+        header: header.clone(),
+        valid_until,
+    });
+    header
 }
 
 fn form_encode(fields: &[(String, String)]) -> String {
@@ -889,6 +932,11 @@ pub fn extract_hidden_field(html: &str, field: &str) -> Option<String> {
             .replace("&#39;", "'"),
     )
 }
+
+/// The jar's fast paths against `cookie_store` itself (differential property test).
+#[cfg(test)]
+#[path = "client_jar_tests.rs"]
+mod jar_tests;
 
 #[cfg(test)]
 mod tests {

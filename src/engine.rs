@@ -243,7 +243,7 @@ async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
     if !(scope || revocation) || !client::lock(&first.jar).logged_in {
         return;
     }
-    let before_logout = client::lock(&first.jar).store.clone();
+    let before_logout = client::lock(&first.jar).store().clone();
     logout(ctx, first, obs).await;
     if revocation {
         let old = Jar::with_cookies(before_logout);
@@ -986,7 +986,7 @@ fn remember_login(ctx: &Ctx, jar: &SharedJar, reply: &client::Reply) {
         // The login set nothing (the session cookie came earlier): what the jar holds is it.
         if let Ok(url) = ctx.http.url("/") {
             let current: BTreeMap<String, String> = j
-                .store
+                .store()
                 .get_request_values(&url)
                 .map(|(n, v)| (n.to_string(), v.to_string()))
                 .collect();

@@ -28,6 +28,7 @@ mod report;
 mod run;
 mod run_browser;
 mod scenario;
+mod seen_cookies;
 mod shell;
 mod supervisor;
 mod target;

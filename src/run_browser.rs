@@ -248,9 +248,9 @@ async fn wait_logged_in(
 fn snapshot(jars: &[(usize, SharedJar)]) -> Vec<(usize, Vec<JarCookie>)> {
     jars.iter()
         .map(|(vu, jar)| {
-            let j = client::lock(jar);
+            let mut j = client::lock(jar);
             let cookies = j
-                .store
+                .store()
                 .iter_unexpired()
                 .map(|c| JarCookie {
                     name: c.name().to_string(),
