@@ -61,7 +61,7 @@ impl Chromium {
             .with_context(|| format!("creating the browser profile {}", profile.display()))?;
         let exe = std::env::current_exe().context("finding sesscheck to guard the browser")?;
         let mut child = tokio::process::Command::new(exe)
-            .arg(crate::guard::SUBCOMMAND)
+            .arg(crate::process::guard::SUBCOMMAND)
             .arg("--stop-timeout-ms")
             .arg("2000")
             .arg("--remove")

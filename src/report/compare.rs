@@ -2,7 +2,7 @@
 //! the gate for "did this change make sessions worse than on main?".
 
 use super::Report;
-use crate::detect::{Finding, Severity};
+use crate::judge::finding::{Finding, Severity};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
 use std::collections::BTreeSet;
 

@@ -6,7 +6,7 @@
 //! read. Tooltips are SVG `<title>` elements, which browsers show on hover without JS.
 
 use super::{Bucket, Check, Report, RestartInfo};
-use crate::detect::Finding;
+use crate::judge::finding::Finding;
 use std::borrow::Cow;
 use std::fmt::Write;
 

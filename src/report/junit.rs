@@ -2,7 +2,7 @@
 //! one per finding, so a failed gate shows up as a named failing test with its message.
 
 use super::{Check, Report};
-use crate::detect::{Finding, Severity};
+use crate::judge::finding::{Finding, Severity};
 use anyhow::{Context, Result};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use std::time::Duration;

@@ -11,7 +11,7 @@ use super::{
     check_covers, decode_histogram, encode_histogram, ms, new_histogram, round3, Bucket, Check,
     Generator, Histograms, Latency, PhaseStats, Report,
 };
-use crate::detect::{Finding, Severity};
+use crate::judge::finding::{Finding, Severity};
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -350,7 +350,7 @@ mod tests {
 
     fn obs(vu: u32, start: u64, lat: u64, pid: u64) -> Observation {
         Observation {
-            worker: Some(crate::worker::WorkerId::of_pid(pid)),
+            worker: Some(crate::observe::worker::WorkerId::of_pid(pid)),
             authenticated: Some(true),
             ..Observation::sample(vu, Step::Probe, start, start + lat)
         }
@@ -363,7 +363,7 @@ mod tests {
             spawned: None,
             started_at: "2026-01-01T00:00:00Z".into(),
             duration_s: 2.0,
-            digest: &crate::digest::Digest::of(obs, &[], Default::default()),
+            digest: &crate::observe::digest::Digest::of(obs, &[], Default::default()),
             restarts: &[],
             findings,
             expect,

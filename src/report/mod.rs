@@ -9,9 +9,13 @@ pub mod markdown;
 pub mod merge;
 pub mod table;
 
-use crate::audit::LifetimeInfo;
-use crate::detect::{Finding, Severity};
-use crate::digest::Digest;
+pub use crate::load::schedule::Generator;
+pub use crate::observe::digest::Bucket;
+pub use crate::util::stats::{ms, new_histogram, round3};
+
+use crate::judge::audit::LifetimeInfo;
+use crate::judge::finding::{Finding, Severity};
+use crate::observe::digest::Digest;
 use crate::observe::{Phase, RestartWindow};
 use crate::scenario::Expect;
 use anyhow::{Context, Result};
@@ -71,24 +75,6 @@ pub struct Report {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
-}
-
-/// What an open-loop generator did: did it keep up with its schedule?
-#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
-pub struct Generator {
-    /// "open" (constant arrival rate).
-    pub mode: String,
-    /// Requests/s the schedule asked for.
-    pub target_rate: f64,
-    /// Requests/s actually sent over the sending window.
-    pub achieved_rate: f64,
-    /// Requests sent.
-    #[serde(default)]
-    pub sent: u64,
-    /// Sends more than 2 ms behind their intended time (the generator fell behind).
-    pub late_sends: u64,
-    /// The largest delay between an intended and an actual send.
-    pub max_lag_ms: f64,
 }
 
 /// Serialized latency histograms: overall and per phase name.
@@ -296,19 +282,6 @@ pub struct ServerLogInfo {
     pub example: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
-pub struct Bucket {
-    pub t_s: f64,
-    pub requests: u64,
-    pub errors: u64,
-    pub authenticated: u64,
-    pub anonymous: u64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    /// Worker identity → answers in this bucket.
-    pub pids: BTreeMap<String, u64>,
-}
-
 /// Everything a report is made from.
 pub struct Inputs<'a> {
     pub scenario: &'a str,
@@ -331,11 +304,6 @@ pub struct Inputs<'a> {
     pub audits: Vec<&'static str>,
 }
 
-pub fn new_histogram() -> Histogram<u64> {
-    // 1 µs to 1 hour at 3 significant digits: exact enough for p99 and small in memory.
-    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
-}
-
 impl Latency {
     /// The summary of a latency histogram (recorded in µs) in milliseconds.
     pub fn of(h: &Histogram<u64>) -> Latency {
@@ -351,17 +319,6 @@ impl Latency {
             },
         }
     }
-}
-
-pub fn ms(h: &Histogram<u64>, q: f64) -> f64 {
-    if h.is_empty() {
-        return 0.0;
-    }
-    round3(h.value_at_quantile(q) as f64 / 1000.0)
-}
-
-pub fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
 }
 
 pub fn build(inp: Inputs) -> Report {
@@ -758,7 +715,7 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
             format!(
                 "{} unusual requests past the first {} were counted but not examined: findings describe the first ones",
                 r.not_kept,
-                crate::digest::MAX_KEPT
+                crate::observe::digest::MAX_KEPT
             ),
         ));
     }
@@ -769,7 +726,7 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
 /// (see `redact::Redactor`).
 #[cfg(test)]
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    crate::redact::Redactor::new(secrets).redact(text)
+    crate::util::redact::Redactor::new(secrets).redact(text)
 }
 
 /// Server log lines can carry cookies or tokens: keep the words, drop the values.
@@ -818,7 +775,7 @@ pub fn write_all(report: &Report, dir: &Path, secrets: &[String]) -> Result<Vec<
     if let Some(shard) = &report.shard {
         base.push_str(&format!("-shard{}", shard.replace('/', "of")));
     }
-    let redactor = crate::redact::Redactor::new(secrets);
+    let redactor = crate::util::redact::Redactor::new(secrets);
     let renderings = [
         (
             "json",

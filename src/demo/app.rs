@@ -1,0 +1,69 @@
+//! What every request handler of a demo worker can see: its arguments, boot generation and
+//! session store.
+
+use super::state_dir;
+use super::store::{FileStore, MemoryStore, Session, SessionStore, SignedCookieStore, User};
+use super::{StoreMode, TargetArgs};
+
+/// What every request handler of this worker can see.
+pub struct App {
+    pub args: TargetArgs,
+    /// Boot generation this worker was started in.
+    pub boot: u64,
+    pub pid: u32,
+    /// Master secret shared by all workers (CSRF tokens).
+    pub secret: Vec<u8>,
+    pub store: SessionStore,
+}
+
+impl App {
+    pub fn new(args: TargetArgs) -> anyhow::Result<App> {
+        let state_dir = args.resolved_state_dir();
+        let store = match args.store {
+            StoreMode::Shared | StoreMode::WipeOnRestart => SessionStore::Files(FileStore {
+                dir: state_dir::sessions_dir(&state_dir),
+            }),
+            StoreMode::Memory => SessionStore::Memory(MemoryStore::default()),
+            StoreMode::SecretPerWorker => {
+                SessionStore::SignedCookies(SignedCookieStore::with_random_key())
+            }
+        };
+        Ok(App {
+            secret: state_dir::read_secret(&state_dir, args.default_secret)?,
+            boot: args.boot_generation,
+            pid: std::process::id(),
+            store,
+            args,
+        })
+    }
+
+    /// A session from an earlier boot generation (before the last restart or reload).
+    pub fn is_stale(&self, session: &Session) -> bool {
+        session.boot < self.boot
+    }
+
+    /// The logged-in user of a session, if it counts as logged in here.
+    pub fn user_of<'s>(&self, session: Option<&'s Session>) -> Option<&'s User> {
+        let session = session?;
+        if self.args.redirect_loop_after_restart && self.is_stale(session) {
+            return None;
+        }
+        session.user.as_ref()
+    }
+
+    pub fn new_session(&self, user: Option<User>) -> Session {
+        Session::new(user, self.boot, self.args.session_lifetime)
+    }
+
+    /// The `Set-Cookie` value for a session cookie.
+    pub fn session_cookie(&self, value: &str) -> String {
+        let mut cookie = format!("session={value}; Path=/");
+        if !self.args.insecure_cookies {
+            cookie.push_str("; HttpOnly; SameSite=Lax");
+        }
+        if let Some(secs) = self.args.session_lifetime {
+            cookie.push_str(&format!("; Max-Age={secs}"));
+        }
+        cookie
+    }
+}

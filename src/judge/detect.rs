@@ -1,0 +1,1067 @@
+//! Detectors: pure functions from observations to findings, one function per finding kind.
+//!
+//! Nothing here does I/O, so each detector is unit-tested on hand-made observations with the
+//! fault present and with it absent.
+
+use crate::judge::audit::{self, AuditConfig, ConfigAnswer};
+use crate::judge::finding::{Finding, Severity};
+use crate::judge::logins::LoginEnds;
+use crate::observe::digest::Digest;
+use crate::observe::{Failure, Observation, Phase, RestartWindow, Stage, Step};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What detectors need from the scenario, in plain numbers.
+#[derive(Debug, Clone)]
+pub struct DetectConfig {
+    pub interrupted_statuses: Vec<u16>,
+    pub interrupted_window_us: u64,
+    pub recovery_timeout_us: u64,
+    pub min_distinct_pids: Option<usize>,
+    /// When the load ended (run time), so "no recovery" is only judged where there was time.
+    pub run_end_us: u64,
+}
+
+/// Everything detectors look at.
+pub struct Evidence<'a> {
+    /// The observations that `digest::must_keep` selected (tests may pass them all: the
+    /// findings are the same).
+    pub obs: &'a [Observation],
+    /// Every observation's counts and the per-user facts that need no whole observation.
+    pub digest: &'a Digest,
+    pub restarts: &'a [RestartWindow],
+    pub cfg: &'a DetectConfig,
+    /// Server log lines that matched the interrupted pattern.
+    pub server_log_matches: u64,
+    pub audit: &'a AuditConfig,
+    /// What the debug config endpoint said, if the scenario reads one.
+    pub config: Option<&'a ConfigAnswer>,
+}
+
+/// Run every detector; findings come back in a stable order, empty ones left out.
+pub fn detect_all(ev: &Evidence) -> Vec<Finding> {
+    let interrupted = interrupted_indices(ev);
+    // Anonymous answers that another session of the same account caused are conflicts, not logouts.
+    let kicked = audit::kicked_out(ev.obs, ev.audit);
+    let explained: BTreeSet<usize> = interrupted.union(&kicked).copied().collect();
+    let mut out = Vec::new();
+    out.extend(login_failed(ev));
+    out.extend(logouts(ev, &explained));
+    out.extend(worker_coverage(ev));
+    out.extend(session_interrupted(ev, &interrupted));
+    out.extend(infinite_loading(ev));
+    out.extend(http_error(ev, &interrupted));
+    out.extend(audit::session_conflict(ev.obs, &kicked, ev.audit));
+    out.extend(audit::session_fixation(ev.obs, ev.audit));
+    out.extend(audit::logout_not_revoked(ev.obs, ev.audit));
+    out.extend(audit::cookie_attributes(ev.obs, ev.audit));
+    out.extend(audit::session_lifetime(
+        &audit::measure_lifetime(ev.obs, &ev.digest.remaining, ev.digest.renewed, ev.restarts),
+        ev.audit,
+    ));
+    out.extend(audit::config(ev.config));
+    out
+}
+
+fn secs(us: u64) -> f64 {
+    (us as f64 / 1e6 * 1000.0).round() / 1000.0
+}
+
+fn is_traffic(o: &Observation) -> bool {
+    matches!(o.step, Step::Request | Step::Probe)
+}
+
+/// Inside a restart window (from its start until it answered ready), the target is expected to be down.
+fn during_restart(t_us: u64, restarts: &[RestartWindow]) -> bool {
+    Phase::at(t_us, restarts) == Phase::DuringRestart
+}
+
+/// Within `recovery_timeout` after a restart came back: connection errors are still forgiven.
+fn recovering(t_us: u64, ev: &Evidence) -> bool {
+    ev.restarts.iter().any(|r| {
+        r.ready_us
+            .is_some_and(|ready| t_us >= ready && t_us < ready + ev.cfg.recovery_timeout_us)
+    })
+}
+
+fn describe(o: &Observation) -> serde_json::Value {
+    json!({
+        "vu": o.vu, "tab": o.tab, "step": o.step, "path": o.path,
+        "status": o.status, "worker": o.worker, "authenticated": o.authenticated,
+        "started_at_s": secs(o.start_us), "latency_ms": (o.latency_us() as f64 / 1000.0),
+        "failure": o.failure,
+    })
+}
+
+/// `login_failed`: a login that did not work (not counting connections refused or reset while
+/// the target restarts: a stopping Gunicorn resets the connections still in its accept queue).
+pub fn login_failed(ev: &Evidence) -> Option<Finding> {
+    let failed: Vec<&Observation> = ev
+        .obs
+        .iter()
+        .filter(|o| o.step == Step::Login && o.authenticated == Some(false))
+        .filter(|o| {
+            !(matches!(o.failure, Some(Failure::Connect(_) | Failure::Transport(_)))
+                && (during_restart(o.start_us, ev.restarts)
+                    || during_restart(o.end_us, ev.restarts)
+                    || recovering(o.start_us, ev)))
+        })
+        .collect();
+    let first = failed.iter().min_by_key(|o| o.start_us)?;
+    let attempts = ev.digest.logins;
+    // The cause in words (never a Rust debug name), then what to check.
+    let why = match &first.failure {
+        Some(f @ Failure::LoginRejected(_)) => {
+            format!("{f}; check [login] path, fields (the password?) and success")
+        }
+        Some(f) => f.to_string(),
+        None => format!(
+            "HTTP {}; check [login] path, fields and success",
+            first.status.unwrap_or(0)
+        ),
+    };
+    Some(Finding {
+        kind: "login_failed".into(),
+        severity: Severity::Error,
+        count: failed.len() as u64,
+        first_at_s: secs(first.start_us),
+        message: format!(
+            "{} of {attempts} logins failed; first: {why} (run with -v to see the server's output)",
+            failed.len()
+        ),
+        example: describe(first),
+    })
+}
+
+/// `logout` and `restart_logout`: a logged-in user seen anonymous. When a restart happened
+/// between the user's last login and the anonymous answer, the restart is to blame.
+pub fn logouts(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Vec<Finding> {
+    let logins = LoginEnds::of(ev.obs);
+    let mut plain: Vec<&Observation> = Vec::new();
+    let mut after_restart: Vec<&Observation> = Vec::new();
+    for (i, o) in ev.obs.iter().enumerate() {
+        if !o.unexplained_anonymous() || interrupted.contains(&i) {
+            continue;
+        }
+        let last_login = logins.last_by(o.vu, o.start_us);
+        let restart_between = ev
+            .restarts
+            .iter()
+            .any(|r| r.start_us >= last_login && r.start_us <= o.start_us);
+        if restart_between {
+            after_restart.push(o);
+        } else {
+            plain.push(o);
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(f) = logout_finding(ev, &plain) {
+        out.push(f);
+    }
+    if let Some(first) = after_restart.iter().min_by_key(|o| o.start_us) {
+        let users: BTreeSet<u32> = after_restart.iter().map(|o| o.vu).collect();
+        let active: BTreeSet<u32> = ev
+            .obs
+            .iter()
+            .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
+            .map(|o| o.vu)
+            .collect();
+        out.push(Finding {
+            kind: "restart_logout".into(),
+            severity: Severity::Error,
+            count: users.len() as u64,
+            first_at_s: secs(first.start_us),
+            message: format!(
+                "{} of {} logged-in users were anonymous after a restart with the same cookies (no login in between): sessions did not survive the restart",
+                users.len(),
+                active.len()
+            ),
+            example: describe(first),
+        });
+    }
+    out
+}
+
+fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
+    let first = plain.iter().min_by_key(|o| o.start_us)?;
+    let users: BTreeSet<u32> = plain.iter().map(|o| o.vu).collect();
+    let seen = ev.digest.seen_logged_in;
+    let pids: BTreeSet<String> = plain
+        .iter()
+        .filter_map(|o| o.worker)
+        .map(|w| w.to_string())
+        .collect();
+    let replacements = Replacements::index(ev.obs);
+    let replaced = plain
+        .iter()
+        .filter(|v| replacements.before(v).is_some())
+        .count();
+    let mut message = format!(
+        "{} of {seen} requests by logged-in users came back anonymous ({} users affected)",
+        plain.len(),
+        users.len()
+    );
+    if replaced * 2 > plain.len() {
+        message.push_str(&format!(
+            "; {replaced} of them after a response replaced the session cookie the login had set"
+        ));
+    } else if let (false, Some(split)) = (pids.is_empty(), worker_split(ev, plain)) {
+        message.push_str(&format!(
+            "; {split} logins were anonymous on some requests and authenticated again on later ones \
+             (anonymous on workers {pids:?}): sessions are not shared between workers"
+        ));
+    }
+    // Which worker or replica rejects the logins another accepted, whatever the symptom.
+    if let Some(who) = worker_disagreement(ev) {
+        message.push_str("; ");
+        message.push_str(&who);
+    }
+    let mut example = describe(first);
+    // The cookie-replacement symptom: an earlier response of the same user overwrote the
+    // session cookie its own login had set, and the user is anonymous since.
+    if let Some((culprit, victim)) = replacements.first_culprit(plain) {
+        message.push_str(&format!(
+            "; the session cookie `{}` was replaced by the response to {} {} (started {:.3}s, finished {:.3}s), not by a login, and the user was anonymous at {:.3}s",
+            culprit.replaced_login_cookie.as_deref().unwrap_or("?"),
+            if culprit.step == Step::Logout { "POST" } else { "GET" },
+            culprit.path,
+            secs(culprit.start_us),
+            secs(culprit.end_us),
+            secs(victim.start_us)
+        ));
+        example = json!({ "anonymous": describe(victim), "replaced_by": describe(culprit) });
+    }
+    Some(Finding {
+        kind: "logout".into(),
+        severity: Severity::Error,
+        count: plain.len() as u64,
+        first_at_s: secs(first.start_us),
+        message,
+        example,
+    })
+}
+
+/// How many logins (user and epoch) were anonymous and then authenticated again without a
+/// new login: the session is valid on some workers and not on others.
+fn worker_split(ev: &Evidence, anonymous: &[&Observation]) -> Option<usize> {
+    let logins: BTreeSet<(u32, u32)> = anonymous.iter().map(|o| (o.vu, o.epoch_start)).collect();
+    // The first anonymous answer of each of those logins...
+    let mut first_anonymous: HashMap<(u32, u32), u64> = HashMap::new();
+    for o in ev.obs.iter().filter(|o| o.unexplained_anonymous()) {
+        let key = (o.vu, o.epoch_start);
+        if logins.contains(&key) {
+            let t = first_anonymous.entry(key).or_insert(o.start_us);
+            *t = (*t).min(o.start_us);
+        }
+    }
+    // ...followed by an authenticated one of the same login.
+    let n = first_anonymous
+        .iter()
+        .filter(|(key, &t)| {
+            ev.digest
+                .last_authenticated
+                .get(key)
+                .is_some_and(|&a| a > t)
+        })
+        .count();
+    (n > 0).then_some(n)
+}
+
+/// Which workers (or replicas, when identities are `replica:worker` over several replicas)
+/// disagree about sessions: "logged in via web-1, anonymous on web-3 (12 of 12 times)", the
+/// pairs with the most anonymous answers first, and the one replica in every such pair.
+fn worker_disagreement(ev: &Evidence) -> Option<String> {
+    let pairs = &ev.digest.worker_pairs;
+    let replicas: BTreeSet<String> = ev
+        .digest
+        .pids
+        .keys()
+        .map(|w| w.replica().unwrap_or_else(|| w.to_string()))
+        .collect();
+    // One host's identities ("vm:17", "vm:18") are told apart by the whole name.
+    let by_replica = replicas.len() >= 2 && ev.digest.pids.keys().any(|w| w.replica().is_some());
+    let group = |w: crate::observe::worker::WorkerId| -> String {
+        match w.replica() {
+            Some(r) if by_replica => r,
+            _ => w.to_string(),
+        }
+    };
+    let mut grouped: BTreeMap<(String, String), crate::observe::digest::PairCount> =
+        BTreeMap::new();
+    for (&(via, on), n) in pairs {
+        let (via, on) = (group(via), group(on));
+        if via != on {
+            let g = grouped.entry((via, on)).or_default();
+            g.answers += n.answers;
+            g.authenticated += n.authenticated;
+        }
+    }
+    let mut bad: Vec<(&(String, String), u64, u64)> = grouped
+        .iter()
+        .map(|(k, n)| (k, n.answers - n.authenticated, n.answers))
+        .filter(|&(_, anonymous, _)| anonymous > 0)
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    bad.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let what = if by_replica { "replicas" } else { "workers" };
+    let shown: Vec<String> = bad
+        .iter()
+        .take(3)
+        .map(|((via, on), anonymous, answers)| {
+            format!("logged in via {via}, anonymous on {on} ({anonymous} of {answers} times)")
+        })
+        .collect();
+    let mut out = shown.join("; ");
+    // The odd one out: a group in every disagreeing pair while others agree among themselves.
+    let groups: BTreeSet<&String> = grouped.keys().flat_map(|(a, b)| [a, b]).collect();
+    let in_all: Vec<&&String> = groups
+        .iter()
+        .filter(|g| bad.iter().all(|((a, b), _, _)| a == **g || b == **g))
+        .collect();
+    if bad.len() >= 2 && in_all.len() == 1 && groups.len() >= 3 {
+        out.push_str(&format!(
+            "; {} disagrees with every other one of the {what}",
+            in_all[0]
+        ));
+    }
+    out.push_str(&format!(
+        ": do the {what} share the session store and SECRET_KEY?"
+    ));
+    Some(out)
+}
+
+/// Responses that replaced a login cookie, per user and the login epoch they ended in, in the
+/// order they ended: "which response replaced this user's cookie before it was seen anonymous"
+/// is then a binary search, not a pass over every observation (a broken run keeps hundreds of
+/// thousands of anonymous answers).
+struct Replacements<'a>(HashMap<(u32, u32), Vec<&'a Observation>>);
+
+impl<'a> Replacements<'a> {
+    fn index(all: &'a [Observation]) -> Replacements<'a> {
+        let mut by_login: HashMap<(u32, u32), Vec<&Observation>> = HashMap::new();
+        for o in all.iter().filter(|o| o.replaced_login_cookie.is_some()) {
+            by_login.entry((o.vu, o.epoch_end)).or_default().push(o);
+        }
+        for v in by_login.values_mut() {
+            v.sort_by_key(|o| o.end_us); // stable: among equal ends, the later one wins below
+        }
+        Replacements(by_login)
+    }
+
+    /// The response that replaced `victim`'s login cookie before it was seen anonymous (the
+    /// same user, since its last login or logout).
+    fn before(&self, victim: &Observation) -> Option<&'a Observation> {
+        let same_login = self.0.get(&(victim.vu, victim.epoch_start))?;
+        match same_login.partition_point(|o| o.end_us <= victim.start_us) {
+            0 => None,
+            n => Some(same_login[n - 1]),
+        }
+    }
+
+    /// The first anonymous answer preceded by a response that replaced its login cookie.
+    fn first_culprit(
+        &self,
+        anonymous: &[&'a Observation],
+    ) -> Option<(&'a Observation, &'a Observation)> {
+        let mut victims: Vec<&&Observation> = anonymous.iter().collect();
+        victims.sort_by_key(|o| o.start_us);
+        victims
+            .into_iter()
+            .find_map(|v| self.before(v).map(|c| (c, *v)))
+    }
+}
+
+/// `worker_coverage`: fewer distinct worker PIDs than expected.
+pub fn worker_coverage(ev: &Evidence) -> Option<Finding> {
+    let want = ev.cfg.min_distinct_pids?;
+    if ev.digest.persistence_judged == 0 && ev.digest.logins_ok == 0 {
+        // No probe of a logged-in user (every login failed, say): nothing to say about workers;
+        // the `min_distinct_pids` expectation reports "not measured".
+        return None;
+    }
+    let pids: BTreeSet<String> = ev.digest.pids.keys().map(|w| w.to_string()).collect();
+    if pids.len() >= want {
+        return None;
+    }
+    let probes = ev.digest.probes;
+    Some(Finding {
+        kind: "worker_coverage".into(),
+        severity: Severity::Error,
+        count: pids.len() as u64,
+        first_at_s: 0.0,
+        message: format!(
+            "{probes} probes reached {} distinct workers {pids:?}, expected at least {want}; \
+             with keep-alive connections a user can stick to one worker (try [load] connection = \"new\")",
+            pids.len()
+        ),
+        example: json!({ "pids": pids }),
+    })
+}
+
+/// Indices of observations that a concurrent logout of the same jar explains as
+/// SessionInterrupted: a pattern match (any status), or an interrupted status on a path that
+/// had worked before, in flight while that user logged out (or within the window after).
+fn interrupted_indices(ev: &Evidence) -> BTreeSet<usize> {
+    // A logout deletes the jar's session; so does a login that rotates the session id (Django's
+    // login() calls cycle_key()): both are flushes that a concurrent save can trip over.
+    let mut flushes: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
+    for o in ev.obs.iter().filter(|o| is_flush(o)) {
+        flushes
+            .entry(o.vu)
+            .or_default()
+            .push((o.start_us, o.end_us));
+    }
+    let flushes: HashMap<u32, Flushes> = flushes
+        .into_iter()
+        .map(|(vu, f)| (vu, Flushes::new(f)))
+        .collect();
+    // When each path first worked, to keep a path that always fails out of this.
+    let first_ok = &ev.digest.first_ok;
+    let window = ev.cfg.interrupted_window_us;
+    let mut out = BTreeSet::new();
+    for (i, o) in ev.obs.iter().enumerate() {
+        if o.step == Step::Login || o.step == Step::Logout {
+            continue;
+        }
+        if o.pattern_match {
+            out.insert(i);
+            continue;
+        }
+        let Some(status) = o.status else { continue };
+        if !ev.cfg.interrupted_statuses.contains(&status) {
+            continue;
+        }
+        let worked_before = first_ok.get(&o.path).is_some_and(|&t| t < o.start_us);
+        let raced = flushes
+            .get(&o.vu)
+            .is_some_and(|f| f.overlaps(o.start_us, o.end_us, window));
+        if worked_before && raced {
+            out.insert(i);
+        }
+    }
+    out
+}
+
+/// One user's flushes (start, end), sorted by start, with the latest end among each prefix:
+/// "did any flush overlap this request" is then a binary search (re-logins make flushes as
+/// many as anonymous answers in a broken run).
+struct Flushes {
+    starts: Vec<u64>,
+    max_end: Vec<u64>,
+}
+
+impl Flushes {
+    fn new(mut f: Vec<(u64, u64)>) -> Flushes {
+        f.sort_unstable();
+        let starts = f.iter().map(|&(s, _)| s).collect();
+        let max_end = f
+            .iter()
+            .scan(0u64, |m, &(_, e)| {
+                *m = (*m).max(e);
+                Some(*m)
+            })
+            .collect();
+        Flushes { starts, max_end }
+    }
+
+    /// Some flush started by `end` and ended no earlier than `window` before `start`.
+    fn overlaps(&self, start: u64, end: u64, window: u64) -> bool {
+        match self.starts.partition_point(|&s| s <= end) {
+            0 => false,
+            n => start <= self.max_end[n - 1] + window,
+        }
+    }
+}
+
+/// A request that deletes the jar's server-side session: a logout, or a re-login (rotation).
+fn is_flush(o: &Observation) -> bool {
+    o.step == Step::Logout || (o.step == Step::Login && o.epoch_start > 0)
+}
+
+/// `session_interrupted`: requests that failed because a concurrent request deleted their session.
+pub fn session_interrupted(ev: &Evidence, idx: &BTreeSet<usize>) -> Option<Finding> {
+    let hits: Vec<&Observation> = idx.iter().map(|&i| &ev.obs[i]).collect();
+    let first = hits.iter().min_by_key(|o| o.start_us)?;
+    let logouts: Vec<&Observation> = ev.obs.iter().filter(|o| o.step == Step::Logout).collect();
+    let by_text = hits.iter().filter(|o| o.pattern_match).count();
+    let statuses: BTreeMap<u16, usize> =
+        hits.iter()
+            .filter_map(|o| o.status)
+            .fold(BTreeMap::new(), |mut m, s| {
+                *m.entry(s).or_default() += 1;
+                m
+            });
+    let per_logout = if logouts.is_empty() {
+        None
+    } else {
+        Some(hits.len() as f64 / logouts.len() as f64)
+    };
+    let mut message = format!(
+        "{} requests were interrupted by a concurrent logout (or session-rotating re-login) of the same session (statuses {statuses:?}; {by_text} named it in the response)",
+        hits.len()
+    );
+    if let Some(r) = per_logout {
+        message.push_str(&format!(
+            ", {r:.2} per deliberate logout over {} logouts",
+            logouts.len()
+        ));
+    }
+    if ev.server_log_matches > 0 {
+        message.push_str(&format!(
+            "; the server log has {} matching lines",
+            ev.server_log_matches
+        ));
+    }
+    let logout = logouts
+        .iter()
+        .filter(|l| l.vu == first.vu && l.start_us <= first.end_us + ev.cfg.interrupted_window_us)
+        .max_by_key(|l| l.start_us);
+    Some(Finding {
+        kind: "session_interrupted".into(),
+        severity: Severity::Error,
+        count: hits.len() as u64,
+        first_at_s: secs(first.start_us),
+        message,
+        example: json!({
+            "request": describe(first),
+            "logout": logout.map(|l| describe(l)),
+            "per_logout": per_logout,
+        }),
+    })
+}
+
+/// `infinite_loading`: timeouts, redirect loops, and users who never got an authenticated
+/// page back within `recovery_timeout` after a restart.
+pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
+    let stuck: Vec<&Observation> = ev
+        .obs
+        .iter()
+        .filter(|o| o.failure.as_ref().is_some_and(Failure::is_loading))
+        .collect();
+    let stages: Vec<Stage> = stuck
+        .iter()
+        .filter_map(|o| match o.failure {
+            Some(Failure::Timeout(stage)) => Some(stage),
+            _ => None,
+        })
+        .collect();
+    let timeouts = stages.len();
+    let loops = stuck.len() - timeouts;
+    let (unrecovered, already_failing) = unrecovered_users(ev);
+    let never_ready = ev.restarts.iter().filter(|r| r.ready_us.is_none()).count();
+    let count = (stuck.len() + unrecovered.len() + never_ready) as u64;
+    if count == 0 {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if timeouts > 0 {
+        parts.push(format!(
+            "{timeouts} requests got no answer within loading_timeout ({})",
+            by_stage(&stages)
+        ));
+    }
+    if loops > 0 {
+        parts.push(format!(
+            "{loops} requests ended in a redirect loop or too many redirects"
+        ));
+    }
+    if !unrecovered.is_empty() {
+        let mut part = format!(
+            "{} users got no authenticated page within recovery_timeout after a restart",
+            unrecovered.len()
+        );
+        if already_failing > 0 {
+            part.push_str(&format!(
+                " ({already_failing} more, already anonymous before the restart, are counted under `logout`)"
+            ));
+        }
+        parts.push(part);
+    }
+    if never_ready > 0 {
+        parts.push(format!("{never_ready} restarts never came back ready"));
+    }
+    let first = stuck.iter().min_by_key(|o| o.start_us);
+    let first_at = first
+        .map(|o| o.start_us)
+        .or_else(|| ev.restarts.first().map(|r| r.start_us))
+        .unwrap_or(0);
+    Some(Finding {
+        kind: "infinite_loading".into(),
+        severity: Severity::Error,
+        count,
+        first_at_s: secs(first_at),
+        message: parts.join("; "),
+        example: first
+            .map(|o| describe(o))
+            .unwrap_or_else(|| json!({ "users": unrecovered })),
+    })
+}
+
+/// "2 still connecting, 1 sent, waiting for the answer": how far the timed-out requests got,
+/// which tells a server that stopped accepting from a handler that hangs.
+fn by_stage(stages: &[Stage]) -> String {
+    [Stage::Connect, Stage::Answer, Stage::Body]
+        .into_iter()
+        .filter_map(|stage| {
+            let n = stages.iter().filter(|s| **s == stage).count();
+            (n > 0).then(|| format!("{n} {}", stage.describe()))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Users active after a restart that got no authenticated answer within the recovery time,
+/// and how many more did not but were already failing by `logout` before the first restart:
+/// that is a session bug the restart did not cause (sessions kept per worker, say), and
+/// blaming it on infinite loading would point at the wrong cause.
+fn unrecovered_users(ev: &Evidence) -> (Vec<u32>, usize) {
+    let first_restart = ev
+        .restarts
+        .iter()
+        .map(|r| r.start_us)
+        .min()
+        .unwrap_or(u64::MAX);
+    let failing_before: BTreeSet<u32> = ev
+        .obs
+        .iter()
+        .filter(|o| o.start_us < first_restart && o.unexplained_anonymous())
+        .map(|o| o.vu)
+        .collect();
+    let mut out = BTreeSet::new();
+    for (r, rec) in ev.restarts.iter().zip(&ev.digest.recovery) {
+        let Some(ready) = r.ready_us else { continue };
+        if ready + ev.cfg.recovery_timeout_us > ev.cfg.run_end_us {
+            continue; // the run ended before the user had the whole recovery time
+        }
+        out.extend(rec.active.difference(&rec.recovered));
+    }
+    let before = out.len();
+    out.retain(|vu| !failing_before.contains(vu));
+    let folded = before - out.len();
+    (out.into_iter().collect(), folded)
+}
+
+/// `http_error`: error statuses and transport failures not explained by a restart or a logout.
+pub fn http_error(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Option<Finding> {
+    let mut hits: Vec<&Observation> = Vec::new();
+    for (i, o) in ev.obs.iter().enumerate() {
+        if !is_traffic(o) || interrupted.contains(&i) {
+            continue;
+        }
+        let bad = match (&o.failure, o.status) {
+            (Some(f), _) if f.is_loading() => false, // infinite_loading's
+            (Some(Failure::Connect(_)) | Some(Failure::Transport(_)), _) => {
+                !(during_restart(o.start_us, ev.restarts)
+                    || during_restart(o.end_us, ev.restarts)
+                    || recovering(o.start_us, ev))
+            }
+            (Some(_), _) => true,
+            (None, Some(401 | 403)) => false, // anonymity, judged by the logout detectors
+            (None, Some(s)) => s >= 400 && !(s >= 500 && during_restart(o.start_us, ev.restarts)),
+            (None, None) => false,
+        };
+        if bad {
+            hits.push(o);
+        }
+    }
+    let first = hits.iter().min_by_key(|o| o.start_us)?;
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for o in &hits {
+        let k = match (&o.failure, o.status) {
+            (Some(Failure::BadProbe(_)), _) => "bad probe answer".to_string(),
+            (Some(Failure::Connect(_)), _) => "connection failed".to_string(),
+            (Some(Failure::OffOrigin(_)), _) => {
+                "redirected off the target's origin (not followed)".to_string()
+            }
+            (Some(_), _) => "transport error".to_string(),
+            (None, Some(s)) => format!("HTTP {s}"),
+            (None, None) => "?".into(),
+        };
+        *kinds.entry(k).or_default() += 1;
+    }
+    let total = ev.digest.traffic;
+    let summary: Vec<String> = kinds.iter().map(|(k, n)| format!("{n}× {k}")).collect();
+    Some(Finding {
+        kind: "http_error".into(),
+        severity: Severity::Error,
+        count: hits.len() as u64,
+        first_at_s: secs(first.start_us),
+        message: format!(
+            "{} of {total} requests failed: {}",
+            hits.len(),
+            summary.join(", ")
+        ),
+        example: describe(first),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::logins::last_at_or_before;
+    use crate::observe::digest::{must_keep, DigestConfig};
+
+    fn cfg() -> DetectConfig {
+        DetectConfig {
+            interrupted_statuses: vec![400, 500],
+            interrupted_window_us: 250_000,
+            recovery_timeout_us: 2_000_000,
+            min_distinct_pids: Some(2),
+            run_end_us: 20_000_000,
+        }
+    }
+
+    /// A request observation; `auth` is what the answer said.
+    fn obs(
+        vu: u32,
+        step: Step,
+        start: u64,
+        end: u64,
+        status: u16,
+        auth: Option<bool>,
+    ) -> Observation {
+        Observation {
+            status: Some(status),
+            first_status: Some(status),
+            to_login: auth == Some(false),
+            // Probes are answered by one of three workers.
+            worker: (step == Step::Probe)
+                .then(|| crate::observe::worker::WorkerId::of_pid(100 + (start / 1000) % 3)),
+            authenticated: auth,
+            ..Observation::sample(vu, step, start, end)
+        }
+    }
+
+    fn login(vu: u32, end: u64) -> Observation {
+        let mut o = obs(vu, Step::Login, end - 10, end, 302, Some(true));
+        o.logged_in = false;
+        o.epoch_start = 0;
+        o
+    }
+
+    /// The findings of a run; computed twice, from every observation and from only those a
+    /// run keeps (`digest::must_keep`), which must agree: counting the rest loses nothing.
+    fn run(obs: &[Observation], restarts: &[RestartWindow]) -> Vec<Finding> {
+        let c = cfg();
+        let dc = DigestConfig {
+            interrupted_statuses: c.interrupted_statuses.clone(),
+            recovery_timeout_us: c.recovery_timeout_us,
+            restart_planned: false,
+        };
+        let digest = Digest::of(obs, restarts, dc.clone());
+        let kept: Vec<Observation> = obs.iter().filter(|o| must_keep(o, &dc)).cloned().collect();
+        let audit = AuditConfig {
+            sessions_per_user: 1,
+            ..Default::default()
+        };
+        let findings = |obs: &[Observation]| {
+            detect_all(&Evidence {
+                obs,
+                digest: &digest,
+                restarts,
+                cfg: &c,
+                server_log_matches: 0,
+                audit: &audit,
+                config: None,
+            })
+        };
+        let all = findings(obs);
+        assert_eq!(
+            serde_json::to_value(&all).unwrap(),
+            serde_json::to_value(findings(&kept)).unwrap(),
+            "the kept observations must give the same findings as all of them"
+        );
+        all
+    }
+
+    fn kinds(f: &[Finding]) -> Vec<&str> {
+        f.iter().map(|f| f.kind.as_str()).collect()
+    }
+
+    fn healthy() -> Vec<Observation> {
+        let mut v = vec![login(1, 100)];
+        for i in 0..6 {
+            v.push(obs(
+                1,
+                Step::Probe,
+                1000 + i * 1000,
+                1500 + i * 1000,
+                200,
+                Some(true),
+            ));
+            v.push(obs(
+                1,
+                Step::Request,
+                1600 + i * 1000,
+                1900 + i * 1000,
+                200,
+                Some(true),
+            ));
+        }
+        v
+    }
+
+    #[test]
+    fn healthy_run_has_no_findings() {
+        assert!(
+            run(&healthy(), &[]).is_empty(),
+            "{:?}",
+            run(&healthy(), &[])
+        );
+    }
+
+    #[test]
+    fn anonymous_probe_after_login_is_a_logout() {
+        let mut v = healthy();
+        v.push(obs(1, Step::Probe, 9000, 9100, 200, Some(false)));
+        let f = run(&v, &[]);
+        assert_eq!(kinds(&f), vec!["logout"]);
+        assert_eq!(f[0].count, 1);
+    }
+
+    #[test]
+    fn anonymity_explained_by_own_logout_is_not_a_logout() {
+        let mut v = healthy();
+        let mut racing = obs(1, Step::Request, 9000, 9500, 302, Some(false));
+        racing.epoch_end = 2; // the user logged out while this was in flight
+        let mut after = obs(1, Step::Probe, 9600, 9700, 200, Some(false));
+        after.logged_in = false; // the user had logged out
+        v.extend([racing, after]);
+        assert!(run(&v, &[]).is_empty());
+    }
+
+    #[test]
+    fn logout_after_restart_is_a_restart_logout() {
+        let r = vec![RestartWindow {
+            start_us: 10_000,
+            ready_us: Some(11_000),
+            method: "supervisor".into(),
+        }];
+        let mut v = healthy();
+        v.push(obs(1, Step::Probe, 12_000, 12_100, 200, Some(false)));
+        // The user logs in again and is served (it recovered, so no infinite_loading).
+        v.push(login(1, 12_500));
+        v.push(obs(1, Step::Probe, 12_600, 12_700, 200, Some(true)));
+        let f = run(&v, &r);
+        assert_eq!(kinds(&f), vec!["restart_logout"]);
+        // An anonymous answer after that fresh login is a plain logout, not the restart's.
+        v.push(obs(1, Step::Probe, 13_000, 13_100, 200, Some(false)));
+        assert_eq!(kinds(&run(&v, &r)), vec!["logout", "restart_logout"]);
+    }
+
+    #[test]
+    fn worker_coverage_needs_distinct_pids() {
+        let mut v = healthy();
+        for o in v.iter_mut() {
+            if o.worker.is_some() {
+                o.worker = Some(crate::observe::worker::WorkerId::of_pid(7));
+            }
+        }
+        assert_eq!(kinds(&run(&v, &[])), vec!["worker_coverage"]);
+    }
+
+    #[test]
+    fn status_400_during_own_logout_is_interrupted_and_without_logout_is_http_error() {
+        let mut v = healthy();
+        let bad = obs(1, Step::Request, 10_000, 10_400, 400, None);
+        v.push(bad.clone());
+        // No logout: a 400 is an ordinary HTTP error.
+        assert_eq!(kinds(&run(&v, &[])), vec!["http_error"]);
+        // A logout of the same jar while it was in flight: SessionInterrupted.
+        let mut lo = obs(1, Step::Logout, 10_100, 10_200, 302, None);
+        lo.path = "/logout".into();
+        v.push(lo.clone());
+        let f = run(&v, &[]);
+        assert_eq!(kinds(&f), vec!["session_interrupted"]);
+        assert!(
+            f[0].message.contains("1.00 per deliberate logout"),
+            "{}",
+            f[0].message
+        );
+        // A logout of ANOTHER user does not explain it.
+        let mut v2 = healthy();
+        v2.push(bad);
+        lo.vu = 2;
+        v2.push(lo);
+        assert_eq!(kinds(&run(&v2, &[])), vec!["http_error"]);
+    }
+
+    #[test]
+    fn pattern_match_is_interrupted_at_any_status() {
+        let mut v = healthy();
+        let mut o = obs(1, Step::Request, 10_000, 10_400, 500, None);
+        o.pattern_match = true;
+        v.push(o);
+        assert_eq!(kinds(&run(&v, &[])), vec!["session_interrupted"]);
+    }
+
+    #[test]
+    fn timeouts_and_loops_are_infinite_loading() {
+        let mut v = healthy();
+        let mut t = obs(1, Step::Request, 10_000, 20_000, 0, None);
+        t.status = None;
+        t.failure = Some(Failure::Timeout(Stage::Answer));
+        v.push(t);
+        let mut c = obs(2, Step::Request, 11_000, 21_000, 0, None);
+        c.status = None;
+        c.failure = Some(Failure::Timeout(Stage::Connect));
+        v.push(c);
+        let f = run(&v, &[]);
+        assert_eq!(kinds(&f), vec!["infinite_loading"]);
+        assert!(
+            f[0].message.contains(
+                "2 requests got no answer within loading_timeout \
+                 (1 still connecting, 1 sent, waiting for the answer)"
+            ),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn connection_errors_while_restarting_are_expected() {
+        let mut v = healthy();
+        let mut c = obs(1, Step::Request, 10_500, 10_600, 0, None);
+        c.status = None;
+        c.failure = Some(Failure::Connect("refused".into()));
+        v.push(c.clone());
+        let r = vec![RestartWindow {
+            start_us: 10_000,
+            ready_us: Some(11_000),
+            method: "supervisor".into(),
+        }];
+        v.push(obs(1, Step::Probe, 11_500, 11_600, 200, Some(true)));
+        assert!(run(&v, &r).is_empty(), "{:?}", run(&v, &r));
+        // The same error with no restart going on is an http_error.
+        assert_eq!(kinds(&run(&v, &[])), vec!["http_error"]);
+    }
+
+    #[test]
+    fn no_recovery_after_restart_is_infinite_loading() {
+        let mut v = healthy();
+        let r = vec![RestartWindow {
+            start_us: 10_000,
+            ready_us: Some(11_000),
+            method: "supervisor".into(),
+        }];
+        let mut c = obs(1, Step::Request, 12_000, 12_100, 0, None);
+        c.status = None;
+        c.failure = Some(Failure::Connect("refused".into()));
+        v.push(c);
+        let f = run(&v, &r);
+        assert!(kinds(&f).contains(&"infinite_loading"), "{f:?}");
+    }
+
+    /// Issue 15 item 5: a user already logged out before the restart (a per-worker store) who
+    /// does not recover after it is the `logout` finding's, not `infinite_loading`.
+    #[test]
+    fn no_recovery_of_a_user_already_failing_before_the_restart_is_a_logout() {
+        let mut v = healthy();
+        v.push(obs(1, Step::Probe, 8000, 8100, 200, Some(false)));
+        let r = vec![RestartWindow {
+            start_us: 10_000,
+            ready_us: Some(11_000),
+            method: "supervisor".into(),
+        }];
+        let mut c = obs(1, Step::Request, 12_000, 12_100, 0, None);
+        c.status = None;
+        c.failure = Some(Failure::Connect("refused".into()));
+        v.push(c);
+        let f = run(&v, &r);
+        assert_eq!(kinds(&f), vec!["logout"], "{f:?}");
+    }
+
+    #[test]
+    fn replaced_cookie_is_named_in_logout() {
+        let mut v = healthy();
+        let mut stale = obs(1, Step::Request, 8000, 8500, 200, None);
+        stale.replaced_login_cookie = Some("sessionid".into());
+        v.push(stale);
+        v.push(obs(1, Step::Probe, 9000, 9100, 200, Some(false)));
+        let f = run(&v, &[]);
+        assert_eq!(kinds(&f), vec!["logout"]);
+        assert!(
+            f[0].message
+                .contains("`sessionid` was replaced by the response to GET /dashboard"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    proptest::proptest! {
+        /// The indexed lookups answer exactly what a pass over every flush would.
+        #[test]
+        fn flush_index_agrees_with_a_scan(
+            flushes in proptest::collection::vec((0u64..10_000, 0u64..500), 0..40),
+            start in 0u64..11_000,
+            len in 0u64..500,
+            window in 0u64..300,
+        ) {
+            let f: Vec<(u64, u64)> = flushes.iter().map(|&(s, d)| (s, s + d)).collect();
+            let end = start + len;
+            let scan = f.iter().any(|&(ls, le)| ls <= end && start <= le + window);
+            proptest::prop_assert_eq!(Flushes::new(f).overlaps(start, end, window), scan);
+        }
+
+        #[test]
+        fn last_login_lookup_agrees_with_a_scan(
+            mut times in proptest::collection::vec(0u64..1000, 0..30),
+            limit in 0u64..1100,
+        ) {
+            times.sort_unstable();
+            let scan = times.iter().rev().find(|&&t| t <= limit).copied();
+            proptest::prop_assert_eq!(last_at_or_before(&times, limit), scan);
+        }
+    }
+
+    #[test]
+    fn failed_login_is_reported() {
+        let mut v = healthy();
+        let mut l = login(2, 500);
+        l.authenticated = Some(false);
+        v.push(l);
+        assert_eq!(kinds(&run(&v, &[])), vec!["login_failed"]);
+    }
+
+    /// Issue 15 item 9: the cause in words, never a Rust debug name like `Timeout(Answer)`.
+    #[test]
+    fn failed_login_message_gives_the_cause_in_words() {
+        let mut v = healthy();
+        let mut l = login(2, 500);
+        l.authenticated = Some(false);
+        l.failure = Some(Failure::Timeout(Stage::Answer));
+        v.push(l);
+        let f = run(&v, &[]);
+        let m = &f[0].message;
+        assert!(m.contains("timed out, sent, waiting for the answer"), "{m}");
+        assert!(!m.contains("Timeout(") && m.contains("-v"), "{m}");
+    }
+
+    #[test]
+    fn login_reset_by_a_restarting_target_is_not_a_failed_login() {
+        // Gunicorn stopping: the connection was accepted by the kernel, then reset.
+        let mut v = healthy();
+        let mut l = login(2, 5_000);
+        l.authenticated = Some(false);
+        l.failure = Some(Failure::Transport(
+            "Connection reset by peer (os error 104)".into(),
+        ));
+        v.push(l.clone());
+        let restart = RestartWindow {
+            start_us: 4_000,
+            ready_us: Some(6_000),
+            method: "supervisor".into(),
+        };
+        assert!(!kinds(&run(&v, std::slice::from_ref(&restart))).contains(&"login_failed"));
+        // Sent just before the restart began, reset by it.
+        let mut early = l.clone();
+        early.start_us = 3_900;
+        early.end_us = 4_100;
+        *v.last_mut().unwrap() = early;
+        assert!(!kinds(&run(&v, &[restart])).contains(&"login_failed"));
+        // The same reset with no restart going on is a failed login.
+        assert!(kinds(&run(&v, &[])).contains(&"login_failed"));
+    }
+}

@@ -1,0 +1,1165 @@
+//! The engine: virtual users as tokio tasks, each with its own cookie jar and K tabs.
+//!
+//! A user logs in, then each of its tabs loops over the scenario's pages, probing the debug
+//! endpoint between them. Every request becomes an `Observation`. The engine knows nothing
+//! about detectors or report formats: it only records what happened.
+
+use crate::http::client::{self, Body, Http, Jar, Req, SharedJar};
+use crate::load::login_check;
+use crate::observe::digest::{DigestConfig, Recorder};
+use crate::observe::worker::{WorkerId, WorkerSpec};
+use crate::observe::{Failure, Observation, PathStr, Step};
+use crate::scenario::{BodyKind, Login, Scenario};
+use http::Method;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Live counters for the progress line, and the request count that `after_requests`
+/// restarts and `total_requests` watch.
+#[derive(Default)]
+pub struct Progress {
+    pub requests: AtomicU64,
+    pub errors: AtomicU64,
+    pub anonymous: AtomicU64,
+    pub logins: AtomicU64,
+    /// Distinct worker identities seen so far.
+    pub pids: Mutex<std::collections::BTreeSet<WorkerId>>,
+}
+
+/// Everything the users share.
+pub struct Ctx {
+    pub scenario: Scenario,
+    pub http: Http,
+    pub clock: Instant,
+    pub stop: CancellationToken,
+    pub progress: Arc<Progress>,
+    /// When the load ends (run start + duration, capped by max_duration): no request starts
+    /// after it, and pauses (think time, login pacing) end at it.
+    pub deadline: Instant,
+    /// `max_duration` after the load started: everything still in flight is cancelled then,
+    /// whatever `loading_timeout` or a stalled server would make it wait.
+    pub hard_deadline: Instant,
+    login_pacer: tokio::sync::Mutex<Instant>,
+    /// `[load] requests` and the probe path, allocated once and shared by every observation.
+    pub paths: Vec<PathStr>,
+    pub probe_path: PathStr,
+    /// The probe's JSON pointers, prepared once.
+    pub probe_reader: ProbeReader,
+    /// `--shard I/N` (1-based I): only users with index ≡ I (mod N) run.
+    pub shard: Option<(usize, usize)>,
+    /// What the open-loop generator achieved (`[load] rate`), for the report.
+    pub generator: Mutex<Option<crate::load::schedule::Generator>>,
+    /// Where observations go as they are made (and the restart windows are recorded).
+    pub recorder: Arc<Recorder>,
+    /// `[browser]`: the jars of the first `users` virtual users, which the browser checks
+    /// read their cookies from (the engine only registers them; it never waits on a browser).
+    pub browser_jars: Mutex<Vec<(usize, SharedJar)>>,
+}
+
+impl Ctx {
+    pub fn new(
+        scenario: Scenario,
+        mut http: Http,
+        clock: Instant,
+        stop: CancellationToken,
+        progress: Arc<Progress>,
+    ) -> Ctx {
+        let load = &scenario.load;
+        let duration = load
+            .duration
+            .map(|d| d.0)
+            .unwrap_or(load.max_duration.0)
+            .min(load.max_duration.0);
+        let now = Instant::now();
+        http.set_hard_deadline(now + load.max_duration.0);
+        Ctx {
+            // The load starts now, after the target answered ready: a slow-booting app
+            // (Django + Gunicorn takes seconds) must not eat into the load's duration.
+            deadline: now + duration,
+            hard_deadline: now + load.max_duration.0,
+            login_pacer: tokio::sync::Mutex::new(clock),
+            paths: load
+                .requests
+                .iter()
+                .map(|p| PathStr::from(p.as_str()))
+                .collect(),
+            probe_path: PathStr::from(scenario.probe.path.as_str()),
+            probe_reader: ProbeReader::new(
+                WorkerSpec::of(&scenario.probe),
+                &scenario.probe.authenticated,
+                scenario
+                    .lifetime
+                    .as_ref()
+                    .and_then(|l| l.remaining.as_deref()),
+            ),
+            shard: None,
+            generator: Mutex::new(None),
+            recorder: Arc::new(Recorder::new(clock, DigestConfig::of(&scenario))),
+            browser_jars: Mutex::new(Vec::new()),
+            scenario,
+            http,
+            clock,
+            stop,
+            progress,
+        }
+    }
+
+    /// Hand finished observations to the recorder (empties `obs`). Tasks call it after every
+    /// page and probe, so no task holds more than a few observations.
+    pub fn record(&self, obs: &mut Vec<Observation>) {
+        self.recorder.record(obs);
+    }
+
+    fn now_us(&self) -> u64 {
+        self.clock.elapsed().as_micros() as u64
+    }
+
+    /// True once the run must end: stopped, past the deadline, or out of requests.
+    fn done(&self) -> bool {
+        if self.stop.is_cancelled() || Instant::now() >= self.deadline {
+            return true;
+        }
+        match self.scenario.load.total_requests {
+            Some(total) => self.progress.requests.load(Ordering::Relaxed) >= total,
+            None => false,
+        }
+    }
+}
+
+/// Sleep for `pause`, but not past the load's end; false if the run was stopped meanwhile.
+async fn pause_within_load(ctx: &Ctx, pause: Duration) -> bool {
+    let until = (Instant::now() + pause).min(ctx.deadline);
+    tokio::select! {
+        _ = tokio::time::sleep_until(until.into()) => true,
+        _ = ctx.stop.cancelled() => false,
+    }
+}
+
+/// One account: `[sessions] per_user` logins (devices), each with its own jar and its tabs.
+/// Virtual user numbers are `account * per_user + device`.
+pub(crate) async fn account_task(ctx: Arc<Ctx>, account: usize) {
+    let per_user = ctx.scenario.sessions.per_user;
+    let devices: Vec<SharedJar> = (0..per_user)
+        .map(|_| Arc::new(Mutex::new(Jar::default())))
+        .collect();
+    let mut obs = Vec::new();
+    let mut sessions = JoinSet::new();
+    for (device, jar) in devices.iter().enumerate() {
+        register_browser_jar(&ctx, account * per_user + device, jar);
+        let t = TabId {
+            vu: account * per_user + device,
+            tab: 0,
+            jar: jar.clone(),
+        };
+        sessions.spawn(session_task(ctx.clone(), t));
+    }
+    while sessions.join_next().await.is_some() {}
+    if !ctx.stop.is_cancelled() {
+        let ids: Vec<TabId> = devices
+            .iter()
+            .enumerate()
+            .map(|(device, jar)| TabId {
+                vu: account * per_user + device,
+                tab: 0,
+                jar: jar.clone(),
+            })
+            .collect();
+        end_checks(&ctx, &ids, &mut obs).await;
+    }
+    ctx.record(&mut obs);
+}
+
+/// Let the browser checks see this user's jar, if it is one of the first `[browser] users`.
+fn register_browser_jar(ctx: &Ctx, vu: usize, jar: &SharedJar) {
+    let Some(b) = &ctx.scenario.browser else {
+        return;
+    };
+    let mut jars = ctx.browser_jars.lock().unwrap_or_else(|e| e.into_inner());
+    if jars.len() < b.users {
+        jars.push((vu, jar.clone()));
+    }
+}
+
+/// One login (one jar): log in, then run its tabs to the end.
+async fn session_task(ctx: Arc<Ctx>, first: TabId) {
+    let mut obs = Vec::new();
+    let logged_in = ctx.scenario.login.is_none() || login(&ctx, &first, &mut obs).await;
+    ctx.record(&mut obs);
+    if !logged_in {
+        return;
+    }
+    let mut tabs = JoinSet::new();
+    for tab in 0..ctx.scenario.load.tabs {
+        tabs.spawn(tab_loop(
+            ctx.clone(),
+            TabId {
+                vu: first.vu,
+                tab,
+                jar: first.jar.clone(),
+            },
+        ));
+    }
+    while tabs.join_next().await.is_some() {}
+}
+
+/// After the load: the first session logs out; then its old cookies are replayed
+/// (revocation) and the account's other sessions are probed (logout scope).
+async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
+    let scope = ctx.scenario.sessions.logout_scope.is_some();
+    let revocation = ctx.scenario.checks.revocation;
+    let Some(first) = devices.first() else { return };
+    if !(scope || revocation) || !client::lock(&first.jar).logged_in {
+        return;
+    }
+    let before_logout = client::lock(&first.jar).store().clone();
+    logout(ctx, first, obs).await;
+    if revocation {
+        let old = Jar::with_cookies(before_logout);
+        let replay = TabId {
+            vu: first.vu,
+            tab: first.tab,
+            jar: Arc::new(Mutex::new(old)),
+        };
+        if let Some(mut p) = probe(ctx, &replay).await {
+            p.step = Step::Replay;
+            obs.push(p);
+        }
+    }
+    if scope {
+        // A session whose own periodic logout fell at the very end is not logged in: skip it.
+        for other in devices[1..]
+            .iter()
+            .filter(|d| client::lock(&d.jar).logged_in)
+        {
+            if let Some(mut p) = probe(ctx, other).await {
+                p.step = Step::ScopeCheck;
+                obs.push(p);
+            }
+        }
+    }
+}
+
+/// One tab: pages and probes in turn; tab 0 also does the periodic logout when configured.
+async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
+    let (tab, jar) = (t.tab, t.jar.clone());
+    let load = &ctx.scenario.load;
+    let mut obs = Vec::new();
+    // Tabs start at different pages so that K tabs do not march in lock-step.
+    let mut i = tab;
+    let logout_every = if tab == 0 {
+        load.logout_every.map(|d| d.0)
+    } else {
+        None
+    };
+    let mut next_logout = logout_every.map(|d| Instant::now() + d);
+    while !ctx.done() {
+        ctx.record(&mut obs);
+        if let (Some(at), Some(every)) = (next_logout, logout_every) {
+            if Instant::now() >= at {
+                logout(&ctx, &t, &mut obs).await;
+                if load.relogin && !ctx.done() {
+                    login(&ctx, &t, &mut obs).await;
+                }
+                next_logout = Some(Instant::now() + every);
+                continue;
+            }
+        }
+        let index = i % ctx.paths.len();
+        i += 1;
+        let Some(page) = load_request(&ctx, &t, index).await else {
+            break;
+        };
+        let bounced = page.unexplained_anonymous();
+        let pause = pause_after(&page, load.think_time.0);
+        let epoch = page.epoch_end;
+        obs.push(page);
+        // A person sent to the login page logs in again; so does a virtual user (once per
+        // bounce: the first tab to notice claims the re-login).
+        if bounced && ctx.scenario.login.is_some() && claim_relogin(&jar, Some(epoch)) {
+            login(&ctx, &t, &mut obs).await;
+        }
+        if !ctx.scenario.probe.path.is_empty()
+            && (i as u32).is_multiple_of(ctx.scenario.probe.every)
+        {
+            match probe(&ctx, &t).await {
+                Some(p) => obs.push(p),
+                None => break,
+            }
+        }
+        if !pause.is_zero() && !pause_within_load(&ctx, pause).await {
+            break;
+        }
+    }
+    ctx.record(&mut obs);
+}
+
+/// While the target is down (connection refused), a tab waits at least this long before its
+/// next page, as a person pressing reload would.
+const REFUSED_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The pause before a tab's next page: `think_time`, and at least `REFUSED_BACKOFF` after a
+/// refused connection. Without it, every tab spins on refused connects during a restart
+/// (thousands per second), starving the restarting app of the CPU it needs to boot.
+fn pause_after(page: &Observation, think_time: Duration) -> Duration {
+    if matches!(page.failure, Some(Failure::Connect(_))) {
+        think_time.max(REFUSED_BACKOFF)
+    } else {
+        think_time
+    }
+}
+
+/// Mark the jar logged out if nobody else has since `epoch`; true if this caller should log in.
+fn claim_relogin(jar: &SharedJar, epoch: Option<u32>) -> bool {
+    let mut j = client::lock(jar);
+    if j.logged_in && Some(j.epoch) == epoch {
+        j.logged_in = false;
+        j.epoch += 1;
+        true
+    } else {
+        false
+    }
+}
+
+/// Which user and tab a request belongs to, and that user's (shared) jar.
+struct TabId {
+    vu: usize,
+    tab: usize,
+    jar: SharedJar,
+}
+
+/// A request in flight, recorded with the jar's state before and after.
+struct Pending {
+    start_us: u64,
+    epoch_start: u32,
+    logged_in: bool,
+}
+
+fn begin(ctx: &Ctx, t: &TabId) -> Pending {
+    let j = client::lock(&t.jar);
+    Pending {
+        start_us: ctx.now_us(),
+        epoch_start: j.epoch,
+        logged_in: j.logged_in,
+    }
+}
+
+fn finish(
+    ctx: &Ctx,
+    t: &TabId,
+    step: Step,
+    path: impl Into<PathStr>,
+    p: Pending,
+    result: &std::result::Result<client::Reply, Failure>,
+) -> Observation {
+    let epoch_end = client::lock(&t.jar).epoch;
+    let mut o = Observation {
+        epoch_start: p.epoch_start,
+        epoch_end,
+        logged_in: p.logged_in,
+        ..Observation::new(
+            t.vu as u32,
+            t.tab as u16,
+            step,
+            path.into(),
+            p.start_us,
+            ctx.now_us(),
+        )
+    };
+    match result {
+        Ok(r) => {
+            o.status = Some(r.status);
+            o.first_status = Some(r.first_status);
+            o.to_login = r.to_login;
+            o.redirects = r.redirects;
+            o.pattern_match = r.pattern_match;
+            o.replaced_login_cookie = r.replaced_login_cookie.clone();
+            o.renewed = r.renewed;
+        }
+        Err(f) => {
+            let mut f = f.clone();
+            f.rewrite_text(|text| client::scrub_cookies(&t.jar, text));
+            o.failure = Some(f);
+        }
+    }
+    let progress = &ctx.progress;
+    if step == Step::Request || step == Step::Probe {
+        progress.requests.fetch_add(1, Ordering::Relaxed);
+    }
+    if o.failure.is_some() || o.status.is_some_and(|s| s >= 400 && s != 401 && s != 403) {
+        progress.errors.fetch_add(1, Ordering::Relaxed);
+    }
+    o
+}
+
+/// Send unless the run is stopped first (Ctrl-C must not wait for a hanging request).
+async fn send(
+    ctx: &Ctx,
+    t: &TabId,
+    req: Req<'_>,
+) -> Option<std::result::Result<client::Reply, Failure>> {
+    tokio::select! {
+        r = ctx.http.send(t.vu, &t.jar, req) => Some(r),
+        _ = ctx.stop.cancelled() => None,
+    }
+}
+
+/// `[load] requests` entry `index`: a page, or a write request.
+async fn load_request(ctx: &Ctx, t: &TabId, index: usize) -> Option<Observation> {
+    let path = &ctx.paths[index];
+    match &ctx.scenario.load.requests[index] {
+        crate::scenario::requests::RequestSpec::Write(w) => write(ctx, t, path, w).await,
+        crate::scenario::requests::RequestSpec::Page(_) => page(ctx, t, path).await,
+    }
+}
+
+/// A write request (POST a form or JSON): not followed through redirects (a redirect to the
+/// login page means anonymous, as for pages); with `csrf`, the token cookie's value goes in
+/// the header, as Django's AJAX pattern does. An answer other than `expect_status` fails.
+async fn write(
+    ctx: &Ctx,
+    t: &TabId,
+    path: &PathStr,
+    w: &crate::scenario::requests::WriteRequest,
+) -> Option<Observation> {
+    let mut headers = Vec::new();
+    if let Some(csrf) = &w.csrf {
+        let token = ctx
+            .http
+            .url(path)
+            .ok()
+            .and_then(|u| client::cookie_values(&t.jar, &u).remove(&csrf.cookie));
+        // Without the cookie the request goes without the header: the app's answer (Django:
+        // 403) is the finding.
+        if let (Some(token), Ok(name)) =
+            (token, http::HeaderName::from_bytes(csrf.header.as_bytes()))
+        {
+            if let Ok(value) = http::HeaderValue::from_str(&token) {
+                headers.push((name, value));
+            }
+        }
+    }
+    let method =
+        Method::from_bytes(w.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
+    let user = t.vu / ctx.scenario.sessions.per_user + 1;
+    let req = Req {
+        method,
+        body: crate::load::write::body_for(w, user),
+        follow: false,
+        headers,
+        ..Req::page(path)
+    };
+    let p = begin(ctx, t);
+    let r = send(ctx, t, req).await?;
+    let mut o = finish(ctx, t, Step::Request, path.clone(), p, &r);
+    if let Ok(reply) = &r {
+        o.authenticated = match reply.status {
+            401 | 403 => Some(false),
+            _ if reply.to_login => Some(false),
+            s if w.expect_status.is_none_or(|e| e == s) && s < 400 => Some(true),
+            _ => None,
+        };
+        if let Some(want) = w.expect_status {
+            if reply.status != want && o.authenticated != Some(false) && reply.status < 400 {
+                // A 2xx/3xx that is not the promised answer: counted as an error.
+                o.failure = Some(Failure::Transport(format!(
+                    "{} {path} answered HTTP {} instead of expect_status {want}",
+                    w.method, reply.status
+                )));
+                ctx.progress.errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if o.authenticated == Some(false) {
+            ctx.progress.anonymous.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Some(o)
+}
+
+/// An app page: followed through redirects like a browser; the login page means anonymous.
+async fn page(ctx: &Ctx, t: &TabId, path: &PathStr) -> Option<Observation> {
+    let p = begin(ctx, t);
+    let r = send(ctx, t, Req::page(path)).await?;
+    let mut o = finish(ctx, t, Step::Request, path.clone(), p, &r);
+    if let Ok(reply) = &r {
+        o.authenticated = match reply.status {
+            401 | 403 => Some(false),
+            _ if reply.to_login => Some(false),
+            200..=299 => Some(true),
+            _ => None,
+        };
+        if o.authenticated == Some(false) {
+            ctx.progress.anonymous.fetch_add(1, Ordering::Relaxed);
+        }
+        // `[probe] worker_header`: every page says who served it, not only probes; but where
+        // the probe names the worker too, pages stay out (a replica is no worker of it).
+        if ctx.probe_reader.pages_identify(&ctx.scenario.probe.path) {
+            o.worker = reply.served_by;
+            note_worker(ctx, reply.served_by);
+        }
+    }
+    Some(o)
+}
+
+/// Count a worker identity for the progress line.
+fn note_worker(ctx: &Ctx, worker: Option<WorkerId>) {
+    if let Some(w) = worker {
+        ctx.progress
+            .pids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(w);
+    }
+}
+
+/// The debug endpoint: worker PID and authenticated flag through JSON pointers.
+async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
+    let probe = &ctx.scenario.probe;
+    let p = begin(ctx, t);
+    let r = send(
+        ctx,
+        t,
+        Req {
+            follow: false,
+            ..Req::page(&probe.path)
+        },
+    )
+    .await?;
+    let mut o = finish(ctx, t, Step::Probe, ctx.probe_path.clone(), p, &r);
+    if let Ok(reply) = &r {
+        if reply.to_login || reply.status == 401 || reply.status == 403 {
+            o.authenticated = Some(false);
+        } else if (200..300).contains(&reply.status) {
+            match ctx.probe_reader.read(&reply.body, reply.served_by) {
+                Ok(answer) => {
+                    o.worker = answer.worker;
+                    o.authenticated = answer.authenticated;
+                    o.remaining_s = answer.remaining_s.map(|x| x as f32);
+                    note_worker(ctx, answer.worker);
+                }
+                Err(why) => {
+                    o.failure = Some(Failure::BadProbe(client::scrub_cookies(&t.jar, &why)))
+                }
+            }
+        }
+        if o.authenticated == Some(false) {
+            ctx.progress.anonymous.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Some(o)
+}
+
+/// Pull the worker PID and authenticated flag out of a probe body. Never panics on odd input.
+pub fn read_probe(
+    body: &[u8],
+    pid_ptr: &str,
+    auth_ptr: &str,
+) -> std::result::Result<(Option<WorkerId>, Option<bool>), String> {
+    ProbeReader::new(WorkerSpec::pid(pid_ptr), auth_ptr, None)
+        .read(body, None)
+        .map(|a| (a.worker, a.authenticated))
+}
+
+/// What a probe answered.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct ProbeAnswer {
+    pub worker: Option<WorkerId>,
+    pub authenticated: Option<bool>,
+    /// `[lifetime] remaining`: the session's seconds left, when asked for and a number.
+    pub remaining_s: Option<f64>,
+}
+
+/// Reads probe answers: the scenario's pointers (worker identity, authenticated flag, and
+/// `[lifetime] remaining` when set) prepared once, all read in one pass over each body,
+/// building only the values they name (see `jsonseek`).
+pub struct ProbeReader {
+    worker: WorkerSpec,
+    auth_ptr: String,
+    pointers: crate::util::jsonseek::Pointers,
+}
+
+impl ProbeReader {
+    /// An empty pointer means "not asked".
+    pub fn new(worker: WorkerSpec, auth_ptr: &str, remaining_ptr: Option<&str>) -> ProbeReader {
+        // To `jsonseek` "" would be the whole document; a string that is no pointer at all
+        // finds nothing (and the body must still be JSON).
+        const NOT_ASKED: &str = "-";
+        let [first, second] = worker.pointers();
+        let asked = [first, second, auth_ptr, remaining_ptr.unwrap_or("")].map(|p| {
+            if p.is_empty() {
+                NOT_ASKED
+            } else {
+                p
+            }
+        });
+        let pointers = crate::util::jsonseek::Pointers::new(&asked);
+        ProbeReader {
+            worker,
+            auth_ptr: auth_ptr.to_string(),
+            pointers,
+        }
+    }
+
+    /// Whether pages carry the identity: `worker_header` is its only source.
+    pub fn pages_identify(&self, probe_path: &str) -> bool {
+        self.worker.header.is_some()
+            && (probe_path.is_empty()
+                || self.worker.json == crate::observe::worker::JsonIdentity::None)
+    }
+
+    /// `served_by`: the identity the response's `worker_header` named, if any.
+    pub fn read(
+        &self,
+        body: &[u8],
+        served_by: Option<WorkerId>,
+    ) -> std::result::Result<ProbeAnswer, String> {
+        let not_json = |e: serde_json::Error| {
+            let head: String = String::from_utf8_lossy(&body[..body.len().min(60)])
+                .chars()
+                .filter(|c| !c.is_control())
+                .collect();
+            format!("probe did not answer JSON ({e}); it began {head:?}")
+        };
+        let mut values = self.pointers.find(body).map_err(not_json)?.into_iter();
+        let mut next = || values.next().flatten();
+        let (first, second, auth_v, remaining_v) = (next(), next(), next(), next());
+        let worker = self
+            .worker
+            .identity(served_by, first.as_ref(), second.as_ref())?;
+        interpret(&self.auth_ptr, worker, auth_v, remaining_v)
+    }
+}
+
+/// The probe's values as sesscheck counts them.
+fn interpret(
+    auth_ptr: &str,
+    worker: Option<WorkerId>,
+    auth_v: Option<serde_json::Value>,
+    remaining_v: Option<serde_json::Value>,
+) -> std::result::Result<ProbeAnswer, String> {
+    let authenticated = if auth_ptr.is_empty() {
+        None
+    } else {
+        match auth_v.as_ref() {
+            Some(serde_json::Value::Bool(b)) => Some(*b),
+            // Some apps answer null/None for anonymous users, or a user object for a logged-in one.
+            Some(serde_json::Value::Null) | None => Some(false),
+            Some(serde_json::Value::Number(n)) => Some(n.as_f64().is_some_and(|x| x != 0.0)),
+            Some(serde_json::Value::String(s)) => Some(matches!(
+                s.to_ascii_lowercase().as_str(),
+                "true" | "1" | "yes"
+            )),
+            Some(_) => Some(true),
+        }
+    };
+    let remaining_s = match remaining_v {
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    Ok(ProbeAnswer {
+        worker,
+        authenticated,
+        remaining_s,
+    })
+}
+
+/// Wait for this login's turn under `login_rate`.
+async fn pace_login(ctx: &Ctx) {
+    let rate = ctx
+        .scenario
+        .login
+        .as_ref()
+        .map(|l| l.login_rate)
+        .unwrap_or(0.0);
+    if rate <= 0.0 {
+        return;
+    }
+    let slot = {
+        let mut next = ctx.login_pacer.lock().await;
+        let slot = (*next).max(Instant::now());
+        *next = slot + Duration::from_secs_f64(1.0 / rate);
+        slot
+    };
+    // A login whose turn comes after the load's end would only delay the report.
+    tokio::select! {
+        _ = tokio::time::sleep_until(slot.min(ctx.deadline).into()) => {}
+        _ = ctx.stop.cancelled() => {}
+    }
+}
+
+/// Fetch `page` with the user's jar and copy out the hidden field (CSRF token).
+async fn csrf_token(
+    ctx: &Ctx,
+    t: &TabId,
+    page: &str,
+    field: &str,
+    obs: &mut Vec<Observation>,
+) -> Option<String> {
+    let p = begin(ctx, t);
+    let r = send(ctx, t, Req::page(page)).await?;
+    let mut o = finish(ctx, t, Step::Csrf, page, p, &r);
+    let token = r.ok().and_then(|reply| {
+        client::extract_hidden_field(&String::from_utf8_lossy(&reply.body), field)
+    });
+    if token.is_none() && o.failure.is_none() {
+        o.failure = Some(Failure::Transport(format!(
+            "no hidden field `{field}` on {page}"
+        )));
+    }
+    obs.push(o);
+    token
+}
+
+/// Log in with the user's jar. Returns whether it worked.
+async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
+    let Some(login) = ctx.scenario.login.as_ref() else {
+        return true;
+    };
+    pace_login(ctx).await;
+    if ctx.stop.is_cancelled() || Instant::now() >= ctx.deadline {
+        return false;
+    }
+    let mut fields: Vec<(String, String)> = login
+        .fields
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.replace(
+                    "{user}",
+                    &(t.vu / ctx.scenario.sessions.per_user + 1).to_string(),
+                ),
+            )
+        })
+        .collect();
+    // `[login] accounts`: this user's account in turn.
+    if let Some(account) = crate::scenario::accounts::for_user(
+        &login.account_list,
+        t.vu / ctx.scenario.sessions.per_user + 1,
+    ) {
+        for (_, v) in fields.iter_mut() {
+            *v = v
+                .replace("{username}", &account.username)
+                .replace("{password}", &account.password);
+        }
+    }
+    if let Some(csrf) = &login.csrf {
+        // A person whose login page failed to load reloads it once; so does a virtual user.
+        let token = match csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
+            None if !ctx.stop.is_cancelled() => {
+                csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await
+            }
+            token => token,
+        };
+        match token {
+            Some(token) => fields.push((csrf.field.clone(), token)),
+            None => {
+                record_login_failure(ctx, t, login, obs, "the CSRF token could not be read");
+                return false;
+            }
+        }
+    }
+    let body = match login.body {
+        BodyKind::Form => Body::Form(fields),
+        BodyKind::Json => Body::Json(serde_json::Value::Object(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        )),
+    };
+    let follow = login.success.status.is_some();
+    // What the jar held before the login: a session id that survives the login is fixation.
+    let before = ctx
+        .http
+        .url("/")
+        .map(|u| client::cookie_values(&t.jar, &u))
+        .unwrap_or_default();
+    let p = begin(ctx, t);
+    let req = Req {
+        method: Method::POST,
+        path: &login.path,
+        body: Some(body),
+        follow,
+        is_login: true,
+        headers: Vec::new(),
+    };
+    let Some(r) = send(ctx, t, req).await else {
+        return false;
+    };
+    let mut o = finish(ctx, t, Step::Login, login.path.as_str(), p, &r);
+    let mut verdict = match &r {
+        Ok(reply) => login_verdict(ctx, login, reply),
+        Err(_) => Err(String::new()),
+    };
+    // The documented default: with a probe, the login is good only when the probe right after
+    // it says authenticated. It runs before the jar counts as logged in, so an anonymous
+    // answer here is this failed login, not a `logout`.
+    let conclusive = r.as_ref().is_ok_and(login_check::is_conclusive);
+    if verdict.is_ok() && !conclusive && wants_probe_after_login(ctx, login) {
+        let Some(checked) = confirm_login(ctx, t, obs).await else {
+            return false;
+        };
+        if let Err((why, failure)) = checked {
+            verdict = Err(format!(
+                "the login answered {}, but {why}",
+                r.as_ref().map(login_check::describe).unwrap_or_default(),
+            ));
+            // A probe that could not connect (a restarting target) keeps its own failure kind,
+            // so the detectors forgive it like any connection refused during a restart.
+            o.failure = failure;
+        }
+    }
+    let success = verdict.is_ok();
+    if let (Err(why), None) = (&verdict, &o.failure) {
+        // The page's title or text may echo what the user sent, or its cookie.
+        o.failure = Some(Failure::LoginRejected(client::scrub_cookies(&t.jar, why)));
+    }
+    if success {
+        if let Ok(reply) = &r {
+            remember_login(ctx, &t.jar, reply);
+            let own = client::lock(&t.jar).login_cookies.clone();
+            o.fixation = own
+                .iter()
+                .any(|(name, value)| before.get(name) == Some(value));
+            o.cookies = Some(reply.cookie_attrs.clone().into());
+        }
+        ctx.progress.logins.fetch_add(1, Ordering::Relaxed);
+    }
+    o.authenticated = Some(success);
+    o.epoch_end = client::lock(&t.jar).epoch;
+    obs.push(o);
+    success
+}
+
+/// Probes that confirm a login: at least the first, at most the second; the first answer that
+/// says authenticated ends it.
+const CONFIRM_PROBES: (usize, usize) = (4, 32);
+
+/// The probe after a login that looked good: is the user authenticated? One "yes" is enough.
+/// With sessions kept per worker, only the worker that served the login knows the session, so
+/// "no" is believed only once every worker PID seen so far in the run (and at least
+/// `ready_workers` of them) said anonymous: a per-worker store must stay a `logout`, not become
+/// a failed login. None: the run was stopped.
+async fn confirm_login(
+    ctx: &Ctx,
+    t: &TabId,
+    obs: &mut Vec<Observation>,
+) -> Option<std::result::Result<(), (String, Option<Failure>)>> {
+    let (least, most) = CONFIRM_PROBES;
+    let want_pids = ctx.scenario.ready_workers().max(1);
+    let mut anonymous_pids = std::collections::BTreeSet::new();
+    let mut answers = 0;
+    let mut last;
+    loop {
+        let check = probe(ctx, t).await?;
+        answers += 1;
+        if let Some(f) = &check.failure {
+            // No answer to judge by: a connection problem is the login's failure.
+            let failure =
+                matches!(f, Failure::Connect(_) | Failure::Transport(_)).then(|| f.clone());
+            let why = format!("the probe {} right after it failed: {f}", check.path);
+            obs.push(check);
+            return Some(Err((why, failure)));
+        }
+        if check.authenticated == Some(true) {
+            obs.push(check);
+            return Some(Ok(()));
+        }
+        if let Some(worker) = check.worker {
+            anonymous_pids.insert(worker);
+        }
+        last = (check.path.clone(), check.status);
+        obs.push(check);
+        let every_worker_said_no = anonymous_pids.len() >= want_pids
+            && ctx
+                .progress
+                .pids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_subset(&anonymous_pids);
+        if answers >= most || (answers >= least && every_worker_said_no) {
+            break;
+        }
+    }
+    let (path, status) = last;
+    Some(Err((
+        format!(
+            "the probe {path} right after it said anonymous (HTTP {}, {answers} answers from workers {})",
+            status.unwrap_or(0),
+            anonymous_pids
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None,
+    )))
+}
+
+/// `success.probe_authenticated`, default true when a probe with an authenticated pointer is
+/// configured. A conclusive login answer (`login_check::is_conclusive`) needs no confirmation:
+/// the tab's own probes then judge the session.
+fn wants_probe_after_login(ctx: &Ctx, login: &Login) -> bool {
+    let probe = &ctx.scenario.probe;
+    !probe.path.is_empty()
+        && !probe.authenticated.is_empty()
+        && login.success.probe_authenticated != Some(false)
+}
+
+/// The login answer against `[login] success`, or the default judgement (see `login_check`).
+fn login_verdict(
+    ctx: &Ctx,
+    login: &Login,
+    reply: &client::Reply,
+) -> std::result::Result<(), login_check::Rejection> {
+    if let Some(status) = login.success.status {
+        if reply.status == status && !reply.to_login {
+            return Ok(());
+        }
+        return Err(format!(
+            "{}, not the HTTP {status} that [login] success.status expects",
+            login_check::describe(reply)
+        ));
+    }
+    if let Some(want) = &login.success.redirect_to {
+        let matched = match (&reply.first_location, ctx.http.url(want)) {
+            (Some(loc), Ok(to)) => ctx
+                .http
+                .url(loc)
+                .is_ok_and(|got| login_check::redirect_matches(&to, &got)),
+            _ => false,
+        };
+        if matched {
+            return Ok(());
+        }
+        return Err(format!(
+            "{}, not a redirect to {want} ([login] success.redirect_to)",
+            login_check::describe(reply)
+        ));
+    }
+    login_check::default_verdict(reply)
+}
+
+/// After a good login: the cookies it set are the user's own session cookies.
+fn remember_login(ctx: &Ctx, jar: &SharedJar, reply: &client::Reply) {
+    let mut j = client::lock(jar);
+    j.login_cookies = reply
+        .set_cookies
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .cloned()
+        .collect();
+    if j.login_cookies.is_empty() {
+        // The login set nothing (the session cookie came earlier): what the jar holds is it.
+        if let Ok(url) = ctx.http.url("/") {
+            let current: BTreeMap<String, String> = j
+                .store()
+                .get_request_values(&url)
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            j.login_cookies = current;
+        }
+    }
+    j.logged_in = true;
+    j.epoch += 1;
+}
+
+fn record_login_failure(
+    ctx: &Ctx,
+    t: &TabId,
+    login: &Login,
+    obs: &mut Vec<Observation>,
+    why: &str,
+) {
+    let p = begin(ctx, t);
+    let mut o = finish(
+        ctx,
+        t,
+        Step::Login,
+        login.path.as_str(),
+        p,
+        &Err(Failure::Transport(why.to_string())),
+    );
+    o.authenticated = Some(false);
+    obs.push(o);
+}
+
+/// A deliberate logout (the user asked for it), with a CSRF token when the app wants one.
+async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
+    let cfg = &ctx.scenario.logout;
+    {
+        // From here on, anonymous answers to this user's other tabs are expected.
+        let mut j = client::lock(&t.jar);
+        j.logged_in = false;
+        j.epoch += 1;
+    }
+    let mut fields = Vec::new();
+    if let Some(csrf) = &cfg.csrf {
+        if let Some(token) = csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
+            fields.push((csrf.field.clone(), token));
+        }
+    }
+    let method =
+        Method::from_bytes(cfg.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
+    let body = (method != Method::GET).then_some(Body::Form(fields));
+    let p = begin(ctx, t);
+    if let Some(r) = send(
+        ctx,
+        t,
+        Req {
+            method,
+            path: &cfg.path,
+            body,
+            follow: false,
+            is_login: false,
+            headers: Vec::new(),
+        },
+    )
+    .await
+    {
+        obs.push(finish(ctx, t, Step::Logout, cfg.path.as_str(), p, &r));
+    }
+    let mut j = client::lock(&t.jar);
+    j.login_cookies.clear();
+}
+
+/// Open-loop hooks (see `openloop`): a user's jar, its login, and one arrival of the schedule.
+pub(crate) struct OpenUser(TabId);
+
+/// True once the run must end (stopped, past the deadline, out of requests).
+pub(crate) fn open_done(ctx: &Ctx) -> bool {
+    ctx.done()
+}
+
+/// Create user `vu` and log it in (when the scenario has a login). None: the login failed.
+pub(crate) async fn open_user(
+    ctx: &Ctx,
+    vu: usize,
+    obs: &mut Vec<Observation>,
+) -> Option<OpenUser> {
+    let t = TabId {
+        vu,
+        tab: 0,
+        jar: Arc::new(Mutex::new(Jar::default())),
+    };
+    if ctx.scenario.login.is_some() && !login(ctx, &t, obs).await {
+        return None;
+    }
+    Some(OpenUser(t))
+}
+
+/// The `n`-th arrival of a user: its n-th page (or probe, every `probe.every` pages), with
+/// latency counted from `intended_us`, the time the schedule meant to send it.
+pub(crate) async fn open_arrival(
+    ctx: &Ctx,
+    u: &OpenUser,
+    n: u64,
+    intended_us: u64,
+    obs: &mut Vec<Observation>,
+) {
+    let t = &u.0;
+    let every = u64::from(ctx.scenario.probe.every.max(1));
+    let probing = !ctx.scenario.probe.path.is_empty();
+    let cycle = if probing { every + 1 } else { 1 };
+    let o = if probing && n % cycle == every {
+        probe(ctx, t).await
+    } else {
+        let i = (n - n / cycle) as usize;
+        load_request(ctx, t, i % ctx.paths.len()).await
+    };
+    let Some(mut o) = o else { return };
+    o.start_us = o.start_us.min(intended_us);
+    let bounced = o.step == Step::Request && o.unexplained_anonymous();
+    let epoch = o.epoch_end;
+    obs.push(o);
+    if bounced && ctx.scenario.login.is_some() && claim_relogin(&t.jar, Some(epoch)) {
+        login(ctx, t, obs).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_connections_back_off() {
+        let mut o = Observation {
+            authenticated: Some(true),
+            ..Observation::sample(0, Step::Request, 0, 1)
+        };
+        assert_eq!(pause_after(&o, Duration::ZERO), Duration::ZERO);
+        o.status = None;
+        o.failure = Some(Failure::Connect("Connection refused (os error 111)".into()));
+        assert_eq!(pause_after(&o, Duration::ZERO), REFUSED_BACKOFF);
+        assert_eq!(
+            pause_after(&o, Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn load_duration_counts_from_the_load_not_from_the_spawn() {
+        let text =
+            "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nduration = \"3s\"\n";
+        let scenario = Scenario::parse(text, "t.toml").unwrap();
+        let base = url::Url::parse(&scenario.target.url).unwrap();
+        let http = Http::new(&scenario, &base).unwrap();
+        // The target took 5 s to become ready.
+        let clock = Instant::now() - Duration::from_secs(5);
+        let ctx = Ctx::new(
+            scenario,
+            http,
+            clock,
+            CancellationToken::new(),
+            Default::default(),
+        );
+        assert!(ctx.deadline > Instant::now() + Duration::from_secs(2));
+        assert!(!ctx.done());
+    }
+
+    #[test]
+    fn probe_reading_is_tolerant_and_never_panics() {
+        let ok = br#"{"worker":{"pid":42},"authenticated":true}"#;
+        assert_eq!(
+            read_probe(ok, "/worker/pid", "/authenticated").unwrap(),
+            (Some(WorkerId::of_pid(42)), Some(true))
+        );
+        let s = br#"{"worker":{"pid":"42"},"authenticated":null}"#;
+        assert_eq!(
+            read_probe(s, "/worker/pid", "/authenticated").unwrap(),
+            (Some(WorkerId::of_pid(42)), Some(false))
+        );
+        assert!(read_probe(b"<html>", "/worker/pid", "/authenticated")
+            .unwrap_err()
+            .contains("not answer JSON"));
+        assert!(read_probe(br#"{"worker":{}}"#, "/worker/pid", "/authenticated").is_err());
+        let with_remaining = |body: &[u8], ptr| {
+            ProbeReader::new(WorkerSpec::pid("/worker/pid"), "/authenticated", Some(ptr))
+                .read(body, None)
+                .unwrap()
+        };
+        let body = br#"{"worker":{"pid":7},"authenticated":true,"session":{"left":"90.5","n":3}}"#;
+        assert_eq!(
+            with_remaining(body, "/session/left"),
+            ProbeAnswer {
+                worker: Some(WorkerId::of_pid(7)),
+                authenticated: Some(true),
+                remaining_s: Some(90.5)
+            }
+        );
+        assert_eq!(with_remaining(body, "/session/n").remaining_s, Some(3.0));
+        assert_eq!(with_remaining(body, "/session").remaining_s, None);
+        assert_eq!(with_remaining(body, "/missing").remaining_s, None);
+        // Neither pointer asked: still only JSON is accepted.
+        assert_eq!(read_probe(body, "", ""), Ok((None, None)));
+        assert!(read_probe(b"{", "", "").is_err());
+        assert!(read_probe(&[0xff, 0xfe, 0x00], "/a", "/b").is_err());
+        let deep = "[".repeat(100_000);
+        assert!(read_probe(deep.as_bytes(), "/a", "/b").is_err());
+    }
+}

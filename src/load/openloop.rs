@@ -1,0 +1,94 @@
+//! Open-loop load (`[load] rate`): requests arrive on a fixed schedule, whatever the target does.
+//!
+//! Closed-loop tabs wait for an answer before sending the next request, so a stalled target
+//! also stalls the load and its worst latencies are never measured ("coordinated omission").
+//! Here arrival k is *intended* at `k / rate` seconds after the start; it is sent at that time
+//! (or as soon as the generator can, if it fell behind) and its latency is counted from the
+//! intended time, as wrk2 does. Arrivals go to the users round-robin, each request with its
+//! user's own cookie jar; every user logs in first, as in closed-loop runs.
+
+use crate::load::engine::{self, Ctx};
+use crate::load::schedule::{due, intended_us, shard_users, Generator, LATE_AFTER_US};
+use crate::util::stats::round3;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// Log every user in, then send on the schedule until the run ends.
+pub async fn run(ctx: Arc<Ctx>) {
+    let mut rate = ctx.scenario.load.rate.unwrap_or(1.0);
+    if let Some((_, n)) = ctx.shard {
+        rate /= n as f64;
+    }
+
+    // Logins, concurrently (paced by `login_rate` as in closed-loop runs).
+    let mut logins = JoinSet::new();
+    for vu in shard_users(ctx.scenario.load.users, ctx.shard) {
+        let ctx = ctx.clone();
+        logins.spawn(async move {
+            let mut obs = Vec::new();
+            let u = engine::open_user(&ctx, vu, &mut obs).await;
+            ctx.record(&mut obs);
+            (vu, u)
+        });
+    }
+    let mut users = Vec::new();
+    while let Some(done) = logins.join_next().await {
+        if let Ok((vu, Some(u))) = done {
+            users.push((vu, Arc::new(u)));
+        }
+    }
+    users.sort_by_key(|(vu, _)| *vu);
+    let users: Vec<Arc<engine::OpenUser>> = users.into_iter().map(|(_, u)| u).collect();
+
+    let start = Instant::now();
+    let start_us = ctx.clock.elapsed().as_micros() as u64;
+    let mut stats = Generator {
+        mode: "open".into(),
+        target_rate: rate,
+        ..Default::default()
+    };
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut k: u64 = 0;
+    let mut max_lag_us = 0u64;
+    if !users.is_empty() {
+        while !engine::open_done(&ctx) {
+            let elapsed = start.elapsed().as_micros() as u64;
+            let due_now = due(rate, elapsed);
+            while k < due_now {
+                let intended = intended_us(rate, k);
+                let lag = elapsed.saturating_sub(intended);
+                max_lag_us = max_lag_us.max(lag);
+                if lag > LATE_AFTER_US {
+                    stats.late_sends += 1;
+                }
+                let u = users[(k % users.len() as u64) as usize].clone();
+                let n = k / users.len() as u64;
+                let ctx = ctx.clone();
+                tasks.spawn(async move {
+                    let mut obs = Vec::with_capacity(1);
+                    engine::open_arrival(&ctx, &u, n, start_us + intended, &mut obs).await;
+                    ctx.record(&mut obs);
+                });
+                k += 1;
+            }
+            while tasks.try_join_next().is_some() {}
+            let next = start + Duration::from_micros(intended_us(rate, k));
+            let until = next.min(ctx.deadline);
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.into()) => {}
+                _ = ctx.stop.cancelled() => break,
+            }
+        }
+    }
+    let window = start.elapsed().as_secs_f64();
+    stats.sent = k;
+    stats.achieved_rate = if window > 0.0 {
+        round3(k as f64 / window)
+    } else {
+        0.0
+    };
+    stats.max_lag_ms = round3(max_lag_us as f64 / 1000.0);
+    while tasks.join_next().await.is_some() {}
+    *ctx.generator.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats);
+}
