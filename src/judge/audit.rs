@@ -2,7 +2,7 @@
 //! Several sessions per account, fixation, revocation, lifetime and renewal, cookie attributes,
 //! debug config. Like `detect`, pure functions over observations, one per finding kind.
 
-use crate::judge::finding::{Finding, Severity};
+use crate::judge::finding::{Finding, FindingKind, Severity};
 use crate::judge::logins::LoginEnds;
 use crate::observe::remaining::{RemainingLog, RemainingSeries};
 use crate::observe::{Observation, RestartWindow, Step};
@@ -65,14 +65,14 @@ fn secs(us: u64) -> f64 {
 }
 
 fn finding(
-    kind: &str,
+    kind: FindingKind,
     count: usize,
     first_us: u64,
     message: String,
     example: serde_json::Value,
 ) -> Finding {
     Finding {
-        kind: kind.into(),
+        kind,
         severity: Severity::Error,
         count: count as u64,
         first_at_s: secs(first_us),
@@ -184,7 +184,7 @@ pub fn session_conflict(
     }
     let first = first?;
     Some(finding(
-        "session_conflict",
+        FindingKind::SessionConflict,
         count,
         first.start_us,
         parts.join("; "),
@@ -207,7 +207,7 @@ pub fn session_fixation(obs: &[Observation], cfg: &AuditConfig) -> Option<Findin
         .filter(|o| o.step == Step::Login && o.authenticated == Some(true))
         .count();
     Some(finding(
-        "session_fixation",
+        FindingKind::SessionFixation,
         fixed.len(),
         first.start_us,
         format!("{} of {logins} logins kept the session identifier the visitor had before logging in: an attacker who plants a session id can take over the session", fixed.len()),
@@ -230,7 +230,7 @@ pub fn logout_not_revoked(obs: &[Observation], cfg: &AuditConfig) -> Option<Find
         .collect();
     let first = alive.first()?;
     Some(finding(
-        "logout_not_revoked",
+        FindingKind::LogoutNotRevoked,
         alive.len(),
         first.start_us,
         format!("{} of {} sessions were still authenticated when their pre-logout cookie was replayed after the logout: logout only cleared the cookie in the browser", alive.len(), replays.len()),
@@ -294,7 +294,7 @@ pub fn cookie_attributes(obs: &[Observation], cfg: &AuditConfig) -> Option<Findi
     let first_us = first_us?;
     let list: Vec<String> = problems.into_iter().collect();
     Some(finding(
-        "cookie_attributes",
+        FindingKind::CookieAttributes,
         list.len(),
         first_us,
         list.join("; "),
@@ -404,7 +404,7 @@ pub fn session_lifetime(info: &LifetimeInfo, cfg: &AuditConfig) -> Option<Findin
     }
     let n = problems.len();
     Some(finding(
-        "session_lifetime",
+        FindingKind::SessionLifetime,
         n,
         0,
         problems.join("; "),
@@ -430,7 +430,7 @@ pub fn config(answer: Option<&ConfigAnswer>) -> Option<Finding> {
     }
     let n = items.len();
     Some(finding(
-        "config",
+        FindingKind::Config,
         n,
         0,
         items.join("; "),

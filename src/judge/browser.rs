@@ -5,7 +5,7 @@
 //! and not after it is the restart's doing; one that never settled at all is said so.
 
 use crate::browser::{Check, PageVisit, When};
-use crate::judge::finding::{Finding, Severity};
+use crate::judge::finding::{Finding, FindingKind, Severity};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -65,7 +65,7 @@ pub fn findings(checks: &[Check]) -> Vec<Finding> {
             doing(shown)
         );
         out.push(Finding {
-            kind: "infinite_loading".into(),
+            kind: FindingKind::InfiniteLoading,
             severity: Severity::Error,
             count: stuck.len() as u64,
             first_at_s: at_s,

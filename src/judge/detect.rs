@@ -4,7 +4,7 @@
 //! fault present and with it absent.
 
 use crate::judge::audit::{self, AuditConfig, ConfigAnswer};
-use crate::judge::finding::{Finding, Severity};
+use crate::judge::finding::{Finding, FindingKind, Severity};
 use crate::judge::logins::LoginEnds;
 use crate::observe::digest::Digest;
 use crate::observe::{Failure, Observation, Phase, RestartWindow, Stage, Step};
@@ -121,7 +121,7 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
         ),
     };
     Some(Finding {
-        kind: "login_failed".into(),
+        kind: FindingKind::LoginFailed,
         severity: Severity::Error,
         count: failed.len() as u64,
         first_at_s: secs(first.start_us),
@@ -167,7 +167,7 @@ pub fn logouts(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Vec<Finding> {
             .map(|o| o.vu)
             .collect();
         out.push(Finding {
-            kind: "restart_logout".into(),
+            kind: FindingKind::RestartLogout,
             severity: Severity::Error,
             count: users.len() as u64,
             first_at_s: secs(first.start_us),
@@ -232,7 +232,7 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
         example = json!({ "anonymous": describe(victim), "replaced_by": describe(culprit) });
     }
     Some(Finding {
-        kind: "logout".into(),
+        kind: FindingKind::Logout,
         severity: Severity::Error,
         count: plain.len() as u64,
         first_at_s: secs(first.start_us),
@@ -387,7 +387,7 @@ pub fn worker_coverage(ev: &Evidence) -> Option<Finding> {
     }
     let probes = ev.digest.probes;
     Some(Finding {
-        kind: "worker_coverage".into(),
+        kind: FindingKind::WorkerCoverage,
         severity: Severity::Error,
         count: pids.len() as u64,
         first_at_s: 0.0,
@@ -519,7 +519,7 @@ pub fn session_interrupted(ev: &Evidence, idx: &BTreeSet<usize>) -> Option<Findi
         .filter(|l| l.vu == first.vu && l.start_us <= first.end_us + ev.cfg.interrupted_window_us)
         .max_by_key(|l| l.start_us);
     Some(Finding {
-        kind: "session_interrupted".into(),
+        kind: FindingKind::SessionInterrupted,
         severity: Severity::Error,
         count: hits.len() as u64,
         first_at_s: secs(first.start_us),
@@ -588,7 +588,7 @@ pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
         .or_else(|| ev.restarts.first().map(|r| r.start_us))
         .unwrap_or(0);
     Some(Finding {
-        kind: "infinite_loading".into(),
+        kind: FindingKind::InfiniteLoading,
         severity: Severity::Error,
         count,
         first_at_s: secs(first_at),
@@ -684,7 +684,7 @@ pub fn http_error(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Option<Findin
     let total = ev.digest.traffic;
     let summary: Vec<String> = kinds.iter().map(|(k, n)| format!("{n}× {k}")).collect();
     Some(Finding {
-        kind: "http_error".into(),
+        kind: FindingKind::HttpError,
         severity: Severity::Error,
         count: hits.len() as u64,
         first_at_s: secs(first.start_us),

@@ -5,5 +5,6 @@
 pub mod audit;
 pub mod browser;
 pub mod detect;
+pub mod expectations;
 pub mod finding;
 pub mod logins;

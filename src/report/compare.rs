@@ -2,9 +2,8 @@
 //! the gate for "did this change make sessions worse than on main?".
 
 use super::Report;
-use crate::judge::finding::{Finding, Severity};
+use crate::judge::finding::{count_of, Finding, FindingKind, Severity};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
-use std::collections::BTreeSet;
 
 /// How much p99 latency may grow before B counts as worse: run-to-run noise stays below it.
 pub const P99_TOLERANCE: f64 = 0.20;
@@ -85,15 +84,7 @@ pub fn compare(a: &Report, b: &Report) -> Comparison {
     Comparison { rows, worse }
 }
 
-fn count_of(findings: &[Finding], kind: &str) -> u64 {
-    findings
-        .iter()
-        .filter(|f| f.kind == kind)
-        .map(|f| f.count)
-        .sum()
-}
-
-fn is_error(findings: &[Finding], kind: &str) -> bool {
+fn is_error(findings: &[Finding], kind: FindingKind) -> bool {
     findings
         .iter()
         .any(|f| f.kind == kind && f.severity == Severity::Error)
@@ -101,7 +92,10 @@ fn is_error(findings: &[Finding], kind: &str) -> bool {
 
 /// One row per finding kind seen in either run; a kind absent from a run counts 0 there.
 fn finding_rows(a: &[Finding], b: &[Finding]) -> Vec<Row> {
-    let kinds: BTreeSet<&str> = a.iter().chain(b).map(|f| f.kind.as_str()).collect();
+    // In the order of their names, as the report lists them to a reader.
+    let mut kinds: Vec<FindingKind> = a.iter().chain(b).map(|f| f.kind).collect();
+    kinds.sort_by_key(|k| k.as_str());
+    kinds.dedup();
     kinds
         .into_iter()
         .map(|kind| {

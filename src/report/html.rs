@@ -194,7 +194,7 @@ fn findings(out: &mut String, list: &[Finding]) {
             out,
             "<h3><code>{}</code> <span class=\"badge {severity}\">{severity}</span> \
              <span class=\"muted\">{} times, first at {:.2} s</span></h3>\n<p>{}</p>",
-            esc(&f.kind),
+            esc(f.kind.as_str()),
             f.count,
             f.first_at_s,
             esc(&f.message)

@@ -8,10 +8,11 @@
 //! shards (buckets carry no histograms), which is an upper bound, not an exact figure.
 
 use super::{
-    check_covers, decode_histogram, encode_histogram, ms, new_histogram, round3, Bucket, Check,
-    Generator, Histograms, Latency, PhaseStats, Report,
+    decode_histogram, encode_histogram, ms, new_histogram, round3, Bucket, Check, Generator,
+    Histograms, Latency, PhaseStats, Report,
 };
-use crate::judge::finding::{Finding, Severity};
+use crate::judge::expectations::{grade, Counts, Expectation, Figure, Figures, Op};
+use crate::judge::finding::{count_of, Finding, FindingKind, Severity};
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -243,102 +244,58 @@ fn merge_generators<'a>(mut all: impl Iterator<Item = &'a Generator>) -> Option<
     Some(g)
 }
 
-/// `"<= 500 ms"` → ("<=", 500.0).
-fn parse_limit(limit: &str) -> Option<(&str, f64)> {
-    let limit = limit.trim();
-    let (op, rest) = if let Some(r) = limit.strip_prefix("<=") {
-        ("<=", r)
-    } else if let Some(r) = limit.strip_prefix(">=") {
-        (">=", r)
-    } else {
-        return None;
-    };
-    let num = rest.split_whitespace().next()?;
-    let num = num.trim_end_matches(|c: char| c.is_alphabetic());
-    Some((op, num.parse().ok()?))
-}
-
-/// "12 of 40 probes ..." (the auth_persistence message) → (12, 40).
-fn of_counts(message: &str) -> Option<(u64, u64)> {
-    let mut words = message.split_whitespace();
-    let ok = words.next()?.parse().ok()?;
-    if words.next()? != "of" {
-        return None;
-    }
-    Some((ok, words.next()?.parse().ok()?))
-}
-
-fn finding_count(m: &Report, kind: &str) -> f64 {
-    m.findings
-        .iter()
-        .filter(|f| f.kind == kind)
-        .map(|f| f.count)
-        .sum::<u64>() as f64
-}
-
-/// One expectation recomputed on the combined report.
+/// One expectation recomputed on the combined report, from numbers only: the limit each shard
+/// checked against, the merged report's figures, and the counts behind a fraction. A check
+/// this version does not know, or one from a report without those numbers (written by
+/// earlier versions), keeps the worst shard's figure and passes only if every shard's did.
 fn combined_check(name: &str, shards: &[&Check], m: &Report, traffic: u64) -> Check {
-    let limit_text = shards.first().map(|c| c.limit.clone()).unwrap_or_default();
-    let kind = [
-        "logout",
-        "restart_logout",
-        "session_interrupted",
-        "infinite_loading",
-        "login_failed",
-        "worker_coverage",
-    ]
-    .into_iter()
-    .find(|k| check_covers(name, k) && name != "min_distinct_pids");
-    let actual = match name {
-        _ if kind.is_some() => finding_count(m, kind.unwrap_or_default()),
-        "max_error_rate" => round3(finding_count(m, "http_error") / traffic.max(1) as f64),
-        "max_p99_ms" => m.latency_ms.p99,
-        "min_distinct_pids" => m.workers.distinct_pids as f64,
-        "max_downtime_s" => shards.iter().map(|c| c.actual).fold(0.0, f64::max),
-        "auth_persistence" => {
-            let counts: Option<Vec<(u64, u64)>> =
-                shards.iter().map(|c| of_counts(&c.message)).collect();
-            match counts {
-                Some(c) => {
-                    let (ok, n) = c.iter().fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
-                    if n == 0 {
-                        0.0
-                    } else {
-                        round3(ok as f64 / n as f64)
-                    }
-                }
-                None => shards
-                    .iter()
-                    .map(|c| c.actual)
-                    .fold(f64::INFINITY, f64::min),
-            }
-        }
-        // An expectation this version does not know: the worst shard's figure.
-        _ => match parse_limit(&limit_text) {
-            Some((">=", _)) => shards
-                .iter()
-                .map(|c| c.actual)
-                .fold(f64::INFINITY, f64::min),
-            _ => shards
-                .iter()
-                .map(|c| c.actual)
-                .fold(f64::NEG_INFINITY, f64::max),
-        },
+    let known = Expectation::named(name);
+    let limit = shards.first().and_then(|c| c.limit_value);
+    let same_limit = shards.iter().all(|c| c.limit_value == limit);
+    let persistence = shards.iter().try_fold(Counts::default(), |sum, c| {
+        let part = c.counts?;
+        Some(Counts {
+            numerator: sum.numerator + part.numerator,
+            denominator: sum.denominator + part.denominator,
+        })
+    });
+    let figures_known =
+        known.is_some_and(|e| e.figure != Figure::AuthPersistence) || persistence.is_some();
+    if let (Some(e), Some(limit), true, true) = (known, limit, same_limit, figures_known) {
+        let figures = Figures {
+            findings: Figures::counts_of(&m.findings),
+            traffic,
+            p99_ms: m.latency_ms.p99,
+            downtimes_s: m.restarts.iter().map(|r| r.downtime_s).collect(),
+            distinct_workers: m.workers.distinct_pids,
+            persistence: persistence.unwrap_or_default(),
+            nothing_measured: m.logins.ok == 0
+                && persistence.is_none_or(|p| p.denominator == 0)
+                && count_of(&m.findings, FindingKind::LoginFailed) > 0,
+        };
+        return grade(e, limit, &figures);
+    }
+    let first = shards.first();
+    let at_least = first.and_then(|c| c.op).or(known.map(|e| e.op)) == Some(Op::AtLeast);
+    let actuals = shards.iter().map(|c| c.actual);
+    let actual = if at_least {
+        actuals.fold(f64::INFINITY, f64::min)
+    } else {
+        actuals.fold(f64::NEG_INFINITY, f64::max)
     };
-    let passed = match parse_limit(&limit_text) {
-        Some(("<=", l)) => actual <= l,
-        Some((_, l)) => actual >= l,
-        None => shards.iter().all(|c| c.passed),
-    };
+    let limit_text = first.map(|c| c.limit.clone()).unwrap_or_default();
     Check {
         name: name.to_string(),
         limit: limit_text.clone(),
         actual,
-        passed,
+        passed: shards.iter().all(|c| c.passed),
         message: format!(
             "{name}: {actual} over {} shard report(s) (limit {limit_text})",
             shards.len()
         ),
+        op: first.and_then(|c| c.op),
+        limit_value: if same_limit { limit } else { None },
+        counts: None,
     }
 }
 
@@ -378,7 +335,7 @@ mod tests {
 
     fn finding(kind: &str, count: u64, at: f64) -> Finding {
         Finding {
-            kind: kind.into(),
+            kind: kind.parse().unwrap(),
             severity: Severity::Warning,
             count,
             first_at_s: at,
@@ -463,16 +420,121 @@ mod tests {
     }
 
     #[test]
-    fn limits_and_counts_parse() {
-        assert_eq!(parse_limit("<= 500 ms"), Some(("<=", 500.0)));
-        assert_eq!(parse_limit(">= 2"), Some((">=", 2.0)));
-        assert_eq!(parse_limit("<= 0.05"), Some(("<=", 0.05)));
-        assert_eq!(parse_limit("about 3"), None);
-        assert_eq!(
-            of_counts("12 of 40 probes of logged-in users"),
-            Some((12, 40))
+    fn merge_recomputes_from_numbers_not_from_the_words() {
+        let expect = Expect {
+            auth_persistence: Some(0.5),
+            max_p99_ms: Some(30.0),
+            max_logouts: Some(3),
+            ..Default::default()
+        };
+        let mut a: Vec<Observation> = (0..40).map(|i| obs(0, i * 1000, 1000, 1)).collect();
+        for o in a.iter_mut().take(10) {
+            o.authenticated = Some(false);
+        }
+        let b: Vec<Observation> = (0..20).map(|i| obs(1, i * 1000, 60_000, 2)).collect();
+        let shards = [
+            report(&a, vec![finding("logout", 2, 1.0)], &expect),
+            report(&b, vec![finding("logout", 2, 2.0)], &expect),
+        ];
+        let plain = merge(&shards, &[]).unwrap();
+        // The same shards with every message and limit text reworded, as a later version (or
+        // a translation) might write them.
+        let reworded: Vec<Report> = shards
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap();
+                for c in v["expectations"].as_array_mut().unwrap() {
+                    c["message"] = "ganz andere Worte: 7 von 9".into();
+                    c["limit"] = "höchstens so viel".into();
+                }
+                for f in v["findings"].as_array_mut().unwrap() {
+                    f["message"] = "reworded".into();
+                }
+                serde_json::from_value(v).unwrap()
+            })
+            .collect();
+        let merged = merge(&reworded, &[]).unwrap();
+        let figures = |r: &Report| -> Vec<(String, f64, bool, Option<Counts>)> {
+            r.expectations
+                .iter()
+                .map(|c| (c.name.clone(), c.actual, c.passed, c.counts))
+                .collect()
+        };
+        assert_eq!(figures(&merged), figures(&plain));
+        assert_eq!(merged.verdict, plain.verdict);
+        let persistence = |r: &Report| {
+            r.expectations
+                .iter()
+                .find(|c| c.name == "auth_persistence")
+                .cloned()
+                .unwrap()
+        };
+        // The shards' counts add up, and the fraction is theirs, not the mean of two fractions.
+        let (pa, pb, pm) = (
+            persistence(&shards[0]),
+            persistence(&shards[1]),
+            persistence(&merged),
         );
-        assert_eq!(of_counts("twelve"), None);
+        let (ca, cb, cm) = (pa.counts.unwrap(), pb.counts.unwrap(), pm.counts.unwrap());
+        assert!(ca.denominator > 0 && cb.denominator > 0, "{ca:?} {cb:?}");
+        assert_eq!(cm.numerator, ca.numerator + cb.numerator);
+        assert_eq!(cm.denominator, ca.denominator + cb.denominator);
+        assert_eq!(
+            pm.actual,
+            round3(cm.numerator as f64 / cm.denominator as f64)
+        );
+        assert_eq!(pm.limit_value, Some(0.5));
+        // 2 + 2 logouts: each shard within its limit of 3, the merge over it.
+        let logouts = merged
+            .expectations
+            .iter()
+            .find(|c| c.name == "max_logouts")
+            .unwrap();
+        assert_eq!((logouts.actual, logouts.passed), (4.0, false));
+        // p99 from the merged histograms (shard b is slow), against the number 30.
+        let p99 = merged
+            .expectations
+            .iter()
+            .find(|c| c.name == "max_p99_ms")
+            .unwrap();
+        assert_eq!(p99.actual, merged.latency_ms.p99);
+        assert!(!p99.passed && p99.actual > 30.0, "{p99:?}");
+        // The merged messages are written anew from the numbers.
+        assert!(
+            logouts.message.contains("unexplained logouts: 4"),
+            "{}",
+            logouts.message
+        );
+    }
+
+    #[test]
+    fn a_report_without_numbers_merges_by_its_shards_verdicts() {
+        let expect = Expect {
+            max_logouts: Some(3),
+            ..Default::default()
+        };
+        let shards: Vec<Report> = [2, 2]
+            .into_iter()
+            .map(|n| {
+                let mut r = report(
+                    &[obs(0, 0, 10, 1)],
+                    vec![finding("logout", n, 1.0)],
+                    &expect,
+                );
+                for c in &mut r.expectations {
+                    (c.op, c.limit_value, c.counts) = (None, None, None);
+                }
+                r
+            })
+            .collect();
+        let m = merge(&shards, &[]).unwrap();
+        let logouts = m
+            .expectations
+            .iter()
+            .find(|c| c.name == "max_logouts")
+            .unwrap();
+        // Without the limit as a number nothing is recomputed: the worst shard, their verdicts.
+        assert_eq!((logouts.actual, logouts.passed), (2.0, true));
     }
 
     #[test]

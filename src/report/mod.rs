@@ -14,7 +14,9 @@ pub use crate::observe::digest::Bucket;
 pub use crate::util::stats::{ms, new_histogram, round3};
 
 use crate::judge::audit::LifetimeInfo;
-use crate::judge::finding::{Finding, Severity};
+pub use crate::judge::expectations::Check;
+use crate::judge::expectations::{fails_kind, grade_all, Counts, Figures};
+use crate::judge::finding::{count_of, Finding, FindingKind, Severity};
 use crate::observe::digest::Digest;
 use crate::observe::{Phase, RestartWindow};
 use crate::scenario::Expect;
@@ -264,15 +266,6 @@ pub struct Latency {
 }
 
 /// One expectation and whether it held: a JUnit test case, a CI gate line.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Check {
-    pub name: String,
-    /// Human form of the limit ("<= 0", ">= 2", "<= 500 ms").
-    pub limit: String,
-    pub actual: f64,
-    pub passed: bool,
-    pub message: String,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ServerLogInfo {
@@ -301,7 +294,7 @@ pub struct Inputs<'a> {
     pub server_log_count: u64,
     pub lifetime: Option<LifetimeInfo>,
     /// Finding kinds of the session audits that are on (each becomes an expectation).
-    pub audits: Vec<&'static str>,
+    pub audits: Vec<FindingKind>,
 }
 
 impl Latency {
@@ -400,24 +393,21 @@ pub fn build(inp: Inputs) -> Report {
         pids,
     };
     let mut findings = inp.findings;
-    let mut expectations = checks(inp.expect, &findings, &workers, d, &latency_ms, &restarts);
-    // Each enabled session audit is an expectation that its finding does not occur.
-    for kind in &inp.audits {
-        let actual = count_of(&findings, kind);
-        let passed = actual == 0.0;
-        let message = if passed {
-            format!("no {kind} finding")
-        } else {
-            format!("{kind}: {actual} (expected none)")
-        };
-        expectations.push(Check {
-            name: format!("no_{kind}"),
-            limit: "<= 0".into(),
-            actual,
-            passed,
-            message,
-        });
-    }
+    let figures = Figures {
+        findings: Figures::counts_of(&findings),
+        traffic: d.traffic,
+        p99_ms: latency_ms.p99,
+        downtimes_s: restarts.iter().map(|r| r.downtime_s).collect(),
+        distinct_workers: workers.distinct_pids,
+        persistence: Counts {
+            numerator: d.persistence_ok,
+            denominator: d.persistence_judged,
+        },
+        nothing_measured: d.persistence_judged == 0
+            && d.logins_ok == 0
+            && count_of(&findings, FindingKind::LoginFailed) > 0,
+    };
+    let expectations = grade_all(inp.expect, &inp.audits, &figures);
     grade_findings(&mut findings, &expectations);
     // A run cut short verified nothing to the end: never a pass.
     let passed = expectations.iter().all(|c| c.passed) && inp.aborted.is_none() && !inp.interrupted;
@@ -457,185 +447,12 @@ pub fn build(inp: Inputs) -> Report {
 /// failed), an error.
 pub(crate) fn grade_findings(findings: &mut [Finding], expectations: &[Check]) {
     for f in findings.iter_mut() {
-        let failed = expectations
-            .iter()
-            .any(|c| !c.passed && check_covers(&c.name, &f.kind));
-        f.severity = if failed {
+        f.severity = if fails_kind(expectations, f.kind) {
             Severity::Error
         } else {
             Severity::Warning
         };
     }
-}
-
-/// Which expectation judges which finding kind.
-pub(crate) fn check_covers(check: &str, kind: &str) -> bool {
-    check.strip_prefix("no_") == Some(kind)
-        || matches!(
-            (check, kind),
-            ("max_logouts", "logout")
-                | ("max_restart_logouts", "restart_logout")
-                | ("max_session_interrupted", "session_interrupted")
-                | ("max_infinite_loading", "infinite_loading")
-                | ("max_login_failures", "login_failed")
-                | ("max_error_rate", "http_error")
-                | ("min_distinct_pids", "worker_coverage")
-        )
-}
-
-fn count_of(findings: &[Finding], kind: &str) -> f64 {
-    findings
-        .iter()
-        .filter(|f| f.kind == kind)
-        .map(|f| f.count)
-        .sum::<u64>() as f64
-}
-
-/// Every expectation, configured or default. Finding counts default to "at most 0".
-fn checks(
-    e: &Expect,
-    findings: &[Finding],
-    workers: &Workers,
-    d: &Digest,
-    lat: &Latency,
-    restart_info: &[RestartInfo],
-) -> Vec<Check> {
-    let mut out = Vec::new();
-    let mut at_most = |name: &str, limit: f64, actual: f64, unit: &str, what: &str| {
-        let passed = actual <= limit;
-        let message = if passed {
-            format!("{what}: {actual}{unit} (limit {limit}{unit})")
-        } else {
-            format!(
-                "{what}: {actual}{unit}, over the limit of {limit}{unit} by {}{unit}",
-                round3(actual - limit)
-            )
-        };
-        out.push(Check {
-            name: name.into(),
-            limit: format!("<= {limit}{unit}"),
-            actual,
-            passed,
-            message,
-        });
-    };
-    at_most(
-        "max_logouts",
-        e.max_logouts.unwrap_or(0) as f64,
-        count_of(findings, "logout"),
-        "",
-        "unexplained logouts",
-    );
-    at_most(
-        "max_restart_logouts",
-        e.max_restart_logouts.unwrap_or(0) as f64,
-        count_of(findings, "restart_logout"),
-        "",
-        "users logged out by a restart",
-    );
-    at_most(
-        "max_session_interrupted",
-        e.max_session_interrupted.unwrap_or(0) as f64,
-        count_of(findings, "session_interrupted"),
-        "",
-        "interrupted requests",
-    );
-    at_most(
-        "max_infinite_loading",
-        e.max_infinite_loading.unwrap_or(0) as f64,
-        count_of(findings, "infinite_loading"),
-        "",
-        "infinite loads",
-    );
-    at_most(
-        "max_login_failures",
-        e.max_login_failures.unwrap_or(0) as f64,
-        count_of(findings, "login_failed"),
-        "",
-        "failed logins",
-    );
-    let traffic = d.traffic.max(1) as f64;
-    let error_rate = round3(count_of(findings, "http_error") / traffic);
-    at_most(
-        "max_error_rate",
-        e.max_error_rate.unwrap_or(0.0),
-        error_rate,
-        "",
-        "error rate",
-    );
-    if let Some(p) = e.max_p99_ms {
-        at_most("max_p99_ms", p, lat.p99, " ms", "p99 latency");
-    }
-    if let Some(d) = e.max_downtime_s {
-        let worst = restart_info
-            .iter()
-            .map(|r| r.downtime_s.unwrap_or(f64::INFINITY))
-            .fold(0.0, f64::max);
-        at_most("max_downtime_s", d, worst, " s", "longest restart downtime");
-    }
-    // After every login failed there is nothing to measure: say so instead of failing the
-    // checks too (the verdict fails on `login_failed` already).
-    let not_measured =
-        d.persistence_judged == 0 && d.logins_ok == 0 && count_of(findings, "login_failed") > 0.0;
-    let unmeasured = |name: &str, limit: String, what: &str| {
-        Check {
-        name: name.into(),
-        limit,
-        actual: 0.0,
-        passed: true,
-        message: format!("{what}: not measured (no probe of a logged-in user: every login failed, see login_failed)"),
-    }
-    };
-    if let (Some(min), true) = (e.min_distinct_pids, not_measured) {
-        out.push(unmeasured(
-            "min_distinct_pids",
-            format!(">= {min}"),
-            "distinct worker PIDs",
-        ));
-    } else if let Some(min) = e.min_distinct_pids {
-        let actual = workers.distinct_pids as f64;
-        let passed = workers.distinct_pids >= min;
-        let message = if passed {
-            format!("distinct workers: {actual} (at least {min})")
-        } else {
-            format!(
-                "distinct workers: {actual}, {} short of the {min} expected",
-                min - workers.distinct_pids
-            )
-        };
-        out.push(Check {
-            name: "min_distinct_pids".into(),
-            limit: format!(">= {min}"),
-            actual,
-            passed,
-            message,
-        });
-    }
-    if let (Some(min), true) = (e.auth_persistence, not_measured) {
-        out.push(unmeasured(
-            "auth_persistence",
-            format!(">= {min}"),
-            "probes of logged-in users",
-        ));
-    } else if let Some(min) = e.auth_persistence {
-        // Probes of logged-in users outside restart windows and their own logouts.
-        let (judged, ok) = (d.persistence_judged, d.persistence_ok);
-        let actual = if judged == 0 {
-            0.0
-        } else {
-            round3(ok as f64 / judged as f64)
-        };
-        let passed = actual >= min;
-        let message = format!("{ok} of {judged} probes of logged-in users were authenticated ({actual}, expected at least {min})");
-        out.push(Check {
-            name: "auth_persistence".into(),
-            limit: format!(">= {min}"),
-            actual,
-            passed,
-            message,
-        });
-    }
-    out
 }
 
 /// The summary figures every format shows, in order, as (label, text).
@@ -860,12 +677,15 @@ pub(crate) mod testing {
             actual: if passed { 0.0 } else { 3.0 },
             passed,
             message: message.into(),
+            op: None,
+            limit_value: None,
+            counts: None,
         }
     }
 
     fn finding(kind: &str, severity: Severity, message: &str) -> Finding {
         Finding {
-            kind: kind.into(),
+            kind: kind.parse().unwrap(),
             severity,
             count: 3,
             first_at_s: 1.25,

@@ -90,7 +90,7 @@ pub fn render(r: &Report) -> String {
         let mut f = table(&["finding", "severity", "count", "first at", "message"]);
         for x in &r.findings {
             f.add_row(vec![
-                x.kind.clone(),
+                x.kind.to_string(),
                 format!("{:?}", x.severity).to_lowercase(),
                 x.count.to_string(),
                 format!("{:.2} s", x.first_at_s),

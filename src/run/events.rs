@@ -43,7 +43,7 @@ pub enum Event {
     RestartStarted { restart: usize, method: String },
     /// A finding kind seen for the first time, with its example (the report's finding shape).
     Finding {
-        kind: String,
+        kind: crate::judge::finding::FindingKind,
         severity: crate::judge::finding::Severity,
         count: u64,
         first_at_s: f64,
@@ -175,7 +175,10 @@ fn round_ms(s: f64) -> f64 {
 
 /// Each finding kind's count.
 pub fn counts(findings: &[crate::judge::finding::Finding]) -> BTreeMap<String, u64> {
-    findings.iter().map(|f| (f.kind.clone(), f.count)).collect()
+    findings
+        .iter()
+        .map(|f| (f.kind.to_string(), f.count))
+        .collect()
 }
 
 #[cfg(test)]

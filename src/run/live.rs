@@ -10,7 +10,7 @@
 
 use crate::judge::audit::{AuditConfig, ConfigAnswer};
 use crate::judge::detect::{self, DetectConfig, Evidence};
-use crate::judge::finding::Finding;
+use crate::judge::finding::{Finding, FindingKind};
 use crate::observe::digest::Recorder;
 use crate::observe::Observation;
 use crate::process::supervisor::SharedLog;
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Finding kinds only the end of the run can judge.
-const JUDGED_AT_END: [&str; 2] = ["worker_coverage", "session_lifetime"];
+const JUDGED_AT_END: [FindingKind; 2] = [FindingKind::WorkerCoverage, FindingKind::SessionLifetime];
 
 /// What the detectors need besides the observations, and what has been said so far.
 pub struct Live {
@@ -36,7 +36,7 @@ pub struct Live {
 
 #[derive(Default)]
 struct Said {
-    kinds: BTreeSet<String>,
+    kinds: BTreeSet<FindingKind>,
     login_summary: bool,
     /// The start (s) of the last timeline bucket sent as a tick.
     last_tick: Option<f64>,
@@ -70,9 +70,9 @@ impl Live {
     pub fn announce(&self, findings: &[Finding]) {
         let mut said = self.said();
         for f in findings {
-            if said.kinds.insert(f.kind.clone()) {
+            if said.kinds.insert(f.kind) {
                 self.events.emit(Event::Finding {
-                    kind: f.kind.clone(),
+                    kind: f.kind,
                     severity: f.severity,
                     count: f.count,
                     first_at_s: f.first_at_s,
@@ -130,7 +130,7 @@ pub async fn watch(live: Arc<Live>, recorder: Arc<Recorder>, clock: Instant) {
                 config: judge.config.as_ref(),
             })
             .into_iter()
-            .filter(|f| !JUDGED_AT_END.contains(&f.kind.as_str()))
+            .filter(|f| !JUDGED_AT_END.contains(&f.kind))
             .collect();
             (kept, digest, findings)
         })

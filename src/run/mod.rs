@@ -7,6 +7,7 @@ pub mod live;
 use crate::http::client::{Http, OneOff};
 use crate::judge::audit::{self, AuditConfig, ConfigAnswer, CookieRules, LifetimeExpect};
 use crate::judge::detect::{self, DetectConfig, Evidence};
+use crate::judge::finding::FindingKind;
 use crate::load::engine::{self, Ctx, Progress};
 use crate::observe::digest::{DigestConfig, Recorded, Recorder};
 use crate::process::supervisor::{self, SharedLog, SpawnSpec, Supervisor};
@@ -680,25 +681,25 @@ fn audit_config(sc: &Scenario, base: &Url) -> AuditConfig {
 }
 
 /// Finding kinds of the audits that are on: each becomes a pass/fail expectation.
-fn enabled_audits(sc: &Scenario) -> Vec<&'static str> {
+fn enabled_audits(sc: &Scenario) -> Vec<FindingKind> {
     let mut v = Vec::new();
     if sc.sessions.per_user > 1 {
-        v.push("session_conflict");
+        v.push(FindingKind::SessionConflict);
     }
     if sc.checks.fixation {
-        v.push("session_fixation");
+        v.push(FindingKind::SessionFixation);
     }
     if sc.checks.revocation {
-        v.push("logout_not_revoked");
+        v.push(FindingKind::LogoutNotRevoked);
     }
     if sc.lifetime.is_some() {
-        v.push("session_lifetime");
+        v.push(FindingKind::SessionLifetime);
     }
     if sc.cookies.is_some() {
-        v.push("cookie_attributes");
+        v.push(FindingKind::CookieAttributes);
     }
     if sc.config.is_some() {
-        v.push("config");
+        v.push(FindingKind::Config);
     }
     v
 }

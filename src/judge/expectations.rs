@@ -1,0 +1,435 @@
+//! The expectations: one table saying, for every check a report can hold, what it measures
+//! (a finding kind's count or a figure), its operator, and its limit (the scenario's
+//! `[expect]` value or a default). Grading a run (`report::build`) and recomputing a check over
+//! merged shards (`report::merge`) both go through `grade`, so they can never disagree, and
+//! every check carries its limit and the counts behind it as numbers: nothing downstream reads
+//! a message.
+
+use crate::judge::finding::{Finding, FindingKind};
+use crate::scenario::Expect;
+use crate::util::stats::round3;
+use serde::{Deserialize, Serialize};
+
+/// The operator of a check: its figure must be at most / at least the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    #[serde(rename = "<=")]
+    AtMost,
+    #[serde(rename = ">=")]
+    AtLeast,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::AtMost => "<=",
+            Op::AtLeast => ">=",
+        }
+    }
+
+    pub fn holds(self, actual: f64, limit: f64) -> bool {
+        match self {
+            Op::AtMost => actual <= limit,
+            Op::AtLeast => actual >= limit,
+        }
+    }
+}
+
+/// What a check measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Figure {
+    /// The summed count of one kind's findings.
+    Findings(FindingKind),
+    /// `http_error` findings per request.
+    ErrorRate,
+    /// The run's p99 latency (ms).
+    P99Ms,
+    /// The longest restart downtime (s); a restart never ready counts as infinite.
+    DowntimeS,
+    /// Distinct worker identities that answered.
+    DistinctWorkers,
+    /// The share of probes of logged-in users (outside restarts and their own logouts) that
+    /// were authenticated.
+    AuthPersistence,
+}
+
+/// When a check is in the report, and its limit then.
+#[derive(Debug, Clone, Copy)]
+pub enum When {
+    /// Always; `[expect]` may set the limit, else this one.
+    Always(f64),
+    /// Only when `[expect]` sets the limit.
+    Configured,
+    /// When the scenario turned the audit of this finding kind on; the limit is 0.
+    AuditOn,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Expectation {
+    /// The check's name in the report (and the `[expect]` key, except for audits).
+    pub name: &'static str,
+    pub figure: Figure,
+    pub op: Op,
+    pub when: When,
+    /// What the figure is, for the message ("unexplained logouts").
+    pub what: &'static str,
+    /// " ms", " s" or "".
+    pub unit: &'static str,
+    /// The scenario's limit, if it sets one.
+    configured: fn(&Expect) -> Option<f64>,
+}
+
+const fn finding_count(
+    name: &'static str,
+    kind: FindingKind,
+    what: &'static str,
+    configured: fn(&Expect) -> Option<f64>,
+) -> Expectation {
+    Expectation {
+        name,
+        figure: Figure::Findings(kind),
+        op: Op::AtMost,
+        when: When::Always(0.0),
+        what,
+        unit: "",
+        configured,
+    }
+}
+
+const fn audit(name: &'static str, kind: FindingKind) -> Expectation {
+    Expectation {
+        name,
+        figure: Figure::Findings(kind),
+        op: Op::AtMost,
+        when: When::AuditOn,
+        what: "",
+        unit: "",
+        configured: |_| None,
+    }
+}
+
+/// Every check, in the order a report lists them.
+pub const EXPECTATIONS: [Expectation; 16] = [
+    finding_count(
+        "max_logouts",
+        FindingKind::Logout,
+        "unexplained logouts",
+        |e| e.max_logouts.map(|n| n as f64),
+    ),
+    finding_count(
+        "max_restart_logouts",
+        FindingKind::RestartLogout,
+        "users logged out by a restart",
+        |e| e.max_restart_logouts.map(|n| n as f64),
+    ),
+    finding_count(
+        "max_session_interrupted",
+        FindingKind::SessionInterrupted,
+        "interrupted requests",
+        |e| e.max_session_interrupted.map(|n| n as f64),
+    ),
+    finding_count(
+        "max_infinite_loading",
+        FindingKind::InfiniteLoading,
+        "infinite loads",
+        |e| e.max_infinite_loading.map(|n| n as f64),
+    ),
+    finding_count(
+        "max_login_failures",
+        FindingKind::LoginFailed,
+        "failed logins",
+        |e| e.max_login_failures.map(|n| n as f64),
+    ),
+    Expectation {
+        name: "max_error_rate",
+        figure: Figure::ErrorRate,
+        op: Op::AtMost,
+        when: When::Always(0.0),
+        what: "error rate",
+        unit: "",
+        configured: |e| e.max_error_rate,
+    },
+    Expectation {
+        name: "max_p99_ms",
+        figure: Figure::P99Ms,
+        op: Op::AtMost,
+        when: When::Configured,
+        what: "p99 latency",
+        unit: " ms",
+        configured: |e| e.max_p99_ms,
+    },
+    Expectation {
+        name: "max_downtime_s",
+        figure: Figure::DowntimeS,
+        op: Op::AtMost,
+        when: When::Configured,
+        what: "longest restart downtime",
+        unit: " s",
+        configured: |e| e.max_downtime_s,
+    },
+    Expectation {
+        name: "min_distinct_pids",
+        figure: Figure::DistinctWorkers,
+        op: Op::AtLeast,
+        when: When::Configured,
+        what: "distinct worker PIDs",
+        unit: "",
+        configured: |e| e.min_distinct_pids.map(|n| n as f64),
+    },
+    Expectation {
+        name: "auth_persistence",
+        figure: Figure::AuthPersistence,
+        op: Op::AtLeast,
+        when: When::Configured,
+        what: "probes of logged-in users",
+        unit: "",
+        configured: |e| e.auth_persistence,
+    },
+    audit("no_session_conflict", FindingKind::SessionConflict),
+    audit("no_session_fixation", FindingKind::SessionFixation),
+    audit("no_logout_not_revoked", FindingKind::LogoutNotRevoked),
+    audit("no_session_lifetime", FindingKind::SessionLifetime),
+    audit("no_cookie_attributes", FindingKind::CookieAttributes),
+    audit("no_config", FindingKind::Config),
+];
+
+impl Expectation {
+    /// The row of a check's name.
+    pub fn named(name: &str) -> Option<&'static Expectation> {
+        EXPECTATIONS.iter().find(|e| e.name == name)
+    }
+
+    /// The finding kind whose findings this check judges: they are errors when it fails and
+    /// warnings while they stay within its limit. Latency, downtime and persistence judge none.
+    pub fn judged_kind(&self) -> Option<FindingKind> {
+        match self.figure {
+            Figure::Findings(kind) => Some(kind),
+            Figure::ErrorRate => Some(FindingKind::HttpError),
+            Figure::DistinctWorkers => Some(FindingKind::WorkerCoverage),
+            Figure::P99Ms | Figure::DowntimeS | Figure::AuthPersistence => None,
+        }
+    }
+
+    /// The limit this run checks against, or None when the check is not in this run.
+    pub fn limit(&self, expect: &Expect, audits: &[FindingKind]) -> Option<f64> {
+        match self.when {
+            When::Always(default) => Some((self.configured)(expect).unwrap_or(default)),
+            When::Configured => (self.configured)(expect),
+            When::AuditOn => self
+                .judged_kind()
+                .filter(|kind| audits.contains(kind))
+                .map(|_| 0.0),
+        }
+    }
+}
+
+/// A fraction's parts, kept beside it so merged shards add them up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Counts {
+    pub numerator: u64,
+    pub denominator: u64,
+}
+
+/// One expectation of a run: its figure against its limit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Check {
+    pub name: String,
+    /// Human form of the limit ("<= 0", ">= 2", "<= 500 ms").
+    pub limit: String,
+    pub actual: f64,
+    pub passed: bool,
+    pub message: String,
+    /// The operator and the limit as a number (absent in reports of earlier versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<Op>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_value: Option<f64>,
+    /// The parts of a fraction (`max_error_rate`, `auth_persistence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<Counts>,
+}
+
+/// The figures of a run (or of merged shards) that checks compare with their limits.
+#[derive(Debug, Clone, Default)]
+pub struct Figures {
+    /// Summed counts per finding kind.
+    pub findings: Vec<(FindingKind, u64)>,
+    /// Requests the error rate is a share of.
+    pub traffic: u64,
+    pub p99_ms: f64,
+    /// Each restart's downtime in seconds (None: never ready).
+    pub downtimes_s: Vec<Option<f64>>,
+    pub distinct_workers: usize,
+    /// Probes of logged-in users judged for persistence, and those authenticated.
+    pub persistence: Counts,
+    /// No user ever logged in and logins failed: worker and persistence figures were not
+    /// measured at all (the verdict fails on `login_failed`).
+    pub nothing_measured: bool,
+}
+
+impl Figures {
+    pub fn count(&self, kind: FindingKind) -> u64 {
+        self.findings
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    pub fn counts_of(findings: &[Finding]) -> Vec<(FindingKind, u64)> {
+        findings.iter().map(|f| (f.kind, f.count)).collect()
+    }
+}
+
+/// Every check of a run, in the table's order.
+pub fn grade_all(expect: &Expect, audits: &[FindingKind], figures: &Figures) -> Vec<Check> {
+    EXPECTATIONS
+        .iter()
+        .filter_map(|e| Some(grade(e, e.limit(expect, audits)?, figures)))
+        .collect()
+}
+
+/// One check: the figure, whether it holds against `limit`, and the message.
+pub fn grade(e: &Expectation, limit: f64, figures: &Figures) -> Check {
+    let (what, unit) = (e.what, e.unit);
+    let mut counts = None;
+    let actual = match e.figure {
+        Figure::Findings(kind) => figures.count(kind) as f64,
+        Figure::ErrorRate => {
+            let errors = figures.count(FindingKind::HttpError);
+            counts = Some(Counts {
+                numerator: errors,
+                denominator: figures.traffic,
+            });
+            round3(errors as f64 / figures.traffic.max(1) as f64)
+        }
+        Figure::P99Ms => figures.p99_ms,
+        Figure::DowntimeS => figures
+            .downtimes_s
+            .iter()
+            .map(|d| d.unwrap_or(f64::INFINITY))
+            .fold(0.0, f64::max),
+        Figure::DistinctWorkers => figures.distinct_workers as f64,
+        Figure::AuthPersistence => {
+            let p = figures.persistence;
+            counts = Some(p);
+            if p.denominator == 0 {
+                0.0
+            } else {
+                round3(p.numerator as f64 / p.denominator as f64)
+            }
+        }
+    };
+    let limit_text = format!("{} {limit}{unit}", e.op.as_str());
+    let check = |actual: f64, passed: bool, message: String| Check {
+        name: e.name.to_string(),
+        limit: limit_text.clone(),
+        actual,
+        passed,
+        message,
+        op: Some(e.op),
+        limit_value: Some(limit),
+        counts,
+    };
+    let unmeasured = matches!(e.figure, Figure::DistinctWorkers | Figure::AuthPersistence)
+        && figures.nothing_measured;
+    if unmeasured {
+        return check(
+            0.0,
+            true,
+            format!("{what}: not measured (no probe of a logged-in user: every login failed, see login_failed)"),
+        );
+    }
+    let passed = e.op.holds(actual, limit);
+    let message = match (e.when, e.figure) {
+        (When::AuditOn, Figure::Findings(kind)) if passed => format!("no {kind} finding"),
+        (When::AuditOn, Figure::Findings(kind)) => format!("{kind}: {actual} (expected none)"),
+        (_, Figure::DistinctWorkers) if passed => {
+            format!("distinct workers: {actual} (at least {limit})")
+        }
+        (_, Figure::DistinctWorkers) => format!(
+            "distinct workers: {actual}, {} short of the {limit} expected",
+            limit - actual
+        ),
+        (_, Figure::AuthPersistence) => {
+            let p = figures.persistence;
+            format!(
+                "{} of {} probes of logged-in users were authenticated ({actual}, expected at least {limit})",
+                p.numerator, p.denominator
+            )
+        }
+        _ if passed => format!("{what}: {actual}{unit} (limit {limit}{unit})"),
+        _ => format!(
+            "{what}: {actual}{unit}, over the limit of {limit}{unit} by {}{unit}",
+            round3(actual - limit)
+        ),
+    };
+    check(actual, passed, message)
+}
+
+/// Whether a failed check judges `kind`: findings of that kind are then errors, else warnings.
+pub fn fails_kind(checks: &[Check], kind: FindingKind) -> bool {
+    checks.iter().any(|c| {
+        !c.passed && Expectation::named(&c.name).is_some_and(|e| e.judged_kind() == Some(kind))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_finding_kind_that_can_fail_a_run_has_one_check() {
+        for kind in FindingKind::ALL {
+            let judging: Vec<&str> = EXPECTATIONS
+                .iter()
+                .filter(|e| e.judged_kind() == Some(kind))
+                .map(|e| e.name)
+                .collect();
+            assert_eq!(judging.len(), 1, "{kind}: {judging:?}");
+        }
+        let mut names: Vec<&str> = EXPECTATIONS.iter().map(|e| e.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), EXPECTATIONS.len());
+    }
+
+    #[test]
+    fn limits_come_from_the_scenario_or_the_default() {
+        let mut expect = Expect::default();
+        let logouts = Expectation::named("max_logouts").unwrap();
+        assert_eq!(logouts.limit(&expect, &[]), Some(0.0));
+        expect.max_logouts = Some(3);
+        assert_eq!(logouts.limit(&expect, &[]), Some(3.0));
+        let p99 = Expectation::named("max_p99_ms").unwrap();
+        assert_eq!(p99.limit(&expect, &[]), None);
+        let fixation = Expectation::named("no_session_fixation").unwrap();
+        assert_eq!(fixation.limit(&expect, &[]), None);
+        assert_eq!(
+            fixation.limit(&expect, &[FindingKind::SessionFixation]),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn a_check_carries_its_numbers() {
+        let e = Expectation::named("auth_persistence").unwrap();
+        let figures = Figures {
+            persistence: Counts {
+                numerator: 12,
+                denominator: 40,
+            },
+            ..Default::default()
+        };
+        let c = grade(e, 0.99, &figures);
+        assert!(!c.passed);
+        assert_eq!(
+            (c.actual, c.op, c.limit_value),
+            (0.3, Some(Op::AtLeast), Some(0.99))
+        );
+        assert_eq!(c.counts, Some(figures.persistence));
+        assert_eq!(c.limit, ">= 0.99");
+        assert!(c.message.starts_with("12 of 40 probes"), "{}", c.message);
+    }
+}
