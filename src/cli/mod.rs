@@ -232,11 +232,14 @@ fn run(args: RunArgs) -> Outcome {
         verbose: args.verbose,
         events: args.events,
     };
-    let scenario = crate::run::apply(scenario, &overrides);
+    let mut scenario = crate::run::apply(scenario, &overrides);
     // The overrides get the same checks as the file (`--users 0`, `--url ftp://...`).
-    if let Err((field, message)) = scenario.validate() {
-        eprintln!("error: invalid command-line override: {field}: {message}");
-        return Outcome::Invalid;
+    match scenario.validate() {
+        Ok(lowered) => scenario.lowered = lowered,
+        Err((field, message)) => {
+            eprintln!("error: invalid command-line override: {field}: {message}");
+            return Outcome::Invalid;
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

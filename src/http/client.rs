@@ -216,11 +216,9 @@ impl Http {
             .collect::<Result<Vec<_>>>()
             .context("target.allow_hosts")?;
         let load = &scenario.load;
-        let addresses: Vec<Option<IpAddr>> = match &scenario.login {
-            Some(l) if !l.source_addresses.is_empty() => {
-                l.source_addresses.iter().map(|a| a.parse().ok()).collect()
-            }
-            _ => vec![None],
+        let addresses: Vec<Option<IpAddr>> = match &scenario.lowered.source_addresses {
+            none if none.is_empty() => vec![None],
+            some => some.iter().copied().map(Some).collect(),
         };
         let mut pools = Vec::new();
         for local_address in addresses {
@@ -280,10 +278,8 @@ impl Http {
             max_redirects: load.max_redirects,
             max_body: load.max_body_bytes,
             login_path: scenario.login_path().to_string(),
-            pattern: Regex::new(&scenario.detect.interrupted_pattern)
-                .context("detect.interrupted_pattern")?,
-            body_pattern: regex::bytes::Regex::new(&scenario.detect.interrupted_pattern)
-                .context("detect.interrupted_pattern")?,
+            pattern: scenario.lowered.interrupted.text.clone(),
+            body_pattern: scenario.lowered.interrupted.bytes.clone(),
             worker_header: match &scenario.probe.worker_header {
                 Some(h) => Some(
                     http::HeaderName::from_bytes(h.as_bytes()).context("probe.worker_header")?,

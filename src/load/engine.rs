@@ -411,7 +411,10 @@ async fn send(
 async fn load_request(ctx: &Ctx, t: &TabId, index: usize) -> Option<Observation> {
     let path = &ctx.paths[index];
     match &ctx.scenario.load.requests[index] {
-        crate::scenario::requests::RequestSpec::Write(w) => write(ctx, t, path, w).await,
+        crate::scenario::requests::RequestSpec::Write(w) => {
+            let method = ctx.scenario.lowered.request_methods[index].clone();
+            write(ctx, t, path, w, method).await
+        }
         crate::scenario::requests::RequestSpec::Page(_) => page(ctx, t, path).await,
     }
 }
@@ -424,6 +427,7 @@ async fn write(
     t: &TabId,
     path: &PathStr,
     w: &crate::scenario::requests::WriteRequest,
+    method: Method,
 ) -> Option<Observation> {
     let mut headers = Vec::new();
     if let Some(csrf) = &w.csrf {
@@ -442,8 +446,6 @@ async fn write(
             }
         }
     }
-    let method =
-        Method::from_bytes(w.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
     let user = t.vu / ctx.scenario.sessions.per_user + 1;
     let req = Req {
         method,
@@ -1004,8 +1006,7 @@ async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
             fields.push((csrf.field.clone(), token));
         }
     }
-    let method =
-        Method::from_bytes(cfg.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
+    let method = ctx.scenario.lowered.logout_method.clone();
     let body = (method != Method::GET).then_some(Body::Form(fields));
     let p = begin(ctx, t);
     if let Some(r) = send(

@@ -16,7 +16,6 @@ use crate::run::events::{Event, Events};
 use crate::run::live::Live;
 use crate::scenario::{RestartMethod, Scenario, Spawn};
 use anyhow::{anyhow, Context, Result};
-use regex::Regex;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -170,7 +169,7 @@ async fn run_and_report(
         outcome: Outcome::Invalid,
         message: format!("{e:#}"),
     })?;
-    let pattern = Regex::new(&scenario.detect.interrupted_pattern)?;
+    let pattern = scenario.lowered.interrupted.text.clone();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Cancelled by Ctrl-C / SIGTERM only; cancelling it also cancels `stop`, not the reverse.
     let interrupt = CancellationToken::new();

@@ -5,6 +5,7 @@
 //! the line and the field, because the person reading it is editing that file.
 
 pub mod accounts;
+pub mod lowered;
 pub mod requests;
 
 use anyhow::Result;
@@ -66,6 +67,9 @@ fn secs(s: u64) -> Dur {
 pub struct Scenario {
     /// Used in report file names and titles.
     pub name: String,
+    /// What validation parsed, in the types the stages use (set by `Scenario::parse`).
+    #[serde(skip)]
+    pub lowered: lowered::Lowered,
     #[serde(default)]
     pub description: Option<String>,
     pub target: Target,
@@ -831,7 +835,7 @@ impl Scenario {
             Ok(e) => e,
             Err((field, m)) => err(&field, m),
         })?;
-        scenario.validate().map_err(|(field, m)| err(&field, m))?;
+        scenario.lowered = scenario.validate().map_err(|(field, m)| err(&field, m))?;
         Ok(scenario)
     }
 
@@ -948,7 +952,8 @@ impl Scenario {
         Ok(())
     }
 
-    pub fn validate(&self) -> std::result::Result<(), (String, String)> {
+    /// Check every field; what needs parsing comes back parsed (see `lowered`).
+    pub fn validate(&self) -> std::result::Result<lowered::Lowered, (String, String)> {
         let bad = |field: &str, m: &str| Err((field.to_string(), m.to_string()));
         let url = url::Url::parse(&self.target.url)
             .map_err(|e| ("target.url".to_string(), format!("not a valid URL ({e})")))?;
@@ -962,14 +967,20 @@ impl Scenario {
             if b.workers == 0 || b.workers > 64 {
                 return bad("target.spawn.builtin.workers", "must be between 1 and 64");
             }
-            const STORES: [&str; 4] = ["shared", "memory", "secret-per-worker", "wipe-on-restart"];
-            if !STORES.contains(&b.store.as_str()) {
+            // The demo target's own names (its `--store` flag), so the two lists cannot drift.
+            use clap::ValueEnum;
+            if crate::demo::StoreMode::from_str(&b.store, false).is_err() {
+                let names: Vec<String> = crate::demo::StoreMode::value_variants()
+                    .iter()
+                    .filter_map(|v| v.to_possible_value())
+                    .map(|v| v.get_name().to_string())
+                    .collect();
                 return Err((
                     "target.spawn.builtin.store".into(),
                     format!(
                         "unknown store {:?}; expected one of {}",
                         b.store,
-                        STORES.join(", ")
+                        names.join(", ")
                     ),
                 ));
             }
@@ -982,16 +993,6 @@ impl Scenario {
         }
         if let Some(c) = &self.logout.csrf {
             check_path("logout.csrf.page", &c.page)?;
-        }
-        if !LOGOUT_METHODS.contains(&self.logout.method.to_ascii_uppercase().as_str()) {
-            return Err((
-                "logout.method".into(),
-                format!(
-                    "unknown method {:?}; expected one of {}",
-                    self.logout.method,
-                    LOGOUT_METHODS.join(", ")
-                ),
-            ));
         }
         for entry in &self.target.allow_hosts {
             AllowedHost::parse(entry).map_err(|m| ("target.allow_hosts".to_string(), m))?;
@@ -1063,23 +1064,6 @@ impl Scenario {
                     "login.login_rate",
                     "must be a positive number of logins per second (0 = unlimited)",
                 );
-            }
-            for a in &login.source_addresses {
-                match a.parse::<std::net::IpAddr>() {
-                    Ok(ip) if ip.is_loopback() => {}
-                    Ok(_) => {
-                        return bad(
-                            "login.source_addresses",
-                            &format!("{a} is not a loopback address (127.0.0.0/8 or ::1)"),
-                        )
-                    }
-                    Err(_) => {
-                        return bad(
-                            "login.source_addresses",
-                            &format!("{a:?} is not an IP address"),
-                        )
-                    }
-                }
             }
         }
         let load = &self.load;
@@ -1202,12 +1186,6 @@ impl Scenario {
         if let Some(c) = &self.config {
             check_path("config.path", &c.path)?;
         }
-        regex::Regex::new(&self.detect.interrupted_pattern).map_err(|e| {
-            (
-                "detect.interrupted_pattern".to_string(),
-                format!("not a valid regex: {e}"),
-            )
-        })?;
         if let Some(b) = &self.browser {
             self.validate_browser(b)?;
         }
@@ -1224,7 +1202,7 @@ impl Scenario {
                 return bad("expect.max_error_rate", "is a fraction between 0.0 and 1.0");
             }
         }
-        Ok(())
+        lowered::lower(self)
     }
 
     fn validate_browser(&self, b: &BrowserSection) -> std::result::Result<(), (String, String)> {
