@@ -4,7 +4,8 @@
 //! every HTTP request taken alone looks fine).
 //!
 //! This module drives the browser and returns typed results ([`Check`]); it knows nothing of
-//! detectors or report formats. The run wiring (`run.rs`) decides when to call it.
+//! detectors or report formats. `load::browser_users` decides when to call it. May import
+//! `process` (Chromium runs under the guard) and nothing else of the crate.
 
 mod chrome;
 mod watch;

@@ -1,4 +1,9 @@
 //! Command-line interface (clap). Exit codes are part of the contract (see README).
+//!
+//! The top of the crate: parses arguments and hands each subcommand to the stage that owns
+//! it; `init` (a first scenario from a running app) and `shell` (completions, man page) live
+//! here too. May import anything; nothing imports it.
+
 pub mod init;
 pub mod shell;
 

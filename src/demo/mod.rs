@@ -1,11 +1,13 @@
 //! The built-in demo target: a small multi-process web app with real logins,
 //! cookies and a debug endpoint, so sesscheck can run without any other server
-//! and tests can switch each session fault on and off.
+//! and tests can switch each session fault on and off. It imports nothing of the checker
+//! (`tests/layers.rs` holds it to that): it could be a crate of its own.
 //!
 //! Layout:
 //! - `mod.rs`     command-line options and the entry point
 //! - `master.rs`  the parent process: state dir, spawning/supervising workers, signals
-//! - `worker.rs`  one worker process: the HTTP server and its routes
+//! - `worker.rs`  one worker process: the HTTP server
+//! - `app.rs`     what every handler of a worker sees (arguments, boot generation, store)
 //! - `routes.rs`  the HTTP routes and the session layer (where the faults live)
 //! - `state_dir.rs` boot counter, secret and session directory on disk
 //! - `store.rs`   the session stores (files, in-memory, signed cookies)

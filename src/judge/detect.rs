@@ -3,7 +3,7 @@
 //! Nothing here does I/O, so each detector is unit-tested on hand-made observations with the
 //! fault present and with it absent.
 
-use crate::judge::audit::{self, AuditConfig, ConfigAnswer};
+use crate::judge::audit::{self, AuditConfig, ConfigAnswer, LifetimeInfo};
 use crate::judge::finding::{Finding, FindingKind, Severity};
 use crate::judge::logins::LoginEnds;
 use crate::observe::digest::Digest;
@@ -40,6 +40,18 @@ pub struct Evidence<'a> {
 
 /// Run every detector; findings come back in a stable order, empty ones left out.
 pub fn detect_all(ev: &Evidence) -> Vec<Finding> {
+    judge_all(ev).findings
+}
+
+/// What the judge says about a run: its findings, and the session lifetime figures (measured
+/// once, when `[lifetime]` is on; the `session_lifetime` finding and the report both use them).
+pub struct Judgement {
+    pub findings: Vec<Finding>,
+    pub lifetime: Option<LifetimeInfo>,
+}
+
+/// Run every detector and measure the lifetime once.
+pub fn judge_all(ev: &Evidence) -> Judgement {
     let interrupted = interrupted_indices(ev);
     // Anonymous answers that another session of the same account caused are conflicts, not logouts.
     let kicked = audit::kicked_out(ev.obs, ev.audit);
@@ -55,12 +67,17 @@ pub fn detect_all(ev: &Evidence) -> Vec<Finding> {
     out.extend(audit::session_fixation(ev.obs, ev.audit));
     out.extend(audit::logout_not_revoked(ev.obs, ev.audit));
     out.extend(audit::cookie_attributes(ev.obs, ev.audit));
-    out.extend(audit::session_lifetime(
-        &audit::measure_lifetime(ev.obs, &ev.digest.remaining, ev.digest.renewed, ev.restarts),
-        ev.audit,
-    ));
+    let lifetime = ev.audit.lifetime.as_ref().map(|_| {
+        audit::measure_lifetime(ev.obs, &ev.digest.remaining, ev.digest.renewed, ev.restarts)
+    });
+    if let Some(info) = &lifetime {
+        out.extend(audit::session_lifetime(info, ev.audit));
+    }
     out.extend(audit::config(ev.config));
-    out
+    Judgement {
+        findings: out,
+        lifetime,
+    }
 }
 
 fn secs(us: u64) -> f64 {

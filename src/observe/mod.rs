@@ -1,6 +1,10 @@
 //! Observations: what the engine saw, one record per request. Detectors and reports are
 //! pure functions of these (through `digest`, which folds in the ones it need not keep), so
 //! they can be unit-tested on recorded observations.
+//!
+//! The folder owns the observation types, worker identity (`worker`), the digest and the
+//! `remaining` series. May import `scenario` and `util`; the http client, the load, the judge
+//! and the report import it, never the reverse.
 
 pub mod digest;
 pub mod remaining;

@@ -1,5 +1,9 @@
 //! The report: the JSON contract (see README), built from observations and findings, and
 //! rendered in several formats. Every rendering goes through `redact` before it is written.
+//!
+//! The folder owns the report types, the renderers (`table`, `junit`, `markdown`, `html`,
+//! `browser`), `merge` and `compare`. May import `judge`, `load` (the generator's figures),
+//! `observe`, `scenario`, `browser` and `util`; only `run` and `cli` import it.
 
 pub mod browser;
 pub mod compare;

@@ -1,11 +1,15 @@
 //! `sesscheck run`: wires scenario → supervisor → engine → detectors → report, and maps the
 //! outcome to the exit code that CI gates on.
+//!
+//! The folder also owns readiness, restarts with their phases, the once-a-second live judge
+//! (`live`) and the `--events` stream (`events`). May import every stage below it; only `cli`
+//! imports it.
 
 pub mod events;
 pub mod live;
 
 use crate::http::client::{Http, OneOff};
-use crate::judge::audit::{self, AuditConfig, ConfigAnswer, CookieRules, LifetimeExpect};
+use crate::judge::audit::{AuditConfig, ConfigAnswer, CookieRules, LifetimeExpect};
 use crate::judge::detect::{self, DetectConfig, Evidence};
 use crate::judge::finding::FindingKind;
 use crate::load::engine::{self, Ctx, Progress};
@@ -317,7 +321,7 @@ async fn run_and_report(
         min_distinct_pids: scenario.expect.min_distinct_pids,
         run_end_us: digest.last_end_us,
     };
-    let findings = detect::detect_all(&Evidence {
+    let judgement = detect::judge_all(&Evidence {
         obs: &kept,
         digest: &digest,
         restarts: &restarts,
@@ -328,7 +332,7 @@ async fn run_and_report(
     });
     let browser_checks =
         std::mem::take(&mut *browser_checks.lock().unwrap_or_else(|e| e.into_inner()));
-    let mut findings = findings;
+    let mut findings = judgement.findings;
     findings.extend(crate::judge::browser::findings(&browser_checks));
     if let Some(live) = &live_judge {
         // Kinds only the end can judge, and those of the last second, are announced now.
@@ -359,10 +363,7 @@ async fn run_and_report(
         aborted: aborted.clone(),
         server_log: &matches,
         server_log_count: match_count,
-        lifetime: scenario
-            .lifetime
-            .as_ref()
-            .map(|_| audit::measure_lifetime(&kept, &digest.remaining, digest.renewed, &restarts)),
+        lifetime: judgement.lifetime,
         audits: enabled_audits(&scenario),
     });
     let mut rep = rep;

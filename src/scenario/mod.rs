@@ -3,6 +3,11 @@
 //! A scenario is the whole description of a run: which target, how to log in, what to
 //! probe, how much load, when to restart and what to expect. Every error names the file,
 //! the line and the field, because the person reading it is editing that file.
+//!
+//! The folder owns the schema (here), `accounts` (the `[login] accounts` CSV), `requests`
+//! (`[load] requests`) and `lowered` (what validation parsed, handed to the stages below).
+//! May import `process`, `browser`, `demo` (its store names) and `util`; every stage below
+//! reads the scenario, none writes it.
 
 pub mod accounts;
 pub mod lowered;
