@@ -452,7 +452,18 @@ async fn reload_makes_sessions_stale_and_loops_redirects() {
     let hup = nix::sys::signal::Signal::SIGHUP;
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(master), hup).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while debug_session(&target, None).await["boot"].as_u64().unwrap() == boot {
+    // While the old workers close their listeners, a new connection can land in a closing
+    // socket's queue and be reset (SO_REUSEPORT): during the reload that is no answer yet.
+    let boot_now = || async {
+        let response = client()
+            .get(format!("{base}/debug/session"))
+            .send()
+            .await
+            .ok()?;
+        let body: Value = serde_json::from_str(&response.text().await.ok()?).ok()?;
+        body["boot"].as_u64()
+    };
+    while boot_now().await.is_none_or(|now| now == boot) {
         assert!(
             Instant::now() < deadline,
             "no new boot generation after SIGHUP"
