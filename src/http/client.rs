@@ -208,13 +208,7 @@ impl Http {
         let cookie_slot = with_cookie_slot(&mut headers);
         let mut foreign_headers = default_headers(scenario, false)?;
         with_cookie_slot(&mut foreign_headers);
-        let allow_hosts = scenario
-            .target
-            .allow_hosts
-            .iter()
-            .map(|h| AllowedHost::parse(h).map_err(anyhow::Error::msg))
-            .collect::<Result<Vec<_>>>()
-            .context("target.allow_hosts")?;
+        let allow_hosts = scenario.lowered.allow_hosts.clone();
         let load = &scenario.load;
         let addresses: Vec<Option<IpAddr>> = match &scenario.lowered.source_addresses {
             none if none.is_empty() => vec![None],
@@ -280,12 +274,7 @@ impl Http {
             login_path: scenario.login_path().to_string(),
             pattern: scenario.lowered.interrupted.text.clone(),
             body_pattern: scenario.lowered.interrupted.bytes.clone(),
-            worker_header: match &scenario.probe.worker_header {
-                Some(h) => Some(
-                    http::HeaderName::from_bytes(h.as_bytes()).context("probe.worker_header")?,
-                ),
-                None => None,
-            },
+            worker_header: scenario.lowered.worker_header.clone(),
         })
     }
 
@@ -612,18 +601,13 @@ fn absorb_cookies(
 fn default_headers(scenario: &Scenario, configured: bool) -> Result<HeaderMap> {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
-    let none = BTreeMap::new();
-    let configured = if configured {
-        &scenario.target.headers
+    let configured: &[(HeaderName, HeaderValue)] = if configured {
+        &scenario.lowered.target_headers
     } else {
-        &none
+        &[]
     };
-    for (k, v) in configured {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .with_context(|| format!("target.headers: invalid header name {k:?}"))?;
-        let value = HeaderValue::from_str(v)
-            .with_context(|| format!("target.headers.{k}: invalid header value"))?;
-        headers.insert(name, value);
+    for (name, value) in configured {
+        headers.insert(name.clone(), value.clone());
     }
     if scenario.load.connection == ConnectionPolicy::New {
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
@@ -727,12 +711,8 @@ impl OneOff {
     /// what the users will. Callers ask for paths on the target's origin only.
     pub fn for_target(timeout: Duration, scenario: &Scenario) -> Result<OneOff> {
         let mut one = OneOff::new(timeout, scenario.target.insecure_tls)?;
-        for (k, v) in &scenario.target.headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .with_context(|| format!("target.headers: invalid header name {k:?}"))?;
-            let value = HeaderValue::from_str(v)
-                .with_context(|| format!("target.headers.{k}: invalid header value"))?;
-            one.headers.insert(name, value);
+        for (name, value) in &scenario.lowered.target_headers {
+            one.headers.insert(name.clone(), value.clone());
         }
         Ok(one)
     }

@@ -411,10 +411,7 @@ async fn send(
 async fn load_request(ctx: &Ctx, t: &TabId, index: usize) -> Option<Observation> {
     let path = &ctx.paths[index];
     match &ctx.scenario.load.requests[index] {
-        crate::scenario::requests::RequestSpec::Write(w) => {
-            let method = ctx.scenario.lowered.request_methods[index].clone();
-            write(ctx, t, path, w, method).await
-        }
+        crate::scenario::requests::RequestSpec::Write(w) => write(ctx, t, index, w).await,
         crate::scenario::requests::RequestSpec::Page(_) => page(ctx, t, path).await,
     }
 }
@@ -425,10 +422,12 @@ async fn load_request(ctx: &Ctx, t: &TabId, index: usize) -> Option<Observation>
 async fn write(
     ctx: &Ctx,
     t: &TabId,
-    path: &PathStr,
+    index: usize,
     w: &crate::scenario::requests::WriteRequest,
-    method: Method,
 ) -> Option<Observation> {
+    // What validation parsed for this entry of `[load] requests`.
+    let path = &ctx.paths[index];
+    let method = ctx.scenario.lowered.request_methods[index].clone();
     let mut headers = Vec::new();
     if let Some(csrf) = &w.csrf {
         let token = ctx
@@ -438,9 +437,8 @@ async fn write(
             .and_then(|u| client::cookie_values(&t.jar, &u).remove(&csrf.cookie));
         // Without the cookie the request goes without the header: the app's answer (Django:
         // 403) is the finding.
-        if let (Some(token), Ok(name)) =
-            (token, http::HeaderName::from_bytes(csrf.header.as_bytes()))
-        {
+        let name = ctx.scenario.lowered.request_csrf_headers[index].clone();
+        if let (Some(token), Some(name)) = (token, name) {
             if let Ok(value) = http::HeaderValue::from_str(&token) {
                 headers.push((name, value));
             }

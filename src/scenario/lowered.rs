@@ -4,7 +4,8 @@
 //! strings again, so nothing can fall back silently to a default where validation said "fine".
 
 use super::requests::RequestSpec;
-use super::{Scenario, LOGOUT_METHODS};
+use super::{AllowedHost, Scenario, LOGOUT_METHODS};
+use http::{HeaderName, HeaderValue};
 use std::net::IpAddr;
 
 /// The interrupted pattern (`[detect] interrupted_pattern`), for text (headers, server log) and
@@ -32,6 +33,14 @@ pub struct Lowered {
     pub logout_method: http::Method,
     /// The method of each `[load] requests` entry (a page: GET), in their order.
     pub request_methods: Vec<http::Method>,
+    /// The CSRF header of each `[load] requests` write that sends one (`csrf = {...}`).
+    pub request_csrf_headers: Vec<Option<HeaderName>>,
+    /// `[target] headers`, sent with every request to the target's origin.
+    pub target_headers: Vec<(HeaderName, HeaderValue)>,
+    /// `[target] allow_hosts`: other hosts whose redirects may be followed.
+    pub allow_hosts: Vec<AllowedHost>,
+    /// `[probe] worker_header`: the response header naming the worker or replica.
+    pub worker_header: Option<HeaderName>,
 }
 
 impl Default for Lowered {
@@ -43,6 +52,10 @@ impl Default for Lowered {
             source_addresses: Vec::new(),
             logout_method: http::Method::POST,
             request_methods: Vec::new(),
+            request_csrf_headers: Vec::new(),
+            target_headers: Vec::new(),
+            allow_hosts: Vec::new(),
+            worker_header: None,
         }
     }
 }
@@ -96,11 +109,64 @@ pub fn lower(s: &Scenario) -> Result<Lowered, (String, String)> {
             }),
         })
         .collect::<Result<_, _>>()?;
+    let request_csrf_headers = s
+        .load
+        .requests
+        .iter()
+        .map(|r| match r {
+            RequestSpec::Write(w) => w
+                .csrf
+                .as_ref()
+                .map(|c| {
+                    HeaderName::from_bytes(c.header.as_bytes()).map_err(|_| {
+                        (
+                            "load.requests".to_string(),
+                            format!("csrf header {:?} is not a valid header name", c.header),
+                        )
+                    })
+                })
+                .transpose(),
+            RequestSpec::Page(_) => Ok(None),
+        })
+        .collect::<Result<_, _>>()?;
+    let mut target_headers = Vec::new();
+    for (name, value) in &s.target.headers {
+        let field = || format!("target.headers.{name}");
+        let parsed_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| (field(), format!("{name:?} is not a valid header name")))?;
+        let parsed_value = HeaderValue::from_str(value).map_err(|_| {
+            (
+                field(),
+                "the value is not a valid header value (control characters or a line break?)"
+                    .to_string(),
+            )
+        })?;
+        target_headers.push((parsed_name, parsed_value));
+    }
+    let allow_hosts = s
+        .target
+        .allow_hosts
+        .iter()
+        .map(|entry| AllowedHost::parse(entry).map_err(|m| ("target.allow_hosts".to_string(), m)))
+        .collect::<Result<_, _>>()?;
+    let worker_header = match &s.probe.worker_header {
+        Some(h) => Some(HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+            (
+                "probe.worker_header".to_string(),
+                "not a valid header name (e.g. \"X-Served-By\")".to_string(),
+            )
+        })?),
+        None => None,
+    };
     Ok(Lowered {
         interrupted,
         source_addresses,
         logout_method,
         request_methods,
+        request_csrf_headers,
+        target_headers,
+        allow_hosts,
+        worker_header,
     })
 }
 
@@ -112,17 +178,22 @@ mod tests {
 name = "t"
 [target]
 url = "http://127.0.0.1:9"
+headers = { X-Api-Key = "k" }
+allow_hosts = ["127.0.0.2:8080"]
 [login]
 fields = { username = "u", password = "p" }
 success = { redirect_to = "/dashboard" }
 source_addresses = ["127.0.0.2", "::1"]
 [logout]
 method = "delete"
+[probe]
+path = "/debug/session"
+worker_header = "X-Served-By"
 [detect]
 interrupted_pattern = "Gone|Interrupted"
 [load]
 duration = "1s"
-requests = ["/", { method = "put", path = "/notes", form = { a = "b" } }]
+requests = ["/", { method = "put", path = "/notes", form = { a = "b" }, csrf = { header = "X-CSRF" } }]
 "#;
 
     #[test]
@@ -140,6 +211,14 @@ requests = ["/", { method = "put", path = "/notes", form = { a = "b" } }]
         );
         assert_eq!(l.logout_method, http::Method::DELETE);
         assert_eq!(l.request_methods, [http::Method::GET, http::Method::PUT]);
+        assert_eq!(
+            l.request_csrf_headers,
+            [None, Some(http::HeaderName::from_static("x-csrf"))]
+        );
+        assert_eq!(l.target_headers.len(), 1);
+        assert_eq!(l.target_headers[0].0, "x-api-key");
+        assert_eq!(l.allow_hosts[0].port, Some(8080));
+        assert_eq!(l.worker_header.as_ref().unwrap(), "x-served-by");
     }
 
     #[test]
@@ -163,5 +242,11 @@ requests = ["/", { method = "put", path = "/notes", form = { a = "b" } }]
         assert!(e.contains("is not an IP address"), "{e}");
         let e = bad("method = \"delete\"", "method = \"FETCH\"");
         assert!(e.contains("logout.method") && e.contains("FETCH"), "{e}");
+        let e = bad("header = \"X-CSRF\"", "header = \"X CSRF\"");
+        assert!(e.contains("load.requests") && e.contains("X CSRF"), "{e}");
+        let e = bad("X-Api-Key = \"k\"", "X-Api-Key = \"k\\n\"");
+        assert!(e.contains("target.headers.X-Api-Key"), "{e}");
+        let e = bad("\"X-Served-By\"", "\"X Served\"");
+        assert!(e.contains("probe.worker_header"), "{e}");
     }
 }

@@ -999,25 +999,6 @@ impl Scenario {
         if let Some(c) = &self.logout.csrf {
             check_path("logout.csrf.page", &c.page)?;
         }
-        for entry in &self.target.allow_hosts {
-            AllowedHost::parse(entry).map_err(|m| ("target.allow_hosts".to_string(), m))?;
-        }
-        // `run` builds these headers: what it would refuse is refused here already.
-        for (name, value) in &self.target.headers {
-            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err((
-                    format!("target.headers.{name}"),
-                    format!("{name:?} is not a valid header name"),
-                ));
-            }
-            if http::HeaderValue::from_str(value).is_err() {
-                return Err((
-                    format!("target.headers.{name}"),
-                    "the value is not a valid header value (control characters or a line break?)"
-                        .into(),
-                ));
-            }
-        }
         if !self.probe.path.is_empty() {
             check_path("probe.path", &self.probe.path)?;
             let (worker, host) = (&self.probe.worker, &self.probe.host);
@@ -1045,14 +1026,6 @@ impl Scenario {
             }
             if host.is_some() && self.probe.pid.is_empty() {
                 return bad("probe.pid", "`host` needs a `pid` pointer to go with it");
-            }
-        }
-        if let Some(h) = &self.probe.worker_header {
-            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                return bad(
-                    "probe.worker_header",
-                    "not a valid header name (e.g. \"X-Served-By\")",
-                );
             }
         }
         if let Some(login) = &self.login {
