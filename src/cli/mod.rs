@@ -87,7 +87,7 @@ pub enum Command {
     /// Look at a running app and write a first scenario for it: the login form (fields, CSRF),
     /// a debug endpoint or worker header, and, with --user, where a good login lands.
     Init(init::InitArgs),
-    /// Internal: guards a target that `run` spawns (see src/guard.rs).
+    /// Internal: guards a target that `run` spawns (see src/process/guard.rs).
     #[command(name = "__guard", hide = true)]
     Guard(crate::process::guard::GuardArgs),
     /// Print a shell completion script (bash, zsh or fish); see README for where to put it.

@@ -292,8 +292,7 @@ impl Drop for KillGroupOnDrop {
 
 /// Send a signal to the PID in a pidfile (Gunicorn reloads its workers on HUP), once that
 /// PID is known to be a live process that is safe to signal (see `check_signal_target`).
-pub fn signal_pidfile(signal: &str, pidfile: &str) -> Result<()> {
-    let sig = parse_signal(signal).map_err(anyhow::Error::msg)?;
+pub fn signal_pidfile(sig: Signal, pidfile: &str) -> Result<()> {
     let text =
         std::fs::read_to_string(pidfile).with_context(|| format!("reading pidfile {pidfile}"))?;
     let pid: i32 = text.trim().parse().with_context(|| {

@@ -109,7 +109,12 @@ impl Restarter {
                         _ = interrupt.cancelled() => return Ok(()),
                     }
                 }
-                RestartMethod::Signal { signal, pidfile } => {
+                RestartMethod::Signal { pidfile, .. } => {
+                    // Parsed when the scenario was validated: a Signal method has one.
+                    let signal = sc
+                        .lowered
+                        .restart_signal
+                        .context("restart.method: no signal was parsed")?;
                     supervisor::signal_pidfile(signal, &resolve(sc, pidfile).to_string_lossy())?;
                 }
             }

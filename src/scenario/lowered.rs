@@ -4,7 +4,7 @@
 //! strings again, so nothing can fall back silently to a default where validation said "fine".
 
 use super::requests::RequestSpec;
-use super::{AllowedHost, Scenario, LOGOUT_METHODS};
+use super::{AllowedHost, RestartMethod, Scenario, LOGOUT_METHODS};
 use http::{HeaderName, HeaderValue};
 use std::net::IpAddr;
 
@@ -41,6 +41,8 @@ pub struct Lowered {
     pub allow_hosts: Vec<AllowedHost>,
     /// `[probe] worker_header`: the response header naming the worker or replica.
     pub worker_header: Option<HeaderName>,
+    /// `[restart] method = { signal, pidfile }`: the signal.
+    pub restart_signal: Option<nix::sys::signal::Signal>,
 }
 
 impl Default for Lowered {
@@ -56,6 +58,7 @@ impl Default for Lowered {
             target_headers: Vec::new(),
             allow_hosts: Vec::new(),
             worker_header: None,
+            restart_signal: None,
         }
     }
 }
@@ -158,6 +161,13 @@ pub fn lower(s: &Scenario) -> Result<Lowered, (String, String)> {
         })?),
         None => None,
     };
+    let restart_signal = match s.restart.as_ref().map(|r| &r.method) {
+        Some(RestartMethod::Signal { signal, .. }) => Some(
+            crate::process::supervisor::parse_signal(signal)
+                .map_err(|m| ("restart.method".to_string(), m))?,
+        ),
+        _ => None,
+    };
     Ok(Lowered {
         interrupted,
         source_addresses,
@@ -167,6 +177,7 @@ pub fn lower(s: &Scenario) -> Result<Lowered, (String, String)> {
         target_headers,
         allow_hosts,
         worker_header,
+        restart_signal,
     })
 }
 
@@ -194,6 +205,9 @@ interrupted_pattern = "Gone|Interrupted"
 [load]
 duration = "1s"
 requests = ["/", { method = "put", path = "/notes", form = { a = "b" }, csrf = { header = "X-CSRF" } }]
+[restart]
+at = "1s"
+method = { signal = "hup", pidfile = "app.pid" }
 "#;
 
     #[test]
@@ -219,6 +233,7 @@ requests = ["/", { method = "put", path = "/notes", form = { a = "b" }, csrf = {
         assert_eq!(l.target_headers[0].0, "x-api-key");
         assert_eq!(l.allow_hosts[0].port, Some(8080));
         assert_eq!(l.worker_header.as_ref().unwrap(), "x-served-by");
+        assert_eq!(l.restart_signal, Some(nix::sys::signal::Signal::SIGHUP));
     }
 
     #[test]
@@ -248,5 +263,7 @@ requests = ["/", { method = "put", path = "/notes", form = { a = "b" }, csrf = {
         assert!(e.contains("target.headers.X-Api-Key"), "{e}");
         let e = bad("\"X-Served-By\"", "\"X Served\"");
         assert!(e.contains("probe.worker_header"), "{e}");
+        let e = bad("signal = \"hup\"", "signal = \"NOPE\"");
+        assert!(e.contains("restart.method") && e.contains("NOPE"), "{e}");
     }
 }

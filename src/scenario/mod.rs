@@ -1123,10 +1123,6 @@ impl Scenario {
                     );
                 }
             }
-            if let RestartMethod::Signal { signal, .. } = &r.method {
-                crate::process::supervisor::parse_signal(signal)
-                    .map_err(|m| ("restart.method".to_string(), m))?;
-            }
         }
         if self.sessions.per_user == 0 || self.sessions.per_user > 16 {
             return bad("sessions.per_user", "must be between 1 and 16");
