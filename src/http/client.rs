@@ -10,13 +10,14 @@
 use crate::http::pool::{Origin, Pool};
 use crate::http::transport::{self, ConnectOptions, Connector};
 use crate::observe::{CookieAttrs, Failure, Progress, Stage};
-use crate::scenario::{AllowedHost, ConnectionPolicy, Scenario};
+use crate::scenario::lowered::HttpPlan;
+use crate::scenario::AllowedHost;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use cookie_store::{CookieExpiration, CookieStore, RawCookie};
 use http::header::{
-    HeaderMap, HeaderName, HeaderValue, ACCEPT, CONNECTION, CONTENT_TYPE, COOKIE, HOST, LOCATION,
-    SET_COOKIE, USER_AGENT,
+    HeaderMap, HeaderValue, ACCEPT, CONNECTION, CONTENT_TYPE, COOKIE, HOST, LOCATION, SET_COOKIE,
+    USER_AGENT,
 };
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
@@ -203,46 +204,32 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new(scenario: &Scenario, base: &Url) -> Result<Http> {
-        let mut headers = default_headers(scenario, true)?;
+    pub fn new(plan: &HttpPlan, base: &Url) -> Result<Http> {
+        let mut headers = default_headers(plan, true);
         let cookie_slot = with_cookie_slot(&mut headers);
-        let mut foreign_headers = default_headers(scenario, false)?;
+        let mut foreign_headers = default_headers(plan, false);
         with_cookie_slot(&mut foreign_headers);
-        let allow_hosts = scenario.lowered.allow_hosts.clone();
-        let load = &scenario.load;
-        let addresses: Vec<Option<IpAddr>> = match &scenario.lowered.source_addresses {
+        let addresses: Vec<Option<IpAddr>> = match &plan.source_addresses {
             none if none.is_empty() => vec![None],
             some => some.iter().copied().map(Some).collect(),
         };
         let mut pools = Vec::new();
         for local_address in addresses {
             let options = ConnectOptions {
-                timeout: load.loading_timeout.0,
+                timeout: plan.timeout,
                 local_address,
             };
             // One TLS configuration (and so one session-resumption cache) per pool, as before.
-            let tls = transport::tls_config(scenario.target.insecure_tls)
+            let tls = transport::tls_config(plan.insecure_tls)
                 .context("building the TLS configuration")?;
-            let keep_idle = load.connection != ConnectionPolicy::New;
-            pools.push(Pool::new(Connector::new(&options, tls), keep_idle));
+            pools.push(Pool::new(
+                Connector::new(&options, tls),
+                !plan.new_connections,
+            ));
         }
-        let mut paths: Vec<&str> = scenario
-            .load
-            .requests
-            .iter()
-            .map(crate::scenario::requests::RequestSpec::as_str)
-            .collect();
-        paths.push(&scenario.probe.path);
-        if let Some(l) = &scenario.login {
-            paths.push(&l.path);
-            if let Some(c) = &l.csrf {
-                paths.push(&c.page);
-            }
-        }
-        paths.push(&scenario.logout.path);
         let mut origins = Vec::new();
         let mut targets = HashMap::new();
-        for p in paths {
+        for p in &plan.paths {
             let Ok(url) = base.join(p) else { continue };
             // Validation refuses such paths; this keeps a path that slipped through (an
             // override) from sending credentials elsewhere.
@@ -254,27 +241,27 @@ impl Http {
             };
             // One `Origin` for all paths on the same host: the pool matches them by pointer.
             t.origin = t.origin.shared(&mut origins);
-            targets.insert(p.to_string(), t);
+            targets.insert(p.clone(), t);
         }
         Ok(Http {
             hard_deadline: None,
-            slots: load
+            slots: plan
                 .max_connections
                 .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             targets,
             pools,
             headers,
             foreign_headers,
-            allow_hosts,
+            allow_hosts: plan.allow_hosts.clone(),
             cookie_slot,
             base: base.clone(),
-            timeout: load.loading_timeout.0,
-            max_redirects: load.max_redirects,
-            max_body: load.max_body_bytes,
-            login_path: scenario.login_path().to_string(),
-            pattern: scenario.lowered.interrupted.text.clone(),
-            body_pattern: scenario.lowered.interrupted.bytes.clone(),
-            worker_header: scenario.lowered.worker_header.clone(),
+            timeout: plan.timeout,
+            max_redirects: plan.max_redirects,
+            max_body: plan.max_body,
+            login_path: plan.login_path.clone(),
+            pattern: plan.interrupted.text.clone(),
+            body_pattern: plan.interrupted.bytes.clone(),
+            worker_header: plan.worker_header.clone(),
         })
     }
 
@@ -598,25 +585,22 @@ fn absorb_cookies(
 /// then `[target] headers` (`configured`: only for the target's own origin), then
 /// `Connection: close` for `connection = "new"` (so the server closes too, and no side keeps
 /// the connection and its worker around), then the User-Agent.
-fn default_headers(scenario: &Scenario, configured: bool) -> Result<HeaderMap> {
+fn default_headers(plan: &HttpPlan, configured: bool) -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
-    let configured: &[(HeaderName, HeaderValue)] = if configured {
-        &scenario.lowered.target_headers
-    } else {
-        &[]
-    };
-    for (name, value) in configured {
-        headers.insert(name.clone(), value.clone());
+    if configured {
+        for (name, value) in &plan.target_headers {
+            headers.insert(name.clone(), value.clone());
+        }
     }
-    if scenario.load.connection == ConnectionPolicy::New {
+    if plan.new_connections {
         headers.insert(CONNECTION, HeaderValue::from_static("close"));
     }
     headers.insert(
         USER_AGENT,
         HeaderValue::from_static(concat!("sesscheck/", env!("CARGO_PKG_VERSION"))),
     );
-    Ok(headers)
+    headers
 }
 
 /// Give the default headers a `Cookie` entry (empty) unless one is configured; true if it was
@@ -709,9 +693,9 @@ impl OneOff {
     /// The same, carrying the scenario's `[target] headers` (a probe token, an API key), as
     /// the load's requests do: readiness, the probe check and the wait for workers must see
     /// what the users will. Callers ask for paths on the target's origin only.
-    pub fn for_target(timeout: Duration, scenario: &Scenario) -> Result<OneOff> {
-        let mut one = OneOff::new(timeout, scenario.target.insecure_tls)?;
-        for (name, value) in &scenario.lowered.target_headers {
+    pub fn for_target(timeout: Duration, plan: &HttpPlan) -> Result<OneOff> {
+        let mut one = OneOff::new(timeout, plan.insecure_tls)?;
+        for (name, value) in &plan.target_headers {
             one.headers.insert(name.clone(), value.clone());
         }
         Ok(one)

@@ -1107,7 +1107,7 @@ mod tests {
             "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nduration = \"3s\"\n";
         let scenario = Scenario::parse(text, "t.toml").unwrap();
         let base = url::Url::parse(&scenario.target.url).unwrap();
-        let http = Http::new(&scenario, &base).unwrap();
+        let http = Http::new(&scenario.lowered.http, &base).unwrap();
         // The target took 5 s to become ready.
         let clock = Instant::now() - Duration::from_secs(5);
         let ctx = Ctx::new(

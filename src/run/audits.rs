@@ -64,8 +64,8 @@ pub(super) async fn read_config(
 ) -> ConfigAnswer {
     let fetch = async {
         let url = base.join(&c.path).map_err(|e| e.to_string())?;
-        let client =
-            OneOff::for_target(sc.load.loading_timeout.0, sc).map_err(|e| format!("{e:#}"))?;
+        let client = OneOff::for_target(sc.load.loading_timeout.0, &sc.lowered.http)
+            .map_err(|e| format!("{e:#}"))?;
         let answer = client
             .get(&url, CONFIG_MAX_BYTES)
             .await

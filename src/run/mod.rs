@@ -142,7 +142,7 @@ async fn run_and_report(
     if scenario.target.insecure_tls {
         eprintln!("warning: insecure_tls = true: TLS certificates of {base} are NOT verified");
     }
-    let http = Http::new(&scenario, &base).map_err(|e| RunError {
+    let http = Http::new(&scenario.lowered.http, &base).map_err(|e| RunError {
         outcome: Outcome::Invalid,
         message: format!("{e:#}"),
     })?;

@@ -25,7 +25,7 @@ pub(super) async fn wait_ready(
     let url = base
         .join(&sc.target.ready.path)
         .context("target.ready.path")?;
-    let client = OneOff::for_target(READY_POLL_TIMEOUT, sc)?;
+    let client = OneOff::for_target(READY_POLL_TIMEOUT, &sc.lowered.http)?;
     let deadline = Instant::now() + sc.target.ready.timeout.0;
     let mut last;
     loop {
@@ -92,7 +92,7 @@ pub(super) async fn wait_workers(
     if want <= 1 {
         return Ok(());
     }
-    let client = OneOff::for_target(READY_POLL_TIMEOUT, sc)?;
+    let client = OneOff::for_target(READY_POLL_TIMEOUT, &sc.lowered.http)?;
     let path = if sc.probe.path.is_empty() {
         &sc.target.ready.path
     } else {
@@ -174,7 +174,7 @@ pub(super) async fn check_probe(sc: &Scenario, base: &Url) -> Result<()> {
     }
     let path = &sc.probe.path;
     let url = base.join(path).context("probe.path")?;
-    let client = OneOff::for_target(READY_POLL_TIMEOUT, sc)?;
+    let client = OneOff::for_target(READY_POLL_TIMEOUT, &sc.lowered.http)?;
     let fix = "set [probe] path to the app's JSON debug endpoint (see README \"Point it at your app\"), or remove [probe] to run without one";
     let answer = client
         .get(&url, sc.load.max_body_bytes)

@@ -7,6 +7,7 @@ use super::requests::RequestSpec;
 use super::{AllowedHost, RestartMethod, Scenario, LOGOUT_METHODS};
 use http::{HeaderName, HeaderValue};
 use std::net::IpAddr;
+use std::time::Duration;
 
 /// The interrupted pattern (`[detect] interrupted_pattern`), for text (headers, server log) and
 /// for bodies (bytes).
@@ -28,37 +29,69 @@ impl Interrupted {
 #[derive(Debug, Clone)]
 pub struct Lowered {
     pub interrupted: Interrupted,
-    /// `[login] source_addresses`, loopback addresses (empty: the system's choice).
-    pub source_addresses: Vec<IpAddr>,
     pub logout_method: http::Method,
     /// The method of each `[load] requests` entry (a page: GET), in their order.
     pub request_methods: Vec<http::Method>,
     /// The CSRF header of each `[load] requests` write that sends one (`csrf = {...}`).
     pub request_csrf_headers: Vec<Option<HeaderName>>,
+    /// `[restart] method = { signal, pidfile }`: the signal.
+    pub restart_signal: Option<nix::sys::signal::Signal>,
+    /// Everything the HTTP stage needs, so that it never reads the scenario itself.
+    pub http: HttpPlan,
+}
+
+/// The HTTP stage's configuration (`http::client::Http`, `OneOff::for_target`).
+#[derive(Debug, Clone)]
+pub struct HttpPlan {
     /// `[target] headers`, sent with every request to the target's origin.
     pub target_headers: Vec<(HeaderName, HeaderValue)>,
     /// `[target] allow_hosts`: other hosts whose redirects may be followed.
     pub allow_hosts: Vec<AllowedHost>,
     /// `[probe] worker_header`: the response header naming the worker or replica.
     pub worker_header: Option<HeaderName>,
-    /// `[restart] method = { signal, pidfile }`: the signal.
-    pub restart_signal: Option<nix::sys::signal::Signal>,
+    /// `[login] source_addresses`, loopback addresses (empty: the system's choice).
+    pub source_addresses: Vec<IpAddr>,
+    pub interrupted: Interrupted,
+    pub insecure_tls: bool,
+    /// `[load] loading_timeout`: one request, connecting included.
+    pub timeout: Duration,
+    /// `[load] connection = "new"`: a connection per request, `Connection: close` sent.
+    pub new_connections: bool,
+    pub max_connections: Option<usize>,
+    pub max_redirects: usize,
+    pub max_body: usize,
+    /// Where the app sends anonymous users.
+    pub login_path: String,
+    /// The scenario's own paths (pages, probe, login, its CSRF page, logout), prepared once.
+    pub paths: Vec<String>,
 }
 
 impl Default for Lowered {
     /// What a scenario with every default lowers to.
     fn default() -> Lowered {
+        let interrupted = Interrupted::new(&super::Detect::default().interrupted_pattern)
+            .expect("the default interrupted pattern is a valid regex");
         Lowered {
-            interrupted: Interrupted::new(&super::Detect::default().interrupted_pattern)
-                .expect("the default interrupted pattern is a valid regex"),
-            source_addresses: Vec::new(),
+            interrupted: interrupted.clone(),
             logout_method: http::Method::POST,
             request_methods: Vec::new(),
             request_csrf_headers: Vec::new(),
-            target_headers: Vec::new(),
-            allow_hosts: Vec::new(),
-            worker_header: None,
             restart_signal: None,
+            http: HttpPlan {
+                target_headers: Vec::new(),
+                allow_hosts: Vec::new(),
+                worker_header: None,
+                source_addresses: Vec::new(),
+                interrupted,
+                insecure_tls: false,
+                timeout: super::default_loading_timeout().0,
+                new_connections: false,
+                max_connections: None,
+                max_redirects: super::default_max_redirects(),
+                max_body: super::default_max_body(),
+                login_path: "/login".into(),
+                paths: Vec::new(),
+            },
         }
     }
 }
@@ -168,16 +201,42 @@ pub fn lower(s: &Scenario) -> Result<Lowered, (String, String)> {
         ),
         _ => None,
     };
-    Ok(Lowered {
-        interrupted,
-        source_addresses,
-        logout_method,
-        request_methods,
-        request_csrf_headers,
+    let load = &s.load;
+    let mut paths: Vec<String> = load
+        .requests
+        .iter()
+        .map(|r| r.as_str().to_string())
+        .collect();
+    paths.push(s.probe.path.clone());
+    if let Some(l) = &s.login {
+        paths.push(l.path.clone());
+        if let Some(c) = &l.csrf {
+            paths.push(c.page.clone());
+        }
+    }
+    paths.push(s.logout.path.clone());
+    let http = HttpPlan {
         target_headers,
         allow_hosts,
         worker_header,
+        source_addresses,
+        interrupted: interrupted.clone(),
+        insecure_tls: s.target.insecure_tls,
+        timeout: load.loading_timeout.0,
+        new_connections: load.connection == super::ConnectionPolicy::New,
+        max_connections: load.max_connections,
+        max_redirects: load.max_redirects,
+        max_body: load.max_body_bytes,
+        login_path: s.login_path().to_string(),
+        paths,
+    };
+    Ok(Lowered {
+        interrupted,
+        logout_method,
+        request_methods,
+        request_csrf_headers,
         restart_signal,
+        http,
     })
 }
 
@@ -217,7 +276,7 @@ method = { signal = "hup", pidfile = "app.pid" }
         assert!(l.interrupted.text.is_match("410 Gone"));
         assert!(l.interrupted.bytes.is_match(b"... Interrupted ..."));
         assert_eq!(
-            l.source_addresses,
+            l.http.source_addresses,
             [
                 "127.0.0.2".parse::<std::net::IpAddr>().unwrap(),
                 "::1".parse().unwrap()
@@ -229,10 +288,10 @@ method = { signal = "hup", pidfile = "app.pid" }
             l.request_csrf_headers,
             [None, Some(http::HeaderName::from_static("x-csrf"))]
         );
-        assert_eq!(l.target_headers.len(), 1);
-        assert_eq!(l.target_headers[0].0, "x-api-key");
-        assert_eq!(l.allow_hosts[0].port, Some(8080));
-        assert_eq!(l.worker_header.as_ref().unwrap(), "x-served-by");
+        assert_eq!(l.http.target_headers.len(), 1);
+        assert_eq!(l.http.target_headers[0].0, "x-api-key");
+        assert_eq!(l.http.allow_hosts[0].port, Some(8080));
+        assert_eq!(l.http.worker_header.as_ref().unwrap(), "x-served-by");
         assert_eq!(l.restart_signal, Some(nix::sys::signal::Signal::SIGHUP));
     }
 
