@@ -6,7 +6,7 @@
 
 use crate::http::client::{self, Body, Http, Jar, Req, SharedJar};
 use crate::load::login_check;
-use crate::observe::digest::{DigestConfig, Recorder};
+use crate::observe::digest::Recorder;
 use crate::observe::worker::{WorkerId, WorkerSpec};
 use crate::observe::{Failure, Observation, PathStr, Step};
 use crate::scenario::{BodyKind, Login, Scenario};
@@ -98,7 +98,7 @@ impl Ctx {
             ),
             shard: None,
             generator: Mutex::new(None),
-            recorder: Arc::new(Recorder::new(clock, DigestConfig::of(&scenario))),
+            recorder: Arc::new(Recorder::new(clock, scenario.lowered.digest.clone())),
             browser_jars: Mutex::new(Vec::new()),
             scenario,
             http,

@@ -13,39 +13,13 @@
 
 use crate::observe::worker::WorkerId;
 use crate::observe::{Failure, Observation, PathStr, Phase, RestartWindow, Step};
-use crate::scenario::Scenario;
 use crate::util::stats;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// What folding needs from the scenario.
-#[derive(Debug, Clone, Default)]
-pub struct DigestConfig {
-    /// `[detect] interrupted_statuses`: such answers are kept (SessionInterrupted correlation).
-    pub interrupted_statuses: Vec<u16>,
-    /// `[restart] recovery_timeout`: how long after a restart a user has to be served again.
-    pub recovery_timeout_us: u64,
-    /// The scenario restarts the target: requests before the first restart began are
-    /// `before_restart`, not `load` (the digest folds them before that restart is known).
-    pub restart_planned: bool,
-}
-
-impl DigestConfig {
-    pub fn of(sc: &Scenario) -> DigestConfig {
-        DigestConfig {
-            interrupted_statuses: sc.detect.interrupted_statuses.clone(),
-            // Without restarts nobody has to recover: a bound no run reaches.
-            recovery_timeout_us: sc
-                .restart
-                .as_ref()
-                .map(|r| r.recovery_timeout.0.as_micros() as u64)
-                .unwrap_or(u64::MAX / 4),
-            restart_planned: sc.restart.is_some(),
-        }
-    }
-}
+pub use crate::scenario::lowered::DigestConfig;
 
 /// True for an observation that a detector examines one by one; everything else is only counted.
 pub fn must_keep(o: &Observation, cfg: &DigestConfig) -> bool {

@@ -216,7 +216,7 @@ async fn run_and_report(
                         interrupted_statuses: scenario.detect.interrupted_statuses.clone(),
                         interrupted_window_us: scenario.detect.interrupted_window.0.as_micros()
                             as u64,
-                        recovery_timeout_us: DigestConfig::of(&scenario).recovery_timeout_us,
+                        recovery_timeout_us: scenario.lowered.digest.clone().recovery_timeout_us,
                         min_distinct_pids: scenario.expect.min_distinct_pids,
                         run_end_us: 0,
                     };
@@ -258,7 +258,7 @@ async fn run_and_report(
         Ok(v) => v,
         // Interrupted before the load began: still write an (empty) report.
         Err(_) if interrupted.load(Ordering::SeqCst) => {
-            (Recorded::empty(DigestConfig::of(&scenario)), None, None)
+            (Recorded::empty(scenario.lowered.digest.clone()), None, None)
         }
         Err(e) => return Err(e),
     };
@@ -286,7 +286,7 @@ async fn run_and_report(
         interrupted_statuses,
         recovery_timeout_us,
         ..
-    } = DigestConfig::of(&scenario);
+    } = scenario.lowered.digest.clone();
     let cfg = DetectConfig {
         interrupted_statuses,
         interrupted_window_us: scenario.detect.interrupted_window.0.as_micros() as u64,

@@ -38,6 +38,19 @@ pub struct Lowered {
     pub restart_signal: Option<nix::sys::signal::Signal>,
     /// Everything the HTTP stage needs, so that it never reads the scenario itself.
     pub http: HttpPlan,
+    pub digest: DigestConfig,
+}
+
+/// What the digest (`observe::digest`) needs to fold observations.
+#[derive(Debug, Clone, Default)]
+pub struct DigestConfig {
+    /// `[detect] interrupted_statuses`: such answers are kept (SessionInterrupted correlation).
+    pub interrupted_statuses: Vec<u16>,
+    /// `[restart] recovery_timeout`: how long after a restart a user has to be served again.
+    pub recovery_timeout_us: u64,
+    /// The scenario restarts the target: requests before the first restart began are
+    /// `before_restart`, not `load` (the digest folds them before that restart is known).
+    pub restart_planned: bool,
 }
 
 /// The HTTP stage's configuration (`http::client::Http`, `OneOff::for_target`).
@@ -92,9 +105,17 @@ impl Default for Lowered {
                 login_path: "/login".into(),
                 paths: Vec::new(),
             },
+            digest: DigestConfig {
+                interrupted_statuses: super::Detect::default().interrupted_statuses,
+                recovery_timeout_us: NO_RECOVERY_BOUND_US,
+                restart_planned: false,
+            },
         }
     }
 }
+
+/// Without restarts nobody has to recover: a bound no run reaches.
+const NO_RECOVERY_BOUND_US: u64 = u64::MAX / 4;
 
 /// Parse what `validate` must not only check but hand on; an error names the field.
 pub fn lower(s: &Scenario) -> Result<Lowered, (String, String)> {
@@ -230,6 +251,15 @@ pub fn lower(s: &Scenario) -> Result<Lowered, (String, String)> {
         login_path: s.login_path().to_string(),
         paths,
     };
+    let digest = DigestConfig {
+        interrupted_statuses: s.detect.interrupted_statuses.clone(),
+        recovery_timeout_us: s
+            .restart
+            .as_ref()
+            .map(|r| r.recovery_timeout.0.as_micros() as u64)
+            .unwrap_or(NO_RECOVERY_BOUND_US),
+        restart_planned: s.restart.is_some(),
+    };
     Ok(Lowered {
         interrupted,
         logout_method,
@@ -237,6 +267,7 @@ pub fn lower(s: &Scenario) -> Result<Lowered, (String, String)> {
         request_csrf_headers,
         restart_signal,
         http,
+        digest,
     })
 }
 
