@@ -11,6 +11,14 @@ use std::time::{Duration, Instant};
 const BROKEN: &str = "scenarios/browser-restart-broken.toml";
 const HEALTHY: &str = "scenarios/browser-restart.toml";
 
+/// One browser test at a time. Each starts Chromium, a target and a load with a restart whose
+/// timing the assertions depend on; seven of them side by side on a 2-core machine made
+/// Chromium start late enough that a check missed its restart (the load ended first).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    BROWSER.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn browser_checks(out: &Outcome) -> Vec<Value> {
     out.report.as_ref().expect("a report")["browser"]["checks"]
         .as_array()
@@ -29,6 +37,7 @@ fn pages_settled(out: &Outcome, when: &str) -> Vec<bool> {
 
 #[test]
 fn stale_cookie_loop_after_restart_is_infinite_loading_from_the_browser() {
+    let _one = one_at_a_time();
     let (out, _dir) = run_edited(BROKEN, &[], &[], &[]);
     // The HTTP-level detectors see nothing: only the browser does.
     assert_exit_and_kinds(&out, 1, &["infinite_loading"]);
@@ -92,6 +101,7 @@ fn regex_like_401_count(msg: &str) -> bool {
 
 #[test]
 fn healthy_spa_settles_on_both_sides_of_the_restart() {
+    let _one = one_at_a_time();
     let (out, _dir) = run_edited(HEALTHY, &[], &[], &[]);
     assert_exit_and_kinds(&out, 0, &[]);
     assert_eq!(pages_settled(&out, "before_restart"), vec![true, true]);
@@ -109,6 +119,7 @@ fn healthy_spa_settles_on_both_sides_of_the_restart() {
 
 #[test]
 fn a_page_that_never_settles_is_reported_once() {
+    let _one = one_at_a_time();
     // The ready selector never appears: the page is stuck before and after the restart.
     let (out, _dir) = run_edited(
         HEALTHY,
@@ -139,6 +150,7 @@ fn a_page_that_never_settles_is_reported_once() {
 
 #[test]
 fn missing_chromium_is_exit_2_naming_the_key_and_the_package() {
+    let _one = one_at_a_time();
     let dir = TempDir::new("browser-missing");
     let text = std::fs::read_to_string(HEALTHY).unwrap().replace(
         "# executable = \"/usr/bin/chromium\"",
@@ -189,6 +201,7 @@ fn browsers_of(pid: u32) -> Vec<u32> {
 
 #[test]
 fn ctrl_c_during_a_browser_check_exits_130_with_report_and_no_browser_left() {
+    let _one = one_at_a_time();
     let dir = TempDir::new("browser-ctrl-c");
     let port = free_port();
     // A page that never settles within the run, so the check is surely running.
@@ -314,6 +327,7 @@ ready_selector = "#user"
 
 #[test]
 fn flask_login_per_process_sessions_spin_forever_after_the_restart() {
+    let _one = one_at_a_time();
     let out = flask_spa("process");
     assert_eq!(out.code, 1, "{}", out.explain());
     let f = out
@@ -328,6 +342,7 @@ fn flask_login_per_process_sessions_spin_forever_after_the_restart() {
 
 #[test]
 fn flask_login_shared_sessions_recover_after_the_restart() {
+    let _one = one_at_a_time();
     let out = flask_spa("shared");
     assert_exit_and_kinds(&out, 0, &[]);
     assert_eq!(pages_settled(&out, "after_restart"), vec![true, true]);
