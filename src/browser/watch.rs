@@ -132,7 +132,14 @@ pub async fn visit(page: &Page, plan: &Plan, path: &str, stop: &CancellationToke
     let mut navigate_done = false;
     let mut tick = tokio::time::interval(TICK);
     loop {
+        // Biased, in the order Chromium sends them: each event type has its own channel, and
+        // an unbiased select took a request's `loadingFinished` before its `requestWillBeSent`
+        // now and then when both were waiting. The finish found nothing in flight, the request
+        // was added after it and stayed "in flight" for good: a page that had loaded was
+        // reported as never settling. The handler delivers events in protocol order, so a
+        // finish that is waiting has its request's send already waiting or taken.
         tokio::select! {
+            biased;
             r = &mut navigate, if !navigate_done => {
                 navigate_done = true;
                 match r {
