@@ -301,8 +301,10 @@ fn shipped_scenarios_name_themselves_in_their_header() {
 /// target moves to a free port and says which; with `--url` the port stays what was asked.
 #[test]
 fn a_taken_port_moves_the_spawned_target_to_a_free_one() {
-    let taken = free_port();
-    let _squatter = std::net::TcpListener::bind(("127.0.0.1", taken)).unwrap();
+    // The squatter takes a port the kernel picks and holds it: checking a port free and then
+    // binding it leaves a window in which another process can take it (it did, once, in CI).
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let taken = squatter.local_addr().unwrap().port();
     let dir = TempDir::new("taken");
     let text = scenario("", &login("demo", ""), PROBE, "")
         .replace("127.0.0.1:8765", &format!("127.0.0.1:{taken}"));

@@ -199,8 +199,9 @@ fn init_against_django_finds_the_csrf_field_and_cookie() {
 
 #[test]
 fn a_page_without_a_login_form_is_exit_2_saying_so() {
-    let port = free_port();
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    // Bound on a kernel-picked port and held: no window for another process to take it.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         use std::io::{Read, Write};
         let end = Instant::now() + Duration::from_secs(30);
