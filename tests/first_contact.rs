@@ -335,3 +335,55 @@ fn a_taken_port_moves_the_spawned_target_to_a_free_one() {
     assert_eq!(out.code, 3, "{}", out.explain());
     assert!(out.stderr.contains("already listening"), "{}", out.stderr);
 }
+
+/// A `[restart]` that the load ends before is no pass (exit 3, the report still written and
+/// saying why): the run checked nothing about restarts. Found when a cold Chromium start
+/// delayed a browser scenario's restart past its load and the run passed with `restarts: []`.
+/// The restart that does run is `restart_phases_and_times_are_on_the_load_clock` (exit 0).
+#[test]
+fn a_planned_restart_that_never_ran_is_no_pass() {
+    let never = "[restart]\nafter_requests = 100000000\n";
+    let (out, _d) = run_text(&scenario("", &login("demo", ""), PROBE, never));
+    assert_eq!(out.code, 3, "{}", out.explain());
+    let r = out.report.as_ref().expect("the report is written");
+    assert_eq!(r["verdict"], "fail", "{}", out.explain());
+    assert_eq!(r["restarts"].as_array().unwrap().len(), 0);
+    let why = r["aborted"].as_str().unwrap();
+    assert!(
+        why.contains("plans 1 restart(s) (restart.after_requests = 100000000; the load sent ")
+            && why.contains("but 0 ran"),
+        "{why}"
+    );
+    assert!(out.stderr.contains("no pass"), "{}", out.stderr);
+
+    // One of three ran: the two the load never reached still make it no pass.
+    let partly = "[restart]\nat = \"500ms\"\ncount = 3\ninterval = \"20s\"\n";
+    let (out, _d) = run_text(&scenario("", &login("demo", ""), PROBE, partly));
+    assert_eq!(out.code, 3, "{}", out.explain());
+    let r = out.report.as_ref().expect("the report is written");
+    assert_eq!(
+        r["restarts"].as_array().unwrap().len(),
+        1,
+        "{}",
+        out.explain()
+    );
+    let why = r["aborted"].as_str().unwrap();
+    assert!(
+        why.contains("plans 3 restart(s)") && why.contains("but 1 ran"),
+        "{why}"
+    );
+}
+
+/// A restart time at or after the end of the load is a scenario error before anything runs.
+#[test]
+fn a_restart_after_the_end_of_the_load_is_a_scenario_error() {
+    let late = "[restart]\nat = \"5s\"\n";
+    let (out, _d) = run_text(&scenario("", &login("demo", ""), PROBE, late));
+    assert_eq!(out.code, 2, "{}", out.explain());
+    assert!(
+        out.stderr.contains("restart.at") && out.stderr.contains("load.duration = 2s"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.report.is_none());
+}

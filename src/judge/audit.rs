@@ -11,31 +11,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 
-/// Which audits the scenario turned on, in plain values.
-#[derive(Debug, Clone, Default)]
-pub struct AuditConfig {
-    pub sessions_per_user: usize,
-    pub logout_scope: Option<LogoutScope>,
-    pub fixation: bool,
-    pub revocation: bool,
-    pub lifetime: Option<LifetimeExpect>,
-    pub cookies: Option<CookieRules>,
-}
+// Which audits are on is part of the lowered scenario (the judge reads the plan).
+pub use crate::scenario::lowered::{AuditConfig, CookieRules, LifetimeExpect};
 
-#[derive(Debug, Clone, Default)]
-pub struct LifetimeExpect {
-    pub min_s: Option<f64>,
-    pub sliding: Option<bool>,
-}
-
-#[derive(Debug, Clone)]
-pub struct CookieRules {
-    pub http_only: bool,
-    pub secure: bool,
-    /// "any" or a SameSite value.
-    pub same_site: String,
-    pub max_size: usize,
-    pub names: Vec<String>,
+/// Finding kinds of the audits that are on: each becomes a pass/fail expectation.
+pub fn enabled(cfg: &AuditConfig) -> Vec<FindingKind> {
+    let on = [
+        (cfg.sessions_per_user > 1, FindingKind::SessionConflict),
+        (cfg.fixation, FindingKind::SessionFixation),
+        (cfg.revocation, FindingKind::LogoutNotRevoked),
+        (cfg.lifetime.is_some(), FindingKind::SessionLifetime),
+        (cfg.cookies.is_some(), FindingKind::CookieAttributes),
+        (cfg.config, FindingKind::Config),
+    ];
+    on.into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, k)| k)
+        .collect()
 }
 
 /// What the debug config endpoint said.

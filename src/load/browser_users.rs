@@ -8,7 +8,7 @@
 use crate::browser::{Check, Chromium, JarCookie, Plan, When};
 use crate::http::client::{self, SharedJar};
 use crate::load::engine::Ctx;
-use crate::scenario::{BrowserWhen, Scenario};
+use crate::scenario::BrowserWhen;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -50,8 +50,8 @@ pub struct BrowserRun {
 }
 
 /// The checks the scenario asks for, in order.
-fn phases(sc: &Scenario, when: Option<BrowserWhen>) -> Vec<When> {
-    match (sc.restart.is_some(), when) {
+fn phases(restarts_planned: u32, when: Option<BrowserWhen>) -> Vec<When> {
+    match (restarts_planned > 0, when) {
         (false, _) => vec![When::MidRun],
         (true, Some(BrowserWhen::BeforeRestart)) => vec![When::BeforeRestart],
         (true, Some(BrowserWhen::AfterRestart)) => vec![When::AfterRestart],
@@ -61,13 +61,13 @@ fn phases(sc: &Scenario, when: Option<BrowserWhen>) -> Vec<When> {
 
 /// Start the browser task if the scenario has `[browser]` (never otherwise).
 pub fn start(
-    sc: &Scenario,
     base: &Url,
     ctx: Arc<Ctx>,
     stop: CancellationToken,
     interrupt: CancellationToken,
 ) -> Option<BrowserRun> {
-    let b = sc.browser.as_ref()?;
+    let sc = &ctx.plan;
+    let b = sc.browser.as_ref()?.clone();
     // Validation found it already; it can only have vanished since.
     let executable = match b.resolve_executable() {
         Ok(e) => e,
@@ -86,15 +86,15 @@ pub fn start(
     };
     let (done_tx, done_rx) = watch::channel(false);
     let (restarted_tx, restarted_rx) = watch::channel(0u32);
-    let hooks = sc.restart.as_ref().map(|_| RestartHooks {
+    let hooks = (sc.restarts_planned > 0).then(|| RestartHooks {
         before_done: done_rx,
         restarted: restarted_tx,
         // Every page may take its settle_timeout, plus the browser's start.
         max_wait: b.settle_timeout.0 * b.pages.len() as u32 + Duration::from_secs(30),
     });
     let schedule = Schedule {
-        phases: phases(sc, b.when),
-        restarts: sc.restart.as_ref().map(|r| r.count).unwrap_or(0),
+        phases: phases(sc.restarts_planned, b.when),
+        restarts: sc.restarts_planned,
         mid_run_wait: sc
             .load
             .duration
@@ -235,8 +235,7 @@ async fn wait_logged_in(
     loop {
         let jars = watched(ctx);
         let all_in = jars.len() >= users
-            && (ctx.scenario.login.is_none()
-                || jars.iter().all(|(_, j)| client::lock(j).logged_in));
+            && (ctx.plan.login.is_none() || jars.iter().all(|(_, j)| client::lock(j).logged_in));
         if all_in || Instant::now() >= give_up || stop.is_cancelled() {
             return jars;
         }

@@ -9,7 +9,8 @@ use crate::load::login_check;
 use crate::observe::digest::Recorder;
 use crate::observe::worker::{WorkerId, WorkerSpec};
 use crate::observe::{Failure, Observation, PathStr, Step};
-use crate::scenario::{BodyKind, Login, Scenario};
+use crate::scenario::lowered::LoadPlan;
+use crate::scenario::{BodyKind, Login};
 use http::Method;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +33,7 @@ pub struct Progress {
 
 /// Everything the users share.
 pub struct Ctx {
-    pub scenario: Scenario,
+    pub plan: LoadPlan,
     pub http: Http,
     pub clock: Instant,
     pub stop: CancellationToken,
@@ -62,13 +63,13 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(
-        scenario: Scenario,
+        plan: LoadPlan,
         mut http: Http,
         clock: Instant,
         stop: CancellationToken,
         progress: Arc<Progress>,
     ) -> Ctx {
-        let load = &scenario.load;
+        let load = &plan.load;
         let duration = load
             .duration
             .map(|d| d.0)
@@ -87,20 +88,17 @@ impl Ctx {
                 .iter()
                 .map(|p| PathStr::from(p.as_str()))
                 .collect(),
-            probe_path: PathStr::from(scenario.probe.path.as_str()),
+            probe_path: PathStr::from(plan.probe.path.as_str()),
             probe_reader: ProbeReader::new(
-                WorkerSpec::of(&scenario.probe),
-                &scenario.probe.authenticated,
-                scenario
-                    .lifetime
-                    .as_ref()
-                    .and_then(|l| l.remaining.as_deref()),
+                WorkerSpec::of(&plan.probe),
+                &plan.probe.authenticated,
+                plan.lifetime_remaining.as_deref(),
             ),
             shard: None,
             generator: Mutex::new(None),
-            recorder: Arc::new(Recorder::new(clock, scenario.lowered.digest.clone())),
+            recorder: Arc::new(Recorder::new(clock, plan.digest.clone())),
             browser_jars: Mutex::new(Vec::new()),
-            scenario,
+            plan,
             http,
             clock,
             stop,
@@ -123,7 +121,7 @@ impl Ctx {
         if self.stop.is_cancelled() || Instant::now() >= self.deadline {
             return true;
         }
-        match self.scenario.load.total_requests {
+        match self.plan.load.total_requests {
             Some(total) => self.progress.requests.load(Ordering::Relaxed) >= total,
             None => false,
         }
@@ -142,7 +140,7 @@ async fn pause_within_load(ctx: &Ctx, pause: Duration) -> bool {
 /// One account: `[sessions] per_user` logins (devices), each with its own jar and its tabs.
 /// Virtual user numbers are `account * per_user + device`.
 pub(crate) async fn account_task(ctx: Arc<Ctx>, account: usize) {
-    let per_user = ctx.scenario.sessions.per_user;
+    let per_user = ctx.plan.sessions.per_user;
     let devices: Vec<SharedJar> = (0..per_user)
         .map(|_| Arc::new(Mutex::new(Jar::default())))
         .collect();
@@ -175,7 +173,7 @@ pub(crate) async fn account_task(ctx: Arc<Ctx>, account: usize) {
 
 /// Let the browser checks see this user's jar, if it is one of the first `[browser] users`.
 fn register_browser_jar(ctx: &Ctx, vu: usize, jar: &SharedJar) {
-    let Some(b) = &ctx.scenario.browser else {
+    let Some(b) = &ctx.plan.browser else {
         return;
     };
     let mut jars = ctx.browser_jars.lock().unwrap_or_else(|e| e.into_inner());
@@ -187,13 +185,13 @@ fn register_browser_jar(ctx: &Ctx, vu: usize, jar: &SharedJar) {
 /// One login (one jar): log in, then run its tabs to the end.
 async fn session_task(ctx: Arc<Ctx>, first: TabId) {
     let mut obs = Vec::new();
-    let logged_in = ctx.scenario.login.is_none() || login(&ctx, &first, &mut obs).await;
+    let logged_in = ctx.plan.login.is_none() || login(&ctx, &first, &mut obs).await;
     ctx.record(&mut obs);
     if !logged_in {
         return;
     }
     let mut tabs = JoinSet::new();
-    for tab in 0..ctx.scenario.load.tabs {
+    for tab in 0..ctx.plan.load.tabs {
         tabs.spawn(tab_loop(
             ctx.clone(),
             TabId {
@@ -209,8 +207,8 @@ async fn session_task(ctx: Arc<Ctx>, first: TabId) {
 /// After the load: the first session logs out; then its old cookies are replayed
 /// (revocation) and the account's other sessions are probed (logout scope).
 async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
-    let scope = ctx.scenario.sessions.logout_scope.is_some();
-    let revocation = ctx.scenario.checks.revocation;
+    let scope = ctx.plan.sessions.logout_scope.is_some();
+    let revocation = ctx.plan.checks.revocation;
     let Some(first) = devices.first() else { return };
     if !(scope || revocation) || !client::lock(&first.jar).logged_in {
         return;
@@ -246,7 +244,7 @@ async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
 /// One tab: pages and probes in turn; tab 0 also does the periodic logout when configured.
 async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
     let (tab, jar) = (t.tab, t.jar.clone());
-    let load = &ctx.scenario.load;
+    let load = &ctx.plan.load;
     let mut obs = Vec::new();
     // Tabs start at different pages so that K tabs do not march in lock-step.
     let mut i = tab;
@@ -279,12 +277,10 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
         obs.push(page);
         // A person sent to the login page logs in again; so does a virtual user (once per
         // bounce: the first tab to notice claims the re-login).
-        if bounced && ctx.scenario.login.is_some() && claim_relogin(&jar, Some(epoch)) {
+        if bounced && ctx.plan.login.is_some() && claim_relogin(&jar, Some(epoch)) {
             login(&ctx, &t, &mut obs).await;
         }
-        if !ctx.scenario.probe.path.is_empty()
-            && (i as u32).is_multiple_of(ctx.scenario.probe.every)
-        {
+        if !ctx.plan.probe.path.is_empty() && (i as u32).is_multiple_of(ctx.plan.probe.every) {
             match probe(&ctx, &t).await {
                 Some(p) => obs.push(p),
                 None => break,
@@ -410,7 +406,7 @@ async fn send(
 /// `[load] requests` entry `index`: a page, or a write request.
 async fn load_request(ctx: &Ctx, t: &TabId, index: usize) -> Option<Observation> {
     let path = &ctx.paths[index];
-    match &ctx.scenario.load.requests[index] {
+    match &ctx.plan.load.requests[index] {
         crate::scenario::requests::RequestSpec::Write(w) => write(ctx, t, index, w).await,
         crate::scenario::requests::RequestSpec::Page(_) => page(ctx, t, path).await,
     }
@@ -427,7 +423,7 @@ async fn write(
 ) -> Option<Observation> {
     // What validation parsed for this entry of `[load] requests`.
     let path = &ctx.paths[index];
-    let method = ctx.scenario.lowered.request_methods[index].clone();
+    let method = ctx.plan.request_methods[index].clone();
     let mut headers = Vec::new();
     if let Some(csrf) = &w.csrf {
         let token = ctx
@@ -437,14 +433,14 @@ async fn write(
             .and_then(|u| client::cookie_values(&t.jar, &u).remove(&csrf.cookie));
         // Without the cookie the request goes without the header: the app's answer (Django:
         // 403) is the finding.
-        let name = ctx.scenario.lowered.request_csrf_headers[index].clone();
+        let name = ctx.plan.request_csrf_headers[index].clone();
         if let (Some(token), Some(name)) = (token, name) {
             if let Ok(value) = http::HeaderValue::from_str(&token) {
                 headers.push((name, value));
             }
         }
     }
-    let user = t.vu / ctx.scenario.sessions.per_user + 1;
+    let user = t.vu / ctx.plan.sessions.per_user + 1;
     let req = Req {
         method,
         body: crate::load::write::body_for(w, user),
@@ -496,7 +492,7 @@ async fn page(ctx: &Ctx, t: &TabId, path: &PathStr) -> Option<Observation> {
         }
         // `[probe] worker_header`: every page says who served it, not only probes; but where
         // the probe names the worker too, pages stay out (a replica is no worker of it).
-        if ctx.probe_reader.pages_identify(&ctx.scenario.probe.path) {
+        if ctx.probe_reader.pages_identify(&ctx.plan.probe.path) {
             o.worker = reply.served_by;
             note_worker(ctx, reply.served_by);
         }
@@ -517,7 +513,7 @@ fn note_worker(ctx: &Ctx, worker: Option<WorkerId>) {
 
 /// The debug endpoint: worker PID and authenticated flag through JSON pointers.
 async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
-    let probe = &ctx.scenario.probe;
+    let probe = &ctx.plan.probe;
     let p = begin(ctx, t);
     let r = send(
         ctx,
@@ -669,12 +665,7 @@ fn interpret(
 
 /// Wait for this login's turn under `login_rate`.
 async fn pace_login(ctx: &Ctx) {
-    let rate = ctx
-        .scenario
-        .login
-        .as_ref()
-        .map(|l| l.login_rate)
-        .unwrap_or(0.0);
+    let rate = ctx.plan.login.as_ref().map(|l| l.login_rate).unwrap_or(0.0);
     if rate <= 0.0 {
         return;
     }
@@ -716,7 +707,7 @@ async fn csrf_token(
 
 /// Log in with the user's jar. Returns whether it worked.
 async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
-    let Some(login) = ctx.scenario.login.as_ref() else {
+    let Some(login) = ctx.plan.login.as_ref() else {
         return true;
     };
     pace_login(ctx).await;
@@ -731,7 +722,7 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
                 k.clone(),
                 v.replace(
                     "{user}",
-                    &(t.vu / ctx.scenario.sessions.per_user + 1).to_string(),
+                    &(t.vu / ctx.plan.sessions.per_user + 1).to_string(),
                 ),
             )
         })
@@ -739,7 +730,7 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     // `[login] accounts`: this user's account in turn.
     if let Some(account) = crate::scenario::accounts::for_user(
         &login.account_list,
-        t.vu / ctx.scenario.sessions.per_user + 1,
+        t.vu / ctx.plan.sessions.per_user + 1,
     ) {
         for (_, v) in fields.iter_mut() {
             *v = v
@@ -851,7 +842,7 @@ async fn confirm_login(
     obs: &mut Vec<Observation>,
 ) -> Option<std::result::Result<(), (String, Option<Failure>)>> {
     let (least, most) = CONFIRM_PROBES;
-    let want_pids = ctx.scenario.ready_workers().max(1);
+    let want_pids = ctx.plan.ready_workers.max(1);
     let mut anonymous_pids = std::collections::BTreeSet::new();
     let mut answers = 0;
     let mut last;
@@ -905,7 +896,7 @@ async fn confirm_login(
 /// configured. A conclusive login answer (`login_check::is_conclusive`) needs no confirmation:
 /// the tab's own probes then judge the session.
 fn wants_probe_after_login(ctx: &Ctx, login: &Login) -> bool {
-    let probe = &ctx.scenario.probe;
+    let probe = &ctx.plan.probe;
     !probe.path.is_empty()
         && !probe.authenticated.is_empty()
         && login.success.probe_authenticated != Some(false)
@@ -991,7 +982,7 @@ fn record_login_failure(
 
 /// A deliberate logout (the user asked for it), with a CSRF token when the app wants one.
 async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
-    let cfg = &ctx.scenario.logout;
+    let cfg = &ctx.plan.logout;
     {
         // From here on, anonymous answers to this user's other tabs are expected.
         let mut j = client::lock(&t.jar);
@@ -1004,7 +995,7 @@ async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
             fields.push((csrf.field.clone(), token));
         }
     }
-    let method = ctx.scenario.lowered.logout_method.clone();
+    let method = ctx.plan.logout_method.clone();
     let body = (method != Method::GET).then_some(Body::Form(fields));
     let p = begin(ctx, t);
     if let Some(r) = send(
@@ -1046,7 +1037,7 @@ pub(crate) async fn open_user(
         tab: 0,
         jar: Arc::new(Mutex::new(Jar::default())),
     };
-    if ctx.scenario.login.is_some() && !login(ctx, &t, obs).await {
+    if ctx.plan.login.is_some() && !login(ctx, &t, obs).await {
         return None;
     }
     Some(OpenUser(t))
@@ -1062,8 +1053,8 @@ pub(crate) async fn open_arrival(
     obs: &mut Vec<Observation>,
 ) {
     let t = &u.0;
-    let every = u64::from(ctx.scenario.probe.every.max(1));
-    let probing = !ctx.scenario.probe.path.is_empty();
+    let every = u64::from(ctx.plan.probe.every.max(1));
+    let probing = !ctx.plan.probe.path.is_empty();
     let cycle = if probing { every + 1 } else { 1 };
     let o = if probing && n % cycle == every {
         probe(ctx, t).await
@@ -1076,7 +1067,7 @@ pub(crate) async fn open_arrival(
     let bounced = o.step == Step::Request && o.unexplained_anonymous();
     let epoch = o.epoch_end;
     obs.push(o);
-    if bounced && ctx.scenario.login.is_some() && claim_relogin(&t.jar, Some(epoch)) {
+    if bounced && ctx.plan.login.is_some() && claim_relogin(&t.jar, Some(epoch)) {
         login(ctx, t, obs).await;
     }
 }
@@ -1105,13 +1096,13 @@ mod tests {
     fn load_duration_counts_from_the_load_not_from_the_spawn() {
         let text =
             "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nduration = \"3s\"\n";
-        let scenario = Scenario::parse(text, "t.toml").unwrap();
+        let scenario = crate::scenario::Scenario::parse(text, "t.toml").unwrap();
         let base = url::Url::parse(&scenario.target.url).unwrap();
         let http = Http::new(&scenario.lowered.http, &base).unwrap();
         // The target took 5 s to become ready.
         let clock = Instant::now() - Duration::from_secs(5);
         let ctx = Ctx::new(
-            scenario,
+            scenario.load_plan(),
             http,
             clock,
             CancellationToken::new(),

@@ -28,11 +28,11 @@ pub async fn run(ctx: Arc<Ctx>) {
             ctx.stop.cancel();
         })
     };
-    if ctx.scenario.load.rate.is_some() {
+    if ctx.plan.load.rate.is_some() {
         openloop::run(ctx).await;
     } else {
         let mut accounts = JoinSet::new();
-        for account in schedule::shard_users(ctx.scenario.load.users, ctx.shard) {
+        for account in schedule::shard_users(ctx.plan.load.users, ctx.shard) {
             accounts.spawn(engine::account_task(ctx.clone(), account));
         }
         // A panicking task is a bug in sesscheck; what the others recorded is kept.

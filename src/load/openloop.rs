@@ -16,14 +16,14 @@ use tokio::task::JoinSet;
 
 /// Log every user in, then send on the schedule until the run ends.
 pub async fn run(ctx: Arc<Ctx>) {
-    let mut rate = ctx.scenario.load.rate.unwrap_or(1.0);
+    let mut rate = ctx.plan.load.rate.unwrap_or(1.0);
     if let Some((_, n)) = ctx.shard {
         rate /= n as f64;
     }
 
     // Logins, concurrently (paced by `login_rate` as in closed-loop runs).
     let mut logins = JoinSet::new();
-    for vu in shard_users(ctx.scenario.load.users, ctx.shard) {
+    for vu in shard_users(ctx.plan.load.users, ctx.shard) {
         let ctx = ctx.clone();
         logins.spawn(async move {
             let mut obs = Vec::new();

@@ -1,60 +1,13 @@
-//! The session audits the scenario turned on, as plain values for the judge, and the debug
-//! config endpoint read once.
+//! The debug config endpoint, read once before the load (which audits are on is lowered with
+//! the scenario: `scenario::lowered::AuditConfig`).
 
 use crate::http::client::OneOff;
-use crate::judge::audit::{AuditConfig, ConfigAnswer, CookieRules, LifetimeExpect};
-use crate::judge::finding::FindingKind;
+use crate::judge::audit::ConfigAnswer;
 use crate::scenario::Scenario;
 use url::Url;
 
 /// The config endpoint's answer is read up to this size (then it is not JSON: an error).
 const CONFIG_MAX_BYTES: usize = 1 << 20;
-
-/// The session-rule audits the scenario turned on, as plain values for the detectors.
-pub(super) fn audit_config(sc: &Scenario, base: &Url) -> AuditConfig {
-    AuditConfig {
-        sessions_per_user: sc.sessions.per_user,
-        logout_scope: sc.sessions.logout_scope,
-        fixation: sc.checks.fixation,
-        revocation: sc.checks.revocation,
-        lifetime: sc.lifetime.as_ref().map(|l| LifetimeExpect {
-            min_s: l.min.map(|d| d.0.as_secs_f64()),
-            sliding: l.sliding,
-        }),
-        cookies: sc.cookies.as_ref().map(|c| CookieRules {
-            http_only: c.http_only,
-            // Secure is only expected of https targets unless the scenario says so.
-            secure: c.secure.unwrap_or(base.scheme() == "https"),
-            same_site: c.same_site.clone(),
-            max_size: c.max_size,
-            names: c.names.clone(),
-        }),
-    }
-}
-
-/// Finding kinds of the audits that are on: each becomes a pass/fail expectation.
-pub(super) fn enabled_audits(sc: &Scenario) -> Vec<FindingKind> {
-    let mut v = Vec::new();
-    if sc.sessions.per_user > 1 {
-        v.push(FindingKind::SessionConflict);
-    }
-    if sc.checks.fixation {
-        v.push(FindingKind::SessionFixation);
-    }
-    if sc.checks.revocation {
-        v.push(FindingKind::LogoutNotRevoked);
-    }
-    if sc.lifetime.is_some() {
-        v.push(FindingKind::SessionLifetime);
-    }
-    if sc.cookies.is_some() {
-        v.push(FindingKind::CookieAttributes);
-    }
-    if sc.config.is_some() {
-        v.push(FindingKind::Config);
-    }
-    v
-}
 
 /// Read the debug config endpoint once: a default secret key flag and a list of warnings.
 pub(super) async fn read_config(

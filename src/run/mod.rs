@@ -13,7 +13,7 @@ mod ready;
 mod restart;
 mod spawn;
 
-use audits::{audit_config, enabled_audits, read_config};
+use audits::read_config;
 use outcome::unreachable;
 pub use outcome::{Outcome, RunError};
 use ready::{
@@ -146,7 +146,7 @@ async fn run_and_report(
         outcome: Outcome::Invalid,
         message: format!("{e:#}"),
     })?;
-    let pattern = scenario.lowered.interrupted.text.clone();
+    let pattern = scenario.lowered.http.interrupted.text.clone();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Cancelled by Ctrl-C / SIGTERM only; cancelling it also cancels `stop`, not the reverse.
     let interrupt = CancellationToken::new();
@@ -226,7 +226,7 @@ async fn run_and_report(
                     Arc::new(Live::new(
                         events.clone(),
                         cfg,
-                        audit_config(&scenario, &base),
+                        scenario.lowered.audits.clone(),
                         config_answer.clone(),
                         log.clone(),
                         first_logins as u64,
@@ -300,7 +300,7 @@ async fn run_and_report(
         restarts: &restarts,
         cfg: &cfg,
         server_log_matches: match_count,
-        audit: &audit_config(&scenario, &base),
+        audit: &scenario.lowered.audits.clone(),
         config: config_answer.as_ref(),
     });
     let browser_checks =
@@ -337,7 +337,7 @@ async fn run_and_report(
         server_log: &matches,
         server_log_count: match_count,
         lifetime: judgement.lifetime,
-        audits: enabled_audits(&scenario),
+        audits: crate::judge::audit::enabled(&scenario.lowered.audits),
     });
     let mut rep = rep;
     report::add_all_workers(&mut rep, &restarts, &all_workers_us);
@@ -429,7 +429,7 @@ async fn drive(
     let progress = Arc::new(Progress::default());
     let aborted: Arc<Mutex<Option<String>>> = Default::default();
     let mut ctx = Ctx::new(
-        scenario.clone(),
+        scenario.load_plan(),
         http,
         clock,
         stop.clone(),
@@ -437,13 +437,8 @@ async fn drive(
     );
     ctx.shard = o.shard;
     let ctx = Arc::new(ctx);
-    let mut browser_run = crate::load::browser_users::start(
-        &scenario,
-        base,
-        ctx.clone(),
-        stop.clone(),
-        ctl.interrupt.clone(),
-    );
+    let mut browser_run =
+        crate::load::browser_users::start(base, ctx.clone(), stop.clone(), ctl.interrupt.clone());
     let browser_hooks = browser_run.as_mut().and_then(|b| b.hooks.take());
     let restart_task = scenario.restart.clone().map(|plan| {
         let restarter = Restarter {
@@ -491,13 +486,27 @@ async fn drive(
         // Wait for it to go: a live bar clears itself when dropped, before the summary prints.
         let _ = t.await;
     }
-    let aborted = aborted.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let generator = ctx
         .generator
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    Ok((ctx.recorder.take(), aborted, generator))
+    let recorded = ctx.recorder.take();
+    let aborted = aborted.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let aborted = aborted.or_else(|| {
+        let plan = scenario.restart.as_ref()?;
+        if ctl.interrupt.is_cancelled() {
+            return None;
+        }
+        restart::missed(
+            plan,
+            scenario.browser.is_some(),
+            recorded.restarts.len(),
+            progress.requests.load(Ordering::Relaxed),
+            clock.elapsed(),
+        )
+    });
+    Ok((recorded, aborted, generator))
 }
 
 /// Ctrl-C or SIGTERM: stop sending, then the report is written as usual.

@@ -151,3 +151,36 @@ impl Restarter {
         Ok(())
     }
 }
+
+/// A planned restart that never ran verified nothing about restarts, so the run is no pass:
+/// the reason, when fewer restarts began than `[restart] count` asks. The load ends on its own
+/// clock; the restart waits for its trigger and, with `[browser]`, for the before-restart page
+/// checks, so a short load or a slow browser start can end first.
+pub(super) fn missed(
+    plan: &crate::scenario::Restart,
+    browser: bool,
+    ran: usize,
+    requests_sent: u64,
+    load_ran: Duration,
+) -> Option<String> {
+    let planned = plan.count as usize;
+    if ran >= planned {
+        return None;
+    }
+    let trigger = match (plan.at, plan.after_requests) {
+        (Some(at), _) => format!("restart.at = {at}"),
+        (None, Some(n)) => format!("restart.after_requests = {n}; the load sent {requests_sent}"),
+        (None, None) => "no trigger".to_string(),
+    };
+    let waited = if browser && ran == 0 {
+        " (with [browser], the first restart also waits for the before-restart page checks)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "the scenario plans {planned} restart(s) ({trigger}, count = {}, interval = {}) but {ran} ran before the load ended after {:.1} s{waited}: what a restart does to sessions was not checked, so this is no pass. Trigger the restart earlier or lengthen load.duration",
+        plan.count,
+        plan.interval,
+        load_ran.as_secs_f64()
+    ))
+}

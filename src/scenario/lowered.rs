@@ -28,7 +28,6 @@ impl Interrupted {
 
 #[derive(Debug, Clone)]
 pub struct Lowered {
-    pub interrupted: Interrupted,
     pub logout_method: http::Method,
     /// The method of each `[load] requests` entry (a page: GET), in their order.
     pub request_methods: Vec<http::Method>,
@@ -39,6 +38,36 @@ pub struct Lowered {
     /// Everything the HTTP stage needs, so that it never reads the scenario itself.
     pub http: HttpPlan,
     pub digest: DigestConfig,
+    pub audits: AuditConfig,
+}
+
+/// Which session audits the scenario turned on, in plain values for the judge.
+#[derive(Debug, Clone, Default)]
+pub struct AuditConfig {
+    pub sessions_per_user: usize,
+    pub logout_scope: Option<super::LogoutScope>,
+    pub fixation: bool,
+    pub revocation: bool,
+    pub lifetime: Option<LifetimeExpect>,
+    pub cookies: Option<CookieRules>,
+    /// `[config]`: the debug config endpoint is read and judged.
+    pub config: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LifetimeExpect {
+    pub min_s: Option<f64>,
+    pub sliding: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CookieRules {
+    pub http_only: bool,
+    pub secure: bool,
+    /// "any" or a SameSite value.
+    pub same_site: String,
+    pub max_size: usize,
+    pub names: Vec<String>,
 }
 
 /// What the digest (`observe::digest`) needs to fold observations.
@@ -85,7 +114,6 @@ impl Default for Lowered {
         let interrupted = Interrupted::new(&super::Detect::default().interrupted_pattern)
             .expect("the default interrupted pattern is a valid regex");
         Lowered {
-            interrupted: interrupted.clone(),
             logout_method: http::Method::POST,
             request_methods: Vec::new(),
             request_csrf_headers: Vec::new(),
@@ -110,6 +138,53 @@ impl Default for Lowered {
                 recovery_timeout_us: NO_RECOVERY_BOUND_US,
                 restart_planned: false,
             },
+            audits: AuditConfig::default(),
+        }
+    }
+}
+
+/// What the load stage (`load/`) needs, so that it never reads the scenario itself: the
+/// sections the users follow and what validation parsed for them. Built by
+/// [`Scenario::load_plan`] once the overrides are applied and the scenario validated.
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    pub load: super::Load,
+    pub sessions: super::Sessions,
+    pub checks: super::Checks,
+    pub probe: super::Probe,
+    pub login: Option<super::Login>,
+    pub logout: super::Logout,
+    pub browser: Option<super::BrowserSection>,
+    /// `[lifetime] remaining`: the probe's pointer to the seconds the session has left.
+    pub lifetime_remaining: Option<String>,
+    /// `[restart] count`, or 0 without `[restart]`.
+    pub restarts_planned: u32,
+    /// Distinct workers a probe should see (`Scenario::ready_workers`).
+    pub ready_workers: usize,
+    pub logout_method: http::Method,
+    pub request_methods: Vec<http::Method>,
+    pub request_csrf_headers: Vec<Option<HeaderName>>,
+    pub digest: DigestConfig,
+}
+
+impl Scenario {
+    /// The load stage's part of the scenario (see [`LoadPlan`]).
+    pub fn load_plan(&self) -> LoadPlan {
+        LoadPlan {
+            load: self.load.clone(),
+            sessions: self.sessions.clone(),
+            checks: self.checks.clone(),
+            probe: self.probe.clone(),
+            login: self.login.clone(),
+            logout: self.logout.clone(),
+            browser: self.browser.clone(),
+            lifetime_remaining: self.lifetime.as_ref().and_then(|l| l.remaining.clone()),
+            restarts_planned: self.restart.as_ref().map_or(0, |r| r.count),
+            ready_workers: self.ready_workers(),
+            logout_method: self.lowered.logout_method.clone(),
+            request_methods: self.lowered.request_methods.clone(),
+            request_csrf_headers: self.lowered.request_csrf_headers.clone(),
+            digest: self.lowered.digest.clone(),
         }
     }
 }
@@ -118,7 +193,7 @@ impl Default for Lowered {
 const NO_RECOVERY_BOUND_US: u64 = u64::MAX / 4;
 
 /// Parse what `validate` must not only check but hand on; an error names the field.
-pub fn lower(s: &Scenario) -> Result<Lowered, (String, String)> {
+pub fn lower(s: &Scenario, url: &url::Url) -> Result<Lowered, (String, String)> {
     let interrupted = Interrupted::new(&s.detect.interrupted_pattern).map_err(|e| {
         (
             "detect.interrupted_pattern".to_string(),
@@ -241,7 +316,7 @@ pub fn lower(s: &Scenario) -> Result<Lowered, (String, String)> {
         allow_hosts,
         worker_header,
         source_addresses,
-        interrupted: interrupted.clone(),
+        interrupted,
         insecure_tls: s.target.insecure_tls,
         timeout: load.loading_timeout.0,
         new_connections: load.connection == super::ConnectionPolicy::New,
@@ -260,14 +335,33 @@ pub fn lower(s: &Scenario) -> Result<Lowered, (String, String)> {
             .unwrap_or(NO_RECOVERY_BOUND_US),
         restart_planned: s.restart.is_some(),
     };
+    let audits = AuditConfig {
+        sessions_per_user: s.sessions.per_user,
+        logout_scope: s.sessions.logout_scope,
+        fixation: s.checks.fixation,
+        revocation: s.checks.revocation,
+        lifetime: s.lifetime.as_ref().map(|l| LifetimeExpect {
+            min_s: l.min.map(|d| d.0.as_secs_f64()),
+            sliding: l.sliding,
+        }),
+        cookies: s.cookies.as_ref().map(|c| CookieRules {
+            http_only: c.http_only,
+            // Secure is only expected of https targets unless the scenario says so.
+            secure: c.secure.unwrap_or(url.scheme() == "https"),
+            same_site: c.same_site.clone(),
+            max_size: c.max_size,
+            names: c.names.clone(),
+        }),
+        config: s.config.is_some(),
+    };
     Ok(Lowered {
-        interrupted,
         logout_method,
         request_methods,
         request_csrf_headers,
         restart_signal,
         http,
         digest,
+        audits,
     })
 }
 
@@ -296,7 +390,7 @@ interrupted_pattern = "Gone|Interrupted"
 duration = "1s"
 requests = ["/", { method = "put", path = "/notes", form = { a = "b" }, csrf = { header = "X-CSRF" } }]
 [restart]
-at = "1s"
+at = "500ms"
 method = { signal = "hup", pidfile = "app.pid" }
 "#;
 
@@ -304,8 +398,8 @@ method = { signal = "hup", pidfile = "app.pid" }
     fn validation_hands_on_the_parsed_values() {
         let s = Scenario::parse(TEXT, "t.toml").unwrap();
         let l = &s.lowered;
-        assert!(l.interrupted.text.is_match("410 Gone"));
-        assert!(l.interrupted.bytes.is_match(b"... Interrupted ..."));
+        assert!(l.http.interrupted.text.is_match("410 Gone"));
+        assert!(l.http.interrupted.bytes.is_match(b"... Interrupted ..."));
         assert_eq!(
             l.http.source_addresses,
             [

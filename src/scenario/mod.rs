@@ -40,6 +40,13 @@ impl fmt::Debug for Dur {
     }
 }
 
+/// As the scenario would write it ("8s", "1m 30s"), for messages that name a field's value.
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let text = String::deserialize(d)?;
@@ -1115,6 +1122,30 @@ impl Scenario {
             if r.count == 0 {
                 return bad("restart.count", "must be at least 1");
             }
+            // A restart the load never reaches verifies nothing; say so before the run.
+            if let Some(at) = r.at {
+                let ends = [
+                    ("load.duration", load.duration),
+                    ("load.max_duration", Some(load.max_duration)),
+                ];
+                if let Some((field, Some(end))) = ends
+                    .iter()
+                    .find(|(_, end)| end.is_some_and(|e| at.0 >= e.0))
+                {
+                    return bad(
+                        "restart.at",
+                        &format!("{at} is not before the end of the load ({field} = {end}): the restart would never run"),
+                    );
+                }
+            }
+            if let (Some(n), Some(total)) = (r.after_requests, load.total_requests) {
+                if n >= total {
+                    return bad(
+                        "restart.after_requests",
+                        &format!("{n} is not below load.total_requests = {total}: the restart would never run"),
+                    );
+                }
+            }
             if let RestartMethod::Named(NamedRestart::Supervisor) = r.method {
                 if self.target.spawn.is_none() {
                     return bad(
@@ -1176,7 +1207,7 @@ impl Scenario {
                 return bad("expect.max_error_rate", "is a fraction between 0.0 and 1.0");
             }
         }
-        lowered::lower(self)
+        lowered::lower(self, &url)
     }
 
     fn validate_browser(&self, b: &BrowserSection) -> std::result::Result<(), (String, String)> {
@@ -1569,6 +1600,41 @@ duration = "1s"
 "#;
 
     #[test]
+    fn a_restart_the_load_cannot_reach_is_refused() {
+        let e = |extra: &str| {
+            Scenario::parse(&format!("{MINIMAL}{extra}"), "t.toml")
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let late = e("\n[restart]\nmethod = { command = \"true\" }\nat = \"1s\"\n").unwrap_err();
+        assert!(
+            late.contains("restart.at: 1s is not before the end of the load (load.duration = 1s)"),
+            "{late}"
+        );
+        assert!(e("\n[restart]\nmethod = { command = \"true\" }\nat = \"999ms\"\n").is_ok());
+        let counted = MINIMAL.replace("duration = \"1s\"", "total_requests = 50");
+        let never = Scenario::parse(
+            &format!(
+                "{counted}\n[restart]\nmethod = {{ command = \"true\" }}\nafter_requests = 50\n"
+            ),
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            never.contains("restart.after_requests: 50 is not below load.total_requests = 50"),
+            "{never}"
+        );
+        assert!(Scenario::parse(
+            &format!(
+                "{counted}\n[restart]\nmethod = {{ command = \"true\" }}\nafter_requests = 49\n"
+            ),
+            "t.toml"
+        )
+        .is_ok());
+    }
+
+    #[test]
     fn minimal_scenario_gets_defaults() {
         let s = Scenario::parse(MINIMAL, "t.toml").unwrap();
         assert_eq!(s.load.users, 10);
@@ -1653,7 +1719,7 @@ duration = "1s"
 
     #[test]
     fn supervisor_restart_needs_spawn() {
-        let text = format!("{MINIMAL}\n[restart]\nat = \"1s\"\n");
+        let text = format!("{MINIMAL}\n[restart]\nat = \"500ms\"\n");
         let e = Scenario::parse(&text, "t.toml").unwrap_err();
         assert!(e.message.contains("supervisor"), "{e}");
         assert_eq!(e.line, Some(8), "falls back to the [restart] header");
@@ -1686,20 +1752,20 @@ duration = "1s"
 
     #[test]
     fn restart_methods_parse() {
-        let text = format!("{MINIMAL}\n[restart]\nat = \"1s\"\nmethod = {{ signal = \"HUP\", pidfile = \"/tmp/x.pid\" }}\n");
+        let text = format!("{MINIMAL}\n[restart]\nat = \"500ms\"\nmethod = {{ signal = \"HUP\", pidfile = \"/tmp/x.pid\" }}\n");
         let s = Scenario::parse(&text, "t.toml").unwrap();
         assert!(matches!(
             s.restart.unwrap().method,
             RestartMethod::Signal { .. }
         ));
         let text =
-            format!("{MINIMAL}\n[restart]\nat = \"1s\"\nmethod = {{ command = \"true\" }}\n");
+            format!("{MINIMAL}\n[restart]\nat = \"500ms\"\nmethod = {{ command = \"true\" }}\n");
         assert!(Scenario::parse(&text, "t.toml").is_ok());
     }
 
     #[test]
     fn enum_typos_name_the_key_and_the_choices() {
-        let text = format!("{MINIMAL}\n[restart]\nat = \"1s\"\nmethod = \"supervisr\"\n");
+        let text = format!("{MINIMAL}\n[restart]\nat = \"500ms\"\nmethod = \"supervisr\"\n");
         let e = Scenario::parse(&text, "t.toml").unwrap_err();
         let m = e.to_string();
         assert!(m.contains("restart.method"), "{m}");
