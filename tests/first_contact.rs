@@ -387,3 +387,97 @@ fn a_restart_after_the_end_of_the_load_is_a_scenario_error() {
     );
     assert!(out.report.is_none());
 }
+
+/// A new user's app whose tables were never created (found on Flask-AppBuilder with an empty
+/// database): the login page and the login answer 500. That is the app's setup, said as such:
+/// not "the password?", not a session bug, and the checks only a logged-in user can feed say
+/// "not measured" (typed `measured: false`), not PASS.
+#[test]
+fn a_database_without_tables_is_a_setup_mistake_not_a_password_or_session_bug() {
+    let expect = "[expect]\nmin_distinct_pids = 2\nauth_persistence = 1.0\n";
+    let (out, _d) = run_text(&scenario(
+        "\"--no-tables\"",
+        &login("demo", ""),
+        PROBE,
+        expect,
+    ));
+    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    let m = out.finding("login_failed").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        m.contains("HTTP 500") && m.contains("the app failed") && !m.contains("the password?"),
+        "{m}"
+    );
+    for name in ["min_distinct_pids", "auth_persistence", "max_error_rate"] {
+        let c = expectation(&out, name);
+        assert_eq!(c["measured"], false, "{c}");
+        assert_eq!(c["passed"], true, "{c}");
+    }
+    assert_eq!(
+        expectation(&out, "max_login_failures")["measured"],
+        serde_json::Value::Null
+    );
+    assert!(out.stdout.contains("NOT MEASURED"), "{}", out.stdout);
+
+    // The same app with a CSRF login page: the page's 500 is named, not "the token".
+    let csrf = "csrf = { page = \"/login\", field = \"csrf_token\" }";
+    let (out, _d) = run_text(&scenario(
+        "\"--no-tables\"",
+        &login("demo", csrf),
+        PROBE,
+        "",
+    ));
+    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    let f = out.finding("login_failed").unwrap();
+    let m = f["message"].as_str().unwrap();
+    assert!(
+        m.contains("no CSRF token `csrf_token` on /login: it answered HTTP 500")
+            && m.contains("migrations"),
+        "{m}"
+    );
+    assert_eq!(f["example"]["failure"]["kind"], "csrf_unreadable", "{f}");
+}
+
+/// A CSRF page or field typo says which of the two to fix; the right ones log in (exit 0).
+#[test]
+fn csrf_page_and_field_typos_name_the_field_to_fix() {
+    let csrf =
+        |page: &str, field: &str| format!("csrf = {{ page = \"{page}\", field = \"{field}\" }}");
+    let args = "\"--require-csrf\"";
+    let (out, _d) = run_text(&scenario(
+        args,
+        &login("demo", &csrf("/logn", "csrf_token")),
+        PROBE,
+        "",
+    ));
+    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    let m = out.finding("login_failed").unwrap()["message"].to_string();
+    assert!(
+        m.contains("HTTP 404") && m.contains("check [login] csrf.page"),
+        "{m}"
+    );
+
+    let (out, _d) = run_text(&scenario(
+        args,
+        &login("demo", &csrf("/login", "csrf")),
+        PROBE,
+        "",
+    ));
+    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    let m = out.finding("login_failed").unwrap()["message"].to_string();
+    assert!(
+        m.contains("HTTP 200") && m.contains("check [login] csrf.field"),
+        "{m}"
+    );
+    assert!(!m.contains("the password?"), "{m}");
+
+    let (out, _d) = run_text(&scenario(
+        args,
+        &login("demo", &csrf("/login", "csrf_token")),
+        PROBE,
+        "",
+    ));
+    assert_exit_and_kinds(&out, 0, &[]);
+}

@@ -140,6 +140,11 @@ pub struct TargetArgs {
     #[arg(long)]
     pub login_error_page: bool,
 
+    /// The login page and the login answer 500 "no such table", like an app whose database
+    /// was never migrated: a setup mistake, not a session bug.
+    #[arg(long)]
+    pub no_tables: bool,
+
     /// Keep the pre-login session id at login (session fixation).
     #[arg(long)]
     pub no_rotate: bool,

@@ -46,6 +46,17 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// `--no-tables`: what a Django or Flask app answers when its tables were never created.
+fn no_such_table() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html(
+            "<!doctype html>\n<html><head><title>OperationalError at /login</title></head>\n<body><h1>OperationalError</h1><p>no such table: auth_user</p></body></html>\n",
+        ),
+    )
+        .into_response()
+}
+
 /// What the session layer found at the start of the request.
 #[derive(Clone)]
 struct RequestSession {
@@ -229,6 +240,9 @@ async fn login_page(
     Extension(rs): Extension<RequestSession>,
     uri: Uri,
 ) -> Response {
+    if app.args.no_tables {
+        return no_such_table();
+    }
     let stale_login = rs
         .session
         .as_ref()
@@ -265,6 +279,9 @@ async fn login_submit(
     Extension(rs): Extension<RequestSession>,
     body: Bytes,
 ) -> Response {
+    if app.args.no_tables {
+        return no_such_table();
+    }
     let form = parse_form(&body);
     if app.args.require_csrf && !csrf_is_valid(&app, &form) {
         return handled(csrf_rejected());

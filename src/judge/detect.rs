@@ -127,12 +127,22 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
     let first = failed.iter().min_by_key(|o| o.start_us)?;
     let attempts = ev.digest.logins;
     // The cause in words (never a Rust debug name), then what to check.
-    let why = match &first.failure {
-        Some(f @ Failure::LoginRejected(_)) => {
+    let why = match (&first.failure, first.status) {
+        // The answer decides what to check: a server error is not a wrong password.
+        (Some(f @ Failure::LoginRejected(_)), Some(500..=599)) => format!(
+            "{f}; the app failed (a server error), so this says nothing about the password: see its output (a missing table? migrations not run?)"
+        ),
+        (Some(f @ Failure::LoginRejected(_)), Some(404)) => {
+            format!("{f}; check [login] path")
+        }
+        (Some(f @ Failure::LoginRejected(_)), _) if failed.len() < attempts as usize => format!(
+            "{f}; check [login] path, fields (the password?) and success. Some logins worked: if the login page and the login reached different workers, a SECRET_KEY (or CSRF secret) that differs per worker rejects the token"
+        ),
+        (Some(f @ Failure::LoginRejected(_)), _) => {
             format!("{f}; check [login] path, fields (the password?) and success")
         }
-        Some(f) => f.to_string(),
-        None => format!(
+        (Some(f), _) => f.to_string(),
+        (None, _) => format!(
             "HTTP {}; check [login] path, fields and success",
             first.status.unwrap_or(0)
         ),

@@ -248,6 +248,19 @@ pub struct Check {
     /// The parts of a fraction (`max_error_rate`, `auth_persistence`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<Counts>,
+    /// False when nothing could measure the figure (every login failed): such a check passes,
+    /// so a login mistake is not also reported as a session bug, and every renderer shows it
+    /// as "not measured", never as a PASS. Written only when false (added in 0.2).
+    #[serde(default = "measured_default", skip_serializing_if = "is_measured")]
+    pub measured: bool,
+}
+
+fn measured_default() -> bool {
+    true
+}
+
+fn is_measured(measured: &bool) -> bool {
+    *measured
 }
 
 /// The figures of a run (or of merged shards) that checks compare with their limits.
@@ -331,15 +344,22 @@ pub fn grade(e: &Expectation, limit: f64, figures: &Figures) -> Check {
         op: Some(e.op),
         limit_value: Some(limit),
         counts,
+        measured: true,
     };
-    let unmeasured = matches!(e.figure, Figure::DistinctWorkers | Figure::AuthPersistence)
-        && figures.nothing_measured;
+    // Figures only a logged-in user's pages and probes make.
+    let unmeasured = matches!(
+        e.figure,
+        Figure::DistinctWorkers | Figure::AuthPersistence | Figure::ErrorRate | Figure::P99Ms
+    ) && figures.nothing_measured;
     if unmeasured {
-        return check(
-            0.0,
-            true,
-            format!("{what}: not measured (no probe of a logged-in user: every login failed, see login_failed)"),
-        );
+        return Check {
+            measured: false,
+            ..check(
+                0.0,
+                true,
+                format!("{what}: not measured (no page or probe of a logged-in user: every login failed, see login_failed)"),
+            )
+        };
     }
     let passed = e.op.holds(actual, limit);
     let message = match (e.when, e.figure) {

@@ -689,20 +689,38 @@ async fn csrf_token(
     page: &str,
     field: &str,
     obs: &mut Vec<Observation>,
-) -> Option<String> {
+) -> Option<Result<String, Observation>> {
     let p = begin(ctx, t);
     let r = send(ctx, t, Req::page(page)).await?;
     let mut o = finish(ctx, t, Step::Csrf, page, p, &r);
-    let token = r.ok().and_then(|reply| {
-        client::extract_hidden_field(&String::from_utf8_lossy(&reply.body), field)
-    });
-    if token.is_none() && o.failure.is_none() {
-        o.failure = Some(Failure::Transport(format!(
-            "no hidden field `{field}` on {page}"
-        )));
+    let token = match &r {
+        Ok(reply) => client::extract_hidden_field(&String::from_utf8_lossy(&reply.body), field)
+            .ok_or_else(|| unreadable_csrf(page, field, reply)),
+        // No answer at all: its own failure (a connection refused while a target restarts
+        // is forgiven like any other).
+        Err(f) => Err(f.clone()),
+    };
+    if let (Err(f), None) = (&token, &o.failure) {
+        o.failure = Some(f.clone());
     }
+    let failed = o.clone();
     obs.push(o);
-    token
+    Some(token.map_err(|_| failed))
+}
+
+/// Why a CSRF page that answered gave no token, with what to check: the answer decides it
+/// (a server error is not a wrong field name).
+fn unreadable_csrf(page: &str, field: &str, reply: &client::Reply) -> Failure {
+    let answered = login_check::describe(reply);
+    let check = match reply.status {
+        500..=599 => "the app failed serving the login page, before any password was sent (a missing table? migrations not run?)".to_string(),
+        404 => "check [login] csrf.page".to_string(),
+        s if s >= 400 => format!("check [login] csrf.page (it answered {s})"),
+        _ => format!("check [login] csrf.field (the name of the hidden input holding the token, now {field:?})"),
+    };
+    Failure::CsrfUnreadable(format!(
+        "no CSRF token `{field}` on {page}: it answered {answered}; {check}"
+    ))
 }
 
 /// Log in with the user's jar. Returns whether it worked.
@@ -741,17 +759,18 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     if let Some(csrf) = &login.csrf {
         // A person whose login page failed to load reloads it once; so does a virtual user.
         let token = match csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
-            None if !ctx.stop.is_cancelled() => {
+            Some(Err(_)) if !ctx.stop.is_cancelled() => {
                 csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await
             }
             token => token,
         };
         match token {
-            Some(token) => fields.push((csrf.field.clone(), token)),
-            None => {
-                record_login_failure(ctx, t, login, obs, "the CSRF token could not be read");
+            Some(Ok(token)) => fields.push((csrf.field.clone(), token)),
+            Some(Err(page)) => {
+                record_login_failure(ctx, t, login, obs, &page);
                 return false;
             }
+            None => return false,
         }
     }
     let body = match login.body {
@@ -965,17 +984,15 @@ fn record_login_failure(
     t: &TabId,
     login: &Login,
     obs: &mut Vec<Observation>,
-    why: &str,
+    csrf_page: &Observation,
 ) {
+    // The login that was not sent, carrying the CSRF page's answer and failure.
     let p = begin(ctx, t);
-    let mut o = finish(
-        ctx,
-        t,
-        Step::Login,
-        login.path.as_str(),
-        p,
-        &Err(Failure::Transport(why.to_string())),
-    );
+    let failure = csrf_page
+        .failure
+        .clone()
+        .unwrap_or_else(|| Failure::Transport("the CSRF token could not be read".into()));
+    let mut o = finish(ctx, t, Step::Login, login.path.as_str(), p, &Err(failure));
     o.authenticated = Some(false);
     obs.push(o);
 }
@@ -991,7 +1008,7 @@ async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
     }
     let mut fields = Vec::new();
     if let Some(csrf) = &cfg.csrf {
-        if let Some(token) = csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
+        if let Some(Ok(token)) = csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
             fields.push((csrf.field.clone(), token));
         }
     }

@@ -117,7 +117,9 @@ pub struct PairCount {
 pub fn is_error(o: &Observation) -> bool {
     match (&o.failure, o.status) {
         // A rejected login is an answer, judged by its status like any other.
-        (Some(Failure::LoginRejected(_)), Some(s)) => s >= 400 && s != 401 && s != 403,
+        (Some(Failure::LoginRejected(_) | Failure::CsrfUnreadable(_)), Some(s)) => {
+            s >= 400 && s != 401 && s != 403
+        }
         (Some(_), _) => true,
         (None, Some(401 | 403)) => false,
         (None, Some(s)) => s >= 400,

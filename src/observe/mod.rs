@@ -63,6 +63,9 @@ pub enum Failure {
     /// Login only: the app answered, but not with a good login (the form again, a redirect to
     /// the login page, an error status, or a probe saying anonymous right after); why, in words.
     LoginRejected(String),
+    /// Login only: the CSRF page answered, but no token could be read from it (an error status,
+    /// or no such hidden field); what it answered, in words. The login was not sent.
+    CsrfUnreadable(String),
     /// A redirect (or a request) to another origin than the target's, not followed: "302 to
     /// http://other:81/x" (no query). Add the host to `[target] allow_hosts` to follow it.
     OffOrigin(String),
@@ -88,7 +91,8 @@ impl Failure {
             | Failure::BadProbe(t)
             | Failure::Transport(t)
             | Failure::OffOrigin(t)
-            | Failure::LoginRejected(t) => *t = f(t),
+            | Failure::LoginRejected(t)
+            | Failure::CsrfUnreadable(t) => *t = f(t),
             Failure::RedirectLoop(urls) => urls.iter_mut().for_each(|u| *u = f(u)),
             Failure::Timeout(_) | Failure::TooManyRedirects => {}
         }
@@ -104,7 +108,8 @@ impl std::fmt::Display for Failure {
             Failure::Connect(cause)
             | Failure::Transport(cause)
             | Failure::BadProbe(cause)
-            | Failure::LoginRejected(cause) => f.write_str(cause),
+            | Failure::LoginRejected(cause)
+            | Failure::CsrfUnreadable(cause) => f.write_str(cause),
             Failure::RedirectLoop(urls) => write!(f, "redirect loop: {}", urls.join(" -> ")),
             Failure::TooManyRedirects => f.write_str("too many redirects"),
             Failure::OffOrigin(what) => write!(

@@ -172,10 +172,18 @@ fn expectations(out: &mut String, checks: &[Check]) {
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            badge(c.passed),
+            if c.measured {
+                badge(c.passed)
+            } else {
+                "<span class=\"badge warning\">NOT MEASURED</span>"
+            },
             esc(&c.name),
             esc(&c.limit),
-            c.actual,
+            if c.measured {
+                c.actual.to_string()
+            } else {
+                "-".into()
+            },
             esc(&c.message)
         );
     }

@@ -128,10 +128,18 @@ fn expectations(out: &mut String, r: &Report) {
         row(
             out,
             &[
-                pass_fail(c.passed).into(),
+                if c.measured {
+                    pass_fail(c.passed).into()
+                } else {
+                    "NOT MEASURED".into()
+                },
                 c.name.clone(),
                 c.limit.clone(),
-                c.actual.to_string(),
+                if c.measured {
+                    c.actual.to_string()
+                } else {
+                    "-".into()
+                },
                 c.message.clone(),
             ],
         );

@@ -296,6 +296,7 @@ fn combined_check(name: &str, shards: &[&Check], m: &Report, traffic: u64) -> Ch
         op: first.and_then(|c| c.op),
         limit_value: if same_limit { limit } else { None },
         counts: None,
+        measured: shards.iter().any(|c| c.measured),
     }
 }
 

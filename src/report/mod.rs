@@ -684,6 +684,7 @@ pub(crate) mod testing {
             op: None,
             limit_value: None,
             counts: None,
+            measured: true,
         }
     }
 

@@ -80,8 +80,16 @@ pub fn render(r: &Report) -> String {
         e.add_row(vec![
             Cell::new(&c.name),
             Cell::new(&c.limit),
-            Cell::new(c.actual),
-            verdict_cell(c.passed),
+            Cell::new(if c.measured {
+                c.actual.to_string()
+            } else {
+                "-".into()
+            }),
+            if c.measured {
+                verdict_cell(c.passed)
+            } else {
+                Cell::new("NOT MEASURED").fg(Color::Yellow)
+            },
         ]);
     }
     out.push_str("\n\n");
