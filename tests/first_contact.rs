@@ -481,3 +481,25 @@ fn csrf_page_and_field_typos_name_the_field_to_fix() {
     ));
     assert_exit_and_kinds(&out, 0, &[]);
 }
+
+/// A per-worker secret with a CSRF login: the token one worker signed fails on the other, so
+/// some logins fail while others work. The hint names the per-worker secret, beside the
+/// password (found on Flask-AppBuilder, whose per-worker SECRET_KEY failed 5 logins this way).
+#[test]
+fn logins_failing_on_some_workers_point_at_a_per_worker_secret() {
+    let csrf = "csrf = { page = \"/login\", field = \"csrf_token\" }";
+    let text = scenario("\"--require-csrf\"", &login("demo", csrf), PROBE, "")
+        .replace("store = \"shared\"", "store = \"secret-per-worker\"")
+        .replace("users = 3", "users = 8");
+    let (out, _d) = run_text(&text);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let f = out.finding("login_failed").expect("some logins fail");
+    let m = f["message"].as_str().unwrap();
+    assert!(m.contains("differs per worker"), "{m}");
+    assert!(
+        out.report.as_ref().unwrap()["logins"]["ok"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}

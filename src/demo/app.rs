@@ -11,7 +11,9 @@ pub struct App {
     /// Boot generation this worker was started in.
     pub boot: u64,
     pub pid: u32,
-    /// Master secret shared by all workers (CSRF tokens).
+    /// The secret CSRF tokens are signed with: shared by all workers, except with
+    /// `--store secret-per-worker`, where it is this worker's own (as SECRET_KEY signs both a
+    /// Flask/Django app's cookies and its CSRF tokens).
     pub secret: Vec<u8>,
     pub store: SessionStore,
 }
@@ -19,17 +21,20 @@ pub struct App {
 impl App {
     pub fn new(args: TargetArgs) -> anyhow::Result<App> {
         let state_dir = args.resolved_state_dir();
+        let mut secret = state_dir::read_secret(&state_dir, args.default_secret)?;
         let store = match args.store {
             StoreMode::Shared | StoreMode::WipeOnRestart => SessionStore::Files(FileStore {
                 dir: state_dir::sessions_dir(&state_dir),
             }),
             StoreMode::Memory => SessionStore::Memory(MemoryStore::default()),
             StoreMode::SecretPerWorker => {
-                SessionStore::SignedCookies(SignedCookieStore::with_random_key())
+                let store = SignedCookieStore::with_random_key();
+                secret = store.key.clone();
+                SessionStore::SignedCookies(store)
             }
         };
         Ok(App {
-            secret: state_dir::read_secret(&state_dir, args.default_secret)?,
+            secret,
             boot: args.boot_generation,
             pid: std::process::id(),
             store,
