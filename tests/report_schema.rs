@@ -31,44 +31,51 @@ use std::time::Duration;
 /// Generous: the runs take 3-6 s, but the machine may be busy.
 const RUN_LIMIT: Duration = Duration::from_secs(180);
 
-const LOGIN: &str = r#"
-[login]
-path = "/login"
-fields = { username = "user{user}", password = "demo" }
-success = { redirect_to = "/dashboard" }
-csrf = { page = "/login", field = "csrf_token" }
-
-[probe]
-path = "/debug/session"
-pid = "/worker/pid"
-authenticated = "/authenticated"
-"#;
-
-/// Healthy: 4 workers sharing the session store, 3 users for 2 s. Must pass.
-fn pass_scenario() -> String {
+/// A run of the built-in target that the scenario spawns, with `users` users
+/// for `duration`, then `tail` (restart and expectations).
+fn demo_run(
+    name: &str,
+    workers: u32,
+    store: &str,
+    users: u32,
+    duration: &str,
+    tail: &str,
+) -> String {
     format!(
-        r#"name = "schema-pass"
+        r#"name = "{name}"
 [target]
 url = "http://127.0.0.1:1"
-spawn = {{ builtin = {{ workers = 4, store = "shared" }} }}
+spawn = {{ builtin = {{ workers = {workers}, store = "{store}" }} }}
 ready = {{ path = "/health", timeout = "60s" }}
 {LOGIN}
 [load]
-users = 3
-duration = "2s"
+users = {users}
+duration = "{duration}"
 total_requests = 20000
 max_duration = "60s"
 requests = ["/dashboard", "/"]
 think_time = "20ms"
 connection = "new"
 loading_timeout = "10s"
+{tail}"#
+    )
+}
 
+/// Healthy: 4 workers sharing the session store, 3 users for 2 s. Must pass.
+fn pass_scenario() -> String {
+    demo_run(
+        "schema-pass",
+        4,
+        "shared",
+        3,
+        "2s",
+        r#"
 [expect]
 min_distinct_pids = 2
 auth_persistence = 1.0
 max_logouts = 0
 max_p99_ms = 5000
-"#
+"#,
     )
 }
 
@@ -77,23 +84,13 @@ max_p99_ms = 5000
 /// recovery timeout outlasts the run, so no user is judged "never recovered" (that
 /// `infinite_loading` example has another shape) whatever the timing.
 fn fail_scenario() -> String {
-    format!(
-        r#"name = "schema-fail"
-[target]
-url = "http://127.0.0.1:1"
-spawn = {{ builtin = {{ workers = 2, store = "memory" }} }}
-ready = {{ path = "/health", timeout = "60s" }}
-{LOGIN}
-[load]
-users = 4
-duration = "5s"
-total_requests = 20000
-max_duration = "60s"
-requests = ["/dashboard", "/"]
-think_time = "20ms"
-connection = "new"
-loading_timeout = "10s"
-
+    demo_run(
+        "schema-fail",
+        2,
+        "memory",
+        4,
+        "5s",
+        r#"
 [restart]
 at = "2s"
 method = "supervisor"
@@ -108,7 +105,7 @@ max_restart_logouts = 0
 max_infinite_loading = 0
 max_p99_ms = 5000
 max_downtime_s = 60
-"#
+"#,
     )
 }
 

@@ -6,19 +6,6 @@ use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const LOGIN: &str = r#"
-[login]
-path = "/login"
-fields = { username = "user{user}", password = "demo" }
-success = { redirect_to = "/dashboard" }
-csrf = { page = "/login", field = "csrf_token" }
-
-[probe]
-path = "/debug/session"
-pid = "/worker/pid"
-authenticated = "/authenticated"
-"#;
-
 /// Requests to app pages and probes (logins and CSRF fetches excluded).
 fn traffic(r: &Value) -> u64 {
     r["phases"]

@@ -293,6 +293,14 @@ impl Figures {
     pub fn counts_of(findings: &[Finding]) -> Vec<(FindingKind, u64)> {
         findings.iter().map(|f| (f.kind, f.count)).collect()
     }
+
+    /// The one rule for `nothing_measured`, for a run and for merged shards alike: no login
+    /// worked, no probe was judged, and logins failed.
+    pub fn nothing_measured(findings: &[Finding], logins_ok: u64, persistence: Counts) -> bool {
+        logins_ok == 0
+            && persistence.denominator == 0
+            && crate::judge::finding::count_of(findings, FindingKind::LoginFailed) > 0
+    }
 }
 
 /// Every check of a run, in the table's order.

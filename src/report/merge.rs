@@ -12,7 +12,7 @@ use super::{
     Histograms, Latency, PhaseStats, Report,
 };
 use crate::judge::expectations::{grade, Counts, Expectation, Figure, Figures, Op};
-use crate::judge::finding::{count_of, Finding, FindingKind, Severity};
+use crate::judge::finding::{Finding, Severity};
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -252,6 +252,9 @@ fn combined_check(name: &str, shards: &[&Check], m: &Report, traffic: u64) -> Ch
     let known = Expectation::named(name);
     let limit = shards.first().and_then(|c| c.limit_value);
     let same_limit = shards.iter().all(|c| c.limit_value == limit);
+    // auth_persistence is a fraction of probes: it can be recomputed only from every shard's
+    // counts (the error rate's share comes from the merged phases instead).
+    let needs_counts = known.is_some_and(|e| e.figure == Figure::AuthPersistence);
     let persistence = shards.iter().try_fold(Counts::default(), |sum, c| {
         let part = c.counts?;
         Some(Counts {
@@ -259,8 +262,7 @@ fn combined_check(name: &str, shards: &[&Check], m: &Report, traffic: u64) -> Ch
             denominator: sum.denominator + part.denominator,
         })
     });
-    let figures_known =
-        known.is_some_and(|e| e.figure != Figure::AuthPersistence) || persistence.is_some();
+    let figures_known = !needs_counts || persistence.is_some();
     if let (Some(e), Some(limit), true, true) = (known, limit, same_limit, figures_known) {
         let figures = Figures {
             findings: Figures::counts_of(&m.findings),
@@ -269,9 +271,11 @@ fn combined_check(name: &str, shards: &[&Check], m: &Report, traffic: u64) -> Ch
             downtimes_s: m.restarts.iter().map(|r| r.downtime_s).collect(),
             distinct_workers: m.workers.distinct_pids,
             persistence: persistence.unwrap_or_default(),
-            nothing_measured: m.logins.ok == 0
-                && persistence.is_none_or(|p| p.denominator == 0)
-                && count_of(&m.findings, FindingKind::LoginFailed) > 0,
+            nothing_measured: Figures::nothing_measured(
+                &m.findings,
+                m.logins.ok,
+                persistence.unwrap_or_default(),
+            ),
         };
         return grade(e, limit, &figures);
     }

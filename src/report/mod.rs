@@ -20,7 +20,7 @@ pub use crate::util::stats::{ms, new_histogram, round3};
 use crate::judge::audit::LifetimeInfo;
 pub use crate::judge::expectations::Check;
 use crate::judge::expectations::{fails_kind, grade_all, Counts, Figures};
-use crate::judge::finding::{count_of, Finding, FindingKind, Severity};
+use crate::judge::finding::{Finding, FindingKind, Severity};
 use crate::observe::digest::Digest;
 use crate::observe::{Phase, RestartWindow};
 use crate::scenario::Expect;
@@ -397,19 +397,18 @@ pub fn build(inp: Inputs) -> Report {
         pids,
     };
     let mut findings = inp.findings;
+    let persistence = Counts {
+        numerator: d.persistence_ok,
+        denominator: d.persistence_judged,
+    };
     let figures = Figures {
         findings: Figures::counts_of(&findings),
         traffic: d.traffic,
         p99_ms: latency_ms.p99,
         downtimes_s: restarts.iter().map(|r| r.downtime_s).collect(),
         distinct_workers: workers.distinct_pids,
-        persistence: Counts {
-            numerator: d.persistence_ok,
-            denominator: d.persistence_judged,
-        },
-        nothing_measured: d.persistence_judged == 0
-            && d.logins_ok == 0
-            && count_of(&findings, FindingKind::LoginFailed) > 0,
+        persistence,
+        nothing_measured: Figures::nothing_measured(&findings, d.logins_ok, persistence),
     };
     let expectations = grade_all(inp.expect, &inp.audits, &figures);
     grade_findings(&mut findings, &expectations);

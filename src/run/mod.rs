@@ -131,10 +131,8 @@ async fn run_and_report(
     if o.url.is_none() {
         move_off_a_taken_port(&mut scenario).await;
     }
-    let base = Url::parse(&scenario.target.url).map_err(|e| RunError {
-        outcome: Outcome::Invalid,
-        message: format!("--url: {e}"),
-    })?;
+    // Parsed when the scenario (and `--url`) was validated.
+    let base = scenario.lowered.target.clone();
     report::check_writable(&o.report_dir).map_err(|e| RunError {
         outcome: Outcome::Invalid,
         message: format!("{e:#} (check --report-dir)"),

@@ -214,9 +214,7 @@ pub(super) async fn move_off_a_taken_port(sc: &mut Scenario) {
         Some(Spawn::Command(c)) => c.command.contains("$PORT") || c.command.contains("${PORT}"),
         None => false,
     };
-    let Ok(mut url) = Url::parse(&sc.target.url) else {
-        return;
-    };
+    let mut url = sc.lowered.target.clone();
     if !relocatable || ensure_port_free(&url).await.is_ok() {
         return;
     }
@@ -232,6 +230,7 @@ pub(super) async fn move_off_a_taken_port(sc: &mut Scenario) {
             free.port()
         );
         sc.target.url = url.as_str().trim_end_matches('/').to_string();
+        sc.lowered.target = url;
     }
 }
 

@@ -28,6 +28,8 @@ impl Interrupted {
 
 #[derive(Debug, Clone)]
 pub struct Lowered {
+    /// `[target] url`, parsed (the run moves its port when the default one is taken).
+    pub target: url::Url,
     pub logout_method: http::Method,
     /// The method of each `[load] requests` entry (a page: GET), in their order.
     pub request_methods: Vec<http::Method>,
@@ -114,6 +116,7 @@ impl Default for Lowered {
         let interrupted = Interrupted::new(&super::Detect::default().interrupted_pattern)
             .expect("the default interrupted pattern is a valid regex");
         Lowered {
+            target: url::Url::parse("http://127.0.0.1:8765").expect("a valid URL"),
             logout_method: http::Method::POST,
             request_methods: Vec::new(),
             request_csrf_headers: Vec::new(),
@@ -355,6 +358,7 @@ pub fn lower(s: &Scenario, url: &url::Url) -> Result<Lowered, (String, String)> 
         config: s.config.is_some(),
     };
     Ok(Lowered {
+        target: url.clone(),
         logout_method,
         request_methods,
         request_csrf_headers,

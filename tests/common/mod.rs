@@ -288,3 +288,18 @@ pub fn validate(path: &str, envs: &[(&str, &str)]) -> Outcome {
         Duration::from_secs(20),
     )
 }
+
+/// The built-in target's login (CSRF form, password "demo") and its debug probe, as scenario
+/// TOML sections: what most scenarios against the demo start from.
+pub const LOGIN: &str = r#"
+[login]
+path = "/login"
+fields = { username = "user{user}", password = "demo" }
+success = { redirect_to = "/dashboard" }
+csrf = { page = "/login", field = "csrf_token" }
+
+[probe]
+path = "/debug/session"
+pid = "/worker/pid"
+authenticated = "/authenticated"
+"#;
