@@ -101,3 +101,45 @@ fn the_demo_target_uses_nothing_of_the_checker() {
         }
     }
 }
+
+/// Below the scenario, stages get the plan lowered for them (`HttpPlan`, `LoadPlan`,
+/// `DigestConfig`, `AuditConfig`), never the raw `Scenario`: only `scenario` itself, the
+/// wiring (`run`) and the command line (`cli`) name it. Unit tests (after `#[cfg(test)]`) may
+/// build a plan from a parsed scenario.
+#[test]
+fn only_the_wiring_names_the_scenario() {
+    let allowed = ["scenario", "run", "cli"];
+    let mut wrong = Vec::new();
+    for own in layers().iter().filter(|l| !allowed.contains(&l.as_str())) {
+        let mut files = Vec::new();
+        let dir = src().join(own);
+        if dir.is_dir() {
+            rust_files(&dir, &mut files);
+        } else {
+            files.push(src().join(format!("{own}.rs")));
+        }
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("#[cfg(test)]") {
+                    break;
+                }
+                let code = line.split("//").next().unwrap_or("");
+                let names_it = code.match_indices("Scenario").any(|(i, _)| {
+                    let after = code[i + "Scenario".len()..].chars().next();
+                    let before = code[..i].chars().next_back();
+                    !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+                if names_it {
+                    wrong.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the raw Scenario below the plan:\n{}",
+        wrong.join("\n")
+    );
+}
