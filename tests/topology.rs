@@ -36,11 +36,31 @@ impl Drop for Proc {
     }
 }
 
+/// nginx's master, stopped with SIGTERM so that it stops its workers first: a SIGKILLed
+/// master left its workers running and listening after every test run. Killed if it has not
+/// gone within 5 s.
+struct Nginx(Proc);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let child = &mut (self.0).0;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
 struct Topology {
     /// nginx's port: what sesscheck talks to.
     port: u16,
     _replicas: Vec<Proc>,
-    _nginx: Proc,
+    _nginx: Nginx,
     _dir: TempDir,
 }
 
@@ -135,7 +155,7 @@ http {{
         .stderr(Stdio::null())
         .spawn()
         .expect("starting nginx");
-    let nginx = Proc(nginx);
+    let nginx = Nginx(Proc(nginx));
     wait_listening(port, "nginx");
     Topology {
         port,
@@ -224,6 +244,14 @@ fn shared_secret_passes_and_counts_every_replica_worker_apart() {
         out.report.as_ref().unwrap()["workers"]["distinct_pids"],
         seen.len(),
         "{seen:?}"
+    );
+    // Nothing is left listening once the topology is gone (nginx's workers outlived a
+    // SIGKILLed master before).
+    let port = t.port;
+    drop(t);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "something still listens on nginx's port {port}"
     );
 }
 
