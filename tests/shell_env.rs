@@ -266,3 +266,43 @@ fn man_page_renders() {
     assert!(text.contains("Find session bugs"), "{text}");
     assert!(text.contains("completions"), "{text}");
 }
+
+/// Both runtimes drive a healthy run to a pass: one thread (the default on 2 cores or fewer)
+/// and several (the default on bigger machines), chosen by `SESSCHECK_THREADS` / `--threads`.
+#[test]
+fn one_thread_and_several_both_pass() {
+    let dir = TempDir::new("threads");
+    let scenario = dir.scenario(SCENARIO);
+    let scenario = scenario.to_string_lossy().into_owned();
+    for threads in ["1", "3"] {
+        let reports = dir.path().join(format!("r{threads}"));
+        let url = format!("http://127.0.0.1:{}", free_port());
+        let out = sesscheck(
+            &[
+                "run",
+                &scenario,
+                "--url",
+                &url,
+                "--duration",
+                "1s",
+                "--quiet",
+            ],
+            &[
+                ("SESSCHECK_THREADS", threads),
+                ("SESSCHECK_REPORT_DIR", reports.to_str().unwrap()),
+            ],
+            &reports,
+            Duration::from_secs(60),
+        );
+        assert_eq!(out.code, 0, "threads {threads}: {}", out.explain());
+        assert!(logins(&out) >= 4, "threads {threads}: {}", out.explain());
+    }
+    let out = sesscheck(
+        &["run", &scenario, "--threads", "0"],
+        &[],
+        dir.path(),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.code, 2, "{}", out.explain());
+    assert!(out.stderr.contains("--threads"), "{}", out.stderr);
+}
