@@ -605,33 +605,58 @@ pub fn write_all(report: &Report, dir: &Path, secrets: &[String]) -> Result<Vec<
         ("md", markdown::render(report)),
         ("html", html::render(report)),
     ];
-    let extensions: Vec<&str> = renderings.iter().map(|(e, _)| *e).collect();
-    let name = (1..=1000)
-        .map(|n| {
-            if n == 1 {
-                base.clone()
-            } else {
-                format!("{base}-{n}")
+    // A name is claimed by creating its files exclusively, not by looking first: runs that
+    // finish in the same second (shards, parallel CI jobs) each get their own name.
+    for n in 1..=1000 {
+        let name = if n == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        match claim(dir, &name, &renderings) {
+            Ok(files) => {
+                let mut written = Vec::new();
+                for ((path, mut file), (_, text)) in files.into_iter().zip(&renderings) {
+                    std::io::Write::write_all(&mut file, redactor.redact(text).as_bytes())
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    written.push(path);
+                }
+                return Ok(written);
             }
-        })
-        .find(|name| {
-            extensions
-                .iter()
-                .all(|e| !dir.join(format!("{name}.{e}")).exists())
-        })
-        .with_context(|| format!("no free report name {base}-N in {}", dir.display()))?;
-    let mut written = Vec::new();
-    for (extension, text) in renderings {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("writing a report into {}", dir.display()))
+            }
+        }
+    }
+    anyhow::bail!("no free report name {base}-N in {}", dir.display())
+}
+
+/// Create every file of report `name` exclusively; if one exists already, remove the ones
+/// this call created and give back that error (the name belongs to another run).
+fn claim(
+    dir: &Path,
+    name: &str,
+    renderings: &[(&str, String)],
+) -> std::io::Result<Vec<(PathBuf, std::fs::File)>> {
+    let mut files = Vec::new();
+    for (extension, _) in renderings {
         let path = dir.join(format!("{name}.{extension}"));
-        std::fs::OpenOptions::new()
+        match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, redactor.redact(&text).as_bytes()))
-            .with_context(|| format!("writing {}", path.display()))?;
-        written.push(path);
+        {
+            Ok(f) => files.push((path, f)),
+            Err(e) => {
+                for (p, _) in &files {
+                    let _ = std::fs::remove_file(p);
+                }
+                return Err(e);
+            }
+        }
     }
-    Ok(written)
+    Ok(files)
 }
 
 fn file_safe(name: &str) -> String {
