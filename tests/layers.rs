@@ -28,6 +28,18 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The source files of a top-level module: its folder's files, or its one file.
+fn stage_files(stage: &str) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let dir = src().join(stage);
+    if dir.is_dir() {
+        rust_files(&dir, &mut files);
+    } else {
+        files.push(src().join(format!("{stage}.rs")));
+    }
+    files
+}
+
 /// Every `crate::name` used in the code of `file` (comments left out), with its line.
 fn crate_paths(file: &Path) -> Vec<(usize, String)> {
     let text = std::fs::read_to_string(file).unwrap();
@@ -53,14 +65,7 @@ fn imports_only_point_down_the_stages() {
     assert!(layers.len() >= 10, "lib.rs declares {layers:?}");
     let mut wrong = Vec::new();
     for (own_rank, own) in layers.iter().enumerate() {
-        let mut files = Vec::new();
-        let dir = src().join(own);
-        if dir.is_dir() {
-            rust_files(&dir, &mut files);
-        } else {
-            files.push(src().join(format!("{own}.rs")));
-        }
-        for file in files {
+        for file in stage_files(own) {
             for (line, used) in crate_paths(&file) {
                 let Some(rank) = layers.iter().position(|l| *l == used) else {
                     wrong.push(format!(
@@ -111,14 +116,7 @@ fn only_the_wiring_names_the_scenario() {
     let allowed = ["scenario", "run", "cli"];
     let mut wrong = Vec::new();
     for own in layers().iter().filter(|l| !allowed.contains(&l.as_str())) {
-        let mut files = Vec::new();
-        let dir = src().join(own);
-        if dir.is_dir() {
-            rust_files(&dir, &mut files);
-        } else {
-            files.push(src().join(format!("{own}.rs")));
-        }
-        for file in files {
+        for file in stage_files(own) {
             let text = std::fs::read_to_string(&file).unwrap();
             for (n, line) in text.lines().enumerate() {
                 if line.trim_start().starts_with("#[cfg(test)]") {
