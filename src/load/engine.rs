@@ -703,7 +703,7 @@ async fn csrf_token(
     page: &str,
     field: &str,
     obs: &mut Vec<Observation>,
-) -> Option<Result<String, Observation>> {
+) -> Option<Result<String, Failure>> {
     let p = begin(ctx, t);
     let r = send(ctx, t, Req::page(page)).await?;
     let mut o = finish(ctx, t, Step::Csrf, page, p, &r);
@@ -717,9 +717,8 @@ async fn csrf_token(
     if let (Err(f), None) = (&token, &o.failure) {
         o.failure = Some(f.clone());
     }
-    let failed = o.clone();
     obs.push(o);
-    Some(token.map_err(|_| failed))
+    Some(token)
 }
 
 /// Why a CSRF page that answered gave no token, with what to check: the answer decides it
@@ -780,8 +779,8 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         };
         match token {
             Some(Ok(token)) => fields.push((csrf.field.clone(), token)),
-            Some(Err(page)) => {
-                record_login_failure(ctx, t, login, obs, &page);
+            Some(Err(failure)) => {
+                record_login_failure(ctx, t, login, obs, failure);
                 return false;
             }
             None => return false,
@@ -998,14 +997,10 @@ fn record_login_failure(
     t: &TabId,
     login: &Login,
     obs: &mut Vec<Observation>,
-    csrf_page: &Observation,
+    failure: Failure,
 ) {
-    // The login that was not sent, carrying the CSRF page's answer and failure.
+    // The login that was not sent, carrying why the CSRF page gave no token.
     let p = begin(ctx, t);
-    let failure = csrf_page
-        .failure
-        .clone()
-        .unwrap_or_else(|| Failure::Transport("the CSRF token could not be read".into()));
     let mut o = finish(ctx, t, Step::Login, login.path.as_str(), p, &Err(failure));
     o.authenticated = Some(false);
     obs.push(o);
