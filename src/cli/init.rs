@@ -399,6 +399,7 @@ async fn learn_login(
                 follow: false,
                 is_login: true,
                 headers: Vec::new(),
+                slot: None,
             };
             let reply = http
                 .send(0, &jar, req)

@@ -35,7 +35,7 @@ pub struct Jar {
     /// Read through `store()`: a renewed `Max-Age` may still be on its way into it.
     store: CookieStore,
     /// Cookies (name → value) that this user's last login set: its session cookie(s).
-    pub login_cookies: BTreeMap<String, String>,
+    pub login_cookies: crate::http::cookie_values::CookieValues,
     /// Bumped at every login and logout, so observations can tell they raced one.
     pub epoch: u32,
     pub logged_in: bool,
@@ -104,6 +104,14 @@ pub struct Req<'a> {
     pub is_login: bool,
     /// Headers of this request only (a write's CSRF token), on top of the defaults.
     pub headers: Vec<(http::HeaderName, HeaderValue)>,
+    /// The connection slot it already waited for (`Http::slot`); None: `send` waits for one.
+    pub slot: Option<Slot>,
+}
+
+/// A place among the `[load] max_connections` requests in flight (nothing to hold without a
+/// cap), given back when dropped.
+pub struct Slot {
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl<'a> Req<'a> {
@@ -116,6 +124,7 @@ impl<'a> Req<'a> {
             follow: true,
             is_login: false,
             headers: Vec::new(),
+            slot: None,
         }
     }
 }
@@ -313,17 +322,29 @@ impl Http {
         )))
     }
 
+    /// Wait for a connection slot (`[load] max_connections`), for a request's `slot`. A caller
+    /// that waits for it before it builds the request's future keeps a waiting user small: with
+    /// many users and few connections, most users are waiting.
+    pub async fn slot(&self) -> Slot {
+        match &self.slots {
+            Some(s) => Slot {
+                _permit: s.clone().acquire_owned().await.ok(),
+            },
+            None => Slot { _permit: None },
+        }
+    }
+
     /// Send one request with the user's jar, following redirects (GET) when `follow` is set.
     /// The whole chain must finish within `loading_timeout`.
     pub async fn send(
         &self,
         vu: usize,
         jar: &SharedJar,
-        req: Req<'_>,
+        mut req: Req<'_>,
     ) -> std::result::Result<Reply, Failure> {
-        let _slot = match &self.slots {
-            Some(s) => s.acquire().await.ok(),
-            None => None,
+        let _slot = match req.slot.take() {
+            Some(slot) => slot,
+            None => self.slot().await,
         };
         // Boxed: the request's (large) state lives on the heap only while it is in flight, so
         // the task of an idle user (thinking, or waiting for a slot) stays small.
@@ -353,6 +374,7 @@ impl Http {
             follow,
             is_login,
             headers: extra_headers,
+            slot: _,
         } = req;
         let pool = &self.pools[vu % self.pools.len()];
         let mut dest = self.dest(path)?;
@@ -759,7 +781,7 @@ pub fn scrub_cookies(jar: &SharedJar, text: &str) -> String {
         .store
         .iter_any()
         .map(|c| c.value().to_string())
-        .chain(jar.login_cookies.values().cloned())
+        .chain(jar.login_cookies.values().map(str::to_string))
         .filter(|v| v.len() >= 4)
         .collect();
     drop(jar);
@@ -819,6 +841,8 @@ fn cookie_header(jar: &SharedJar, url: &Url) -> Option<HeaderValue> {
     if jar.header_cache.len() >= HEADER_CACHE {
         jar.header_cache.remove(0);
     }
+    // One at a time, as `SeenCookies` does: most users ask for two or three URLs.
+    jar.header_cache.reserve_exact(1);
     jar.header_cache.push(CachedHeader {
         url: key.to_string(),
         header: header.clone(),

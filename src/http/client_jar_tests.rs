@@ -132,9 +132,7 @@ fn a_repeated_max_age_answer_renews_the_expiry() {
 #[test]
 fn a_repeated_answer_still_reports_renewed_and_replaced() {
     let jar: SharedJar = Arc::new(Mutex::new(Jar::default()));
-    lock(&jar)
-        .login_cookies
-        .insert("session".into(), "mine".into());
+    lock(&jar).login_cookies.insert("session", "mine");
     let url = Url::parse(&format!("{HOST}/")).unwrap();
     for (cookie, renewed, replaced) in [
         ("session=mine; Max-Age=60", true, None),

@@ -4,6 +4,7 @@
 //! observations), `scenario` and `util`; nothing of the load, judge or report.
 
 pub mod client;
+pub mod cookie_values;
 pub mod pool;
 pub mod seen_cookies;
 pub mod transport;

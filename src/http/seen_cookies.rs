@@ -37,8 +37,9 @@ pub struct SeenCookies {
 
 #[derive(Clone)]
 struct Seen {
-    /// The URL the answer came from (its host and path give the cookie's defaults).
-    url: Url,
+    /// The URL the answer came from (its host and path give the cookie's defaults). Its text,
+    /// not a `Url` (88 bytes more in every user's jar): only a renewal needs it parsed.
+    url: Box<str>,
     /// The `Set-Cookie` value, byte for byte.
     bytes: Box<[u8]>,
     /// The cookie it made, as the store holds it (but for a renewal not yet written).
@@ -54,7 +55,7 @@ impl SeenCookies {
         let seen = self
             .entries
             .iter_mut()
-            .find(|s| *s.bytes == *bytes && s.url.as_str() == url.as_str())?;
+            .find(|s| *s.bytes == *bytes && *s.url == *url.as_str())?;
         if seen.cookie.max_age().is_some() {
             seen.renewed_at = Some(SystemTime::now());
         } else if seen.cookie.is_expired() {
@@ -73,10 +74,13 @@ impl SeenCookies {
             let Some(age) = seen.cookie.max_age() else {
                 continue;
             };
+            let Ok(url) = Url::parse(&seen.url) else {
+                continue; // it was a `Url`'s own text
+            };
             let mut renewed = seen.cookie.clone();
             renewed.expires = expiry(OffsetDateTime::from(at), age);
             // The cookie it replaces is the one these bytes made: it cannot be refused now.
-            let _ = store.insert(renewed, &seen.url);
+            let _ = store.insert(renewed, &url);
         }
     }
 
@@ -107,8 +111,11 @@ impl SeenCookies {
         if self.entries.len() >= KEEP {
             self.entries.remove(0);
         }
+        // One at a time: a `Seen` is ~300 bytes, and a `Vec`'s first growth (to 4) would hold
+        // room for entries most jars never get.
+        self.entries.reserve_exact(1);
         self.entries.push(Seen {
-            url: url.clone(),
+            url: url.as_str().into(),
             bytes: bytes.into(),
             cookie: kept,
             renewed_at: None,

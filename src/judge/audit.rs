@@ -434,7 +434,7 @@ pub fn config(answer: Option<&ConfigAnswer>) -> Option<Finding> {
 mod tests {
     use super::*;
     use crate::observe::remaining::Point;
-    use crate::observe::CookieAttrs;
+    use crate::observe::{CookieAttrs, LoginCookies};
     use std::collections::BTreeMap;
 
     /// What the run folds into a `RemainingLog`, from a list of observations: each is folded
@@ -699,9 +699,9 @@ mod tests {
             ..Default::default()
         };
         let mut login = o(0, Step::Login, 0, Some(true));
-        login.cookies = Some(vec![attrs(true, Some("Lax"))].into());
+        login.cookies = Some(LoginCookies::shared(vec![attrs(true, Some("Lax"))]));
         assert!(cookie_attributes(&[login.clone()], &cfg).is_none());
-        login.cookies = Some(vec![attrs(false, None)].into());
+        login.cookies = Some(LoginCookies::shared(vec![attrs(false, None)]));
         let f = cookie_attributes(&[login], &cfg).unwrap();
         assert_eq!(f.count, 2);
         assert!(
@@ -714,13 +714,10 @@ mod tests {
     #[test]
     fn lifetime_min_sliding_and_restart_cut() {
         let mut login = o(0, Step::Login, 0, Some(true));
-        login.cookies = Some(
-            vec![CookieAttrs {
-                lifetime_s: Some(60.0),
-                ..attrs(true, Some("Lax"))
-            }]
-            .into(),
-        );
+        login.cookies = Some(LoginCookies::shared(vec![CookieAttrs {
+            lifetime_s: Some(60.0),
+            ..attrs(true, Some("Lax"))
+        }]));
         let mut p1 = o(0, Step::Probe, 1_000_000, Some(true));
         p1.remaining_s = Some(59.0);
         let mut p2 = o(0, Step::Probe, 6_000_000, Some(true));

@@ -8,11 +8,10 @@ use crate::http::client::{self, Body, Http, Jar, Req, SharedJar};
 use crate::load::login_check;
 use crate::observe::digest::Recorder;
 use crate::observe::worker::{WorkerId, WorkerSpec};
-use crate::observe::{Failure, Observation, PathStr, Step};
+use crate::observe::{Failure, LoginCookies, Observation, PathStr, Step};
 use crate::scenario::lowered::LoadPlan;
 use crate::scenario::{BodyKind, Login};
 use http::Method;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -106,10 +105,15 @@ impl Ctx {
         }
     }
 
-    /// Hand finished observations to the recorder (empties `obs`). Tasks call it after every
-    /// page and probe, so no task holds more than a few observations.
+    /// Hand finished observations to the recorder (empties `obs`).
     pub fn record(&self, obs: &mut Vec<Observation>) {
         self.recorder.record(obs);
+    }
+
+    /// Hand one observation to the recorder. A tab's pages and probes go one by one: a batch
+    /// kept between them would hold its capacity in every user's task for the whole run.
+    fn record_one(&self, o: Observation) {
+        self.recorder.record_one(o);
     }
 
     fn now_us(&self) -> u64 {
@@ -144,7 +148,6 @@ pub(crate) async fn account_task(ctx: Arc<Ctx>, account: usize) {
     let devices: Vec<SharedJar> = (0..per_user)
         .map(|_| Arc::new(Mutex::new(Jar::default())))
         .collect();
-    let mut obs = Vec::new();
     let tab_ids = devices.iter().enumerate().map(|(device, jar)| {
         register_browser_jar(&ctx, account * per_user + device, jar);
         TabId {
@@ -176,9 +179,10 @@ pub(crate) async fn account_task(ctx: Arc<Ctx>, account: usize) {
                 jar: jar.clone(),
             })
             .collect();
+        let mut obs = Vec::new();
         end_checks(&ctx, &ids, &mut obs).await;
+        ctx.record(&mut obs);
     }
-    ctx.record(&mut obs);
 }
 
 /// Let the browser checks see this user's jar, if it is one of the first `[browser] users`.
@@ -194,9 +198,12 @@ fn register_browser_jar(ctx: &Ctx, vu: usize, jar: &SharedJar) {
 
 /// One login (one jar): log in, then run its tabs to the end.
 async fn session_task(ctx: Arc<Ctx>, first: TabId) {
-    let mut obs = Vec::new();
-    let logged_in = ctx.plan.login.is_none() || login(&ctx, &first, &mut obs).await;
-    ctx.record(&mut obs);
+    let logged_in = {
+        let mut obs = Vec::new();
+        let ok = ctx.plan.login.is_none() || login(&ctx, &first, &mut obs).await;
+        ctx.record(&mut obs);
+        ok
+    };
     if !logged_in {
         return;
     }
@@ -221,6 +228,10 @@ async fn session_task(ctx: Arc<Ctx>, first: TabId) {
 /// After the load: the first session logs out; then its old cookies are replayed
 /// (revocation) and the account's other sessions are probed (logout scope).
 async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
+    Box::pin(end_check_steps(ctx, devices, obs)).await
+}
+
+async fn end_check_steps(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
     let scope = ctx.plan.sessions.logout_scope.is_some();
     let revocation = ctx.plan.checks.revocation;
     let Some(first) = devices.first() else { return };
@@ -236,7 +247,7 @@ async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
             tab: first.tab,
             jar: Arc::new(Mutex::new(old)),
         };
-        if let Some(mut p) = probe(ctx, &replay).await {
+        if let Some(mut p) = probe(ctx, &replay, Turn::now(ctx, &replay)).await {
             p.step = Step::Replay;
             obs.push(p);
         }
@@ -247,7 +258,7 @@ async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
             .iter()
             .filter(|d| client::lock(&d.jar).logged_in)
         {
-            if let Some(mut p) = probe(ctx, other).await {
+            if let Some(mut p) = probe(ctx, other, Turn::now(ctx, other)).await {
                 p.step = Step::ScopeCheck;
                 obs.push(p);
             }
@@ -259,7 +270,6 @@ async fn end_checks(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation>) {
 async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
     let (tab, jar) = (t.tab, t.jar.clone());
     let load = &ctx.plan.load;
-    let mut obs = Vec::new();
     // Tabs start at different pages so that K tabs do not march in lock-step.
     let mut i = tab;
     let logout_every = if tab == 0 {
@@ -269,34 +279,47 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
     };
     let mut next_logout = logout_every.map(|d| Instant::now() + d);
     while !ctx.done() {
-        ctx.record(&mut obs);
         if let (Some(at), Some(every)) = (next_logout, logout_every) {
             if Instant::now() >= at {
+                let mut obs = Vec::new();
                 logout(&ctx, &t, &mut obs).await;
                 if load.relogin && !ctx.done() {
                     login(&ctx, &t, &mut obs).await;
                 }
+                ctx.record(&mut obs);
                 next_logout = Some(Instant::now() + every);
                 continue;
             }
         }
         let index = i % ctx.paths.len();
         i += 1;
-        let Some(page) = load_request(&ctx, &t, index).await else {
+        // Boxed, as the probe below: a request's future lives on the heap while it is in
+        // flight, so a thinking user's task holds only the loop and its pause (10,000 users
+        // mostly thinking: ~7 MB less, for one small allocation per request). It is built
+        // once the tab has its connection slot: a waiting user holds only `wait_turn`.
+        let Some(turn) = wait_turn(&ctx, &t).await else {
+            break;
+        };
+        let Some(page) = Box::pin(load_request(&ctx, &t, index, turn)).await else {
             break;
         };
         let bounced = page.unexplained_anonymous();
         let pause = pause_after(&page, load.think_time.0);
         let epoch = page.epoch_end;
-        obs.push(page);
+        ctx.record_one(page);
         // A person sent to the login page logs in again; so does a virtual user (once per
         // bounce: the first tab to notice claims the re-login).
         if bounced && ctx.plan.login.is_some() && claim_relogin(&jar, Some(epoch)) {
+            let mut obs = Vec::new();
             login(&ctx, &t, &mut obs).await;
+            ctx.record(&mut obs);
         }
         if !ctx.plan.probe.path.is_empty() && (i as u32).is_multiple_of(ctx.plan.probe.every) {
-            match probe(&ctx, &t).await {
-                Some(p) => obs.push(p),
+            let Some(turn) = wait_turn(&ctx, &t).await else {
+                break;
+            };
+            match Box::pin(probe(&ctx, &t, turn)).await {
+                Some(p) => ctx.record_one(p),
                 None => break,
             }
         }
@@ -304,7 +327,6 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
             break;
         }
     }
-    ctx.record(&mut obs);
 }
 
 /// While the target is down (connection refused), a tab waits at least this long before its
@@ -339,6 +361,32 @@ struct TabId {
     vu: usize,
     tab: usize,
     jar: SharedJar,
+}
+
+/// A tab's turn to send: when it asked (the request's start: a wait for a connection slot
+/// counts in its time) and, if it waited for one already, its slot.
+struct Turn {
+    start: Pending,
+    slot: Option<client::Slot>,
+}
+
+impl Turn {
+    /// Starting now; `send` waits for the slot.
+    fn now(ctx: &Ctx, t: &TabId) -> Turn {
+        Turn {
+            start: begin(ctx, t),
+            slot: None,
+        }
+    }
+}
+
+/// Start a request now and wait for its connection slot; None if the run was stopped first.
+async fn wait_turn(ctx: &Ctx, t: &TabId) -> Option<Turn> {
+    let start = begin(ctx, t);
+    tokio::select! {
+        slot = ctx.http.slot() => Some(Turn { start, slot: Some(slot) }),
+        _ = ctx.stop.cancelled() => None,
+    }
 }
 
 /// A request in flight, recorded with the jar's state before and after.
@@ -418,11 +466,11 @@ async fn send(
 }
 
 /// `[load] requests` entry `index`: a page, or a write request.
-async fn load_request(ctx: &Ctx, t: &TabId, index: usize) -> Option<Observation> {
+async fn load_request(ctx: &Ctx, t: &TabId, index: usize, turn: Turn) -> Option<Observation> {
     let path = &ctx.paths[index];
     match &ctx.plan.load.requests[index] {
-        crate::scenario::requests::RequestSpec::Write(w) => write(ctx, t, index, w).await,
-        crate::scenario::requests::RequestSpec::Page(_) => page(ctx, t, path).await,
+        crate::scenario::requests::RequestSpec::Write(w) => write(ctx, t, index, w, turn).await,
+        crate::scenario::requests::RequestSpec::Page(_) => page(ctx, t, path, turn).await,
     }
 }
 
@@ -434,6 +482,7 @@ async fn write(
     t: &TabId,
     index: usize,
     w: &crate::scenario::requests::WriteRequest,
+    turn: Turn,
 ) -> Option<Observation> {
     // What validation parsed for this entry of `[load] requests`.
     let path = &ctx.paths[index];
@@ -460,11 +509,11 @@ async fn write(
         body: crate::load::write::body_for(w, user),
         follow: false,
         headers,
+        slot: turn.slot,
         ..Req::page(path)
     };
-    let p = begin(ctx, t);
     let r = send(ctx, t, req).await?;
-    let mut o = finish(ctx, t, Step::Request, path.clone(), p, &r);
+    let mut o = finish(ctx, t, Step::Request, path.clone(), turn.start, &r);
     if let Ok(reply) = &r {
         o.authenticated = match reply.status {
             401 | 403 => Some(false),
@@ -490,10 +539,13 @@ async fn write(
 }
 
 /// An app page: followed through redirects like a browser; the login page means anonymous.
-async fn page(ctx: &Ctx, t: &TabId, path: &PathStr) -> Option<Observation> {
-    let p = begin(ctx, t);
-    let r = send(ctx, t, Req::page(path)).await?;
-    let mut o = finish(ctx, t, Step::Request, path.clone(), p, &r);
+async fn page(ctx: &Ctx, t: &TabId, path: &PathStr, turn: Turn) -> Option<Observation> {
+    let req = Req {
+        slot: turn.slot,
+        ..Req::page(path)
+    };
+    let r = send(ctx, t, req).await?;
+    let mut o = finish(ctx, t, Step::Request, path.clone(), turn.start, &r);
     if let Ok(reply) = &r {
         o.authenticated = match reply.status {
             401 | 403 => Some(false),
@@ -526,19 +578,15 @@ fn note_worker(ctx: &Ctx, worker: Option<WorkerId>) {
 }
 
 /// The debug endpoint: worker PID and authenticated flag through JSON pointers.
-async fn probe(ctx: &Ctx, t: &TabId) -> Option<Observation> {
+async fn probe(ctx: &Ctx, t: &TabId, turn: Turn) -> Option<Observation> {
     let probe = &ctx.plan.probe;
-    let p = begin(ctx, t);
-    let r = send(
-        ctx,
-        t,
-        Req {
-            follow: false,
-            ..Req::page(&probe.path)
-        },
-    )
-    .await?;
-    let mut o = finish(ctx, t, Step::Probe, ctx.probe_path.clone(), p, &r);
+    let req = Req {
+        follow: false,
+        slot: turn.slot,
+        ..Req::page(&probe.path)
+    };
+    let r = send(ctx, t, req).await?;
+    let mut o = finish(ctx, t, Step::Probe, ctx.probe_path.clone(), turn.start, &r);
     if let Ok(reply) = &r {
         if reply.to_login || reply.status == 401 || reply.status == 403 {
             o.authenticated = Some(false);
@@ -737,7 +785,15 @@ fn unreadable_csrf(page: &str, field: &str, reply: &client::Reply) -> Failure {
 }
 
 /// Log in with the user's jar. Returns whether it worked.
+///
+/// Boxed, as `logout` and `end_checks` are: they are rare next to pages and their futures
+/// large (a CSRF page, the POST, a confirming probe), so they take memory only while they run,
+/// not in every user's task for the whole run (10,000 users: ~10 MB).
 async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
+    Box::pin(login_steps(ctx, t, obs)).await
+}
+
+async fn login_steps(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     let Some(login) = ctx.plan.login.as_ref() else {
         return true;
     };
@@ -810,6 +866,7 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         follow,
         is_login: true,
         headers: Vec::new(),
+        slot: None,
     };
     let Some(r) = send(ctx, t, req).await else {
         return false;
@@ -848,8 +905,8 @@ async fn login(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
             let own = client::lock(&t.jar).login_cookies.clone();
             o.fixation = own
                 .iter()
-                .any(|(name, value)| before.get(name) == Some(value));
-            o.cookies = Some(reply.cookie_attrs.clone().into());
+                .any(|(name, value)| before.get(name).map(String::as_str) == Some(value));
+            o.cookies = Some(LoginCookies::shared(reply.cookie_attrs.clone()));
         }
         ctx.progress.logins.fetch_add(1, Ordering::Relaxed);
     }
@@ -879,7 +936,7 @@ async fn confirm_login(
     let mut answers = 0;
     let mut last;
     loop {
-        let check = probe(ctx, t).await?;
+        let check = probe(ctx, t, Turn::now(ctx, t)).await?;
         answers += 1;
         if let Some(f) = &check.failure {
             // No answer to judge by: a connection problem is the login's failure.
@@ -980,12 +1037,7 @@ fn remember_login(ctx: &Ctx, jar: &SharedJar, reply: &client::Reply) {
     if j.login_cookies.is_empty() {
         // The login set nothing (the session cookie came earlier): what the jar holds is it.
         if let Ok(url) = ctx.http.url("/") {
-            let current: BTreeMap<String, String> = j
-                .store()
-                .get_request_values(&url)
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect();
-            j.login_cookies = current;
+            j.login_cookies = j.store().get_request_values(&url).collect();
         }
     }
     j.logged_in = true;
@@ -1008,6 +1060,10 @@ fn record_login_failure(
 
 /// A deliberate logout (the user asked for it), with a CSRF token when the app wants one.
 async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
+    Box::pin(logout_steps(ctx, t, obs)).await
+}
+
+async fn logout_steps(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
     let cfg = &ctx.plan.logout;
     {
         // From here on, anonymous answers to this user's other tabs are expected.
@@ -1034,6 +1090,7 @@ async fn logout(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
             follow: false,
             is_login: false,
             headers: Vec::new(),
+            slot: None,
         },
     )
     .await
@@ -1083,10 +1140,10 @@ pub(crate) async fn open_arrival(
     let probing = !ctx.plan.probe.path.is_empty();
     let cycle = if probing { every + 1 } else { 1 };
     let o = if probing && n % cycle == every {
-        probe(ctx, t).await
+        probe(ctx, t, Turn::now(ctx, t)).await
     } else {
         let i = (n - n / cycle) as usize;
-        load_request(ctx, t, i % ctx.paths.len()).await
+        load_request(ctx, t, i % ctx.paths.len(), Turn::now(ctx, t)).await
     };
     let Some(mut o) = o else { return };
     o.start_us = o.start_us.min(intended_us);

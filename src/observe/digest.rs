@@ -12,11 +12,11 @@
 //! the kept ones, and require the same findings.
 
 use crate::observe::worker::WorkerId;
-use crate::observe::{Failure, Observation, PathStr, Phase, RestartWindow, Step};
+use crate::observe::{Failure, LoginCookies, Observation, PathStr, Phase, RestartWindow, Step};
 use crate::util::stats;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub use crate::scenario::lowered::DigestConfig;
@@ -314,7 +314,13 @@ pub struct Recorded {
     /// Per restart: when every worker the scenario waits for (`ready.min_workers`) had
     /// answered the probe again, if they did (the window itself ends at the first answer).
     pub all_workers_us: Vec<Option<u64>>,
+    /// The distinct cookie descriptions of the kept logins, at most `COOKIE_SETS`: each kept
+    /// login points at one of them instead of holding its own copy (~300 bytes per user).
+    cookie_sets: Vec<Arc<LoginCookies>>,
 }
+
+/// How many distinct cookie descriptions are shared; logins with others keep their own.
+const COOKIE_SETS: usize = 16;
 
 /// At most this many observations are kept whole (~150 bytes each, so ~75 MB). A healthy run
 /// keeps only its logins; a badly broken one keeps most requests (every answer anonymous), and
@@ -322,6 +328,27 @@ pub struct Recorded {
 pub const MAX_KEPT: usize = 500_000;
 
 impl Recorded {
+    /// Count one observation in the digest, and keep it whole if a detector examines it.
+    fn add(&mut self, mut o: Observation) {
+        self.digest.add(&o, &self.restarts);
+        if must_keep(&o, &self.digest.cfg) {
+            if self.kept.len() < MAX_KEPT {
+                if let Some(cookies) = &mut o.cookies {
+                    match self.cookie_sets.iter().find(|s| ***s == **cookies) {
+                        Some(same) => *cookies = same.clone(),
+                        None if self.cookie_sets.len() < COOKIE_SETS => {
+                            self.cookie_sets.push(cookies.clone())
+                        }
+                        None => {}
+                    }
+                }
+                self.kept.push(o);
+            } else {
+                self.not_kept += 1;
+            }
+        }
+    }
+
     /// Nothing recorded (also the result of a run interrupted before its load began).
     pub fn empty(cfg: DigestConfig) -> Recorded {
         Recorded {
@@ -330,6 +357,7 @@ impl Recorded {
             not_kept: 0,
             restarts: Vec::new(),
             all_workers_us: Vec::new(),
+            cookie_sets: Vec::new(),
         }
     }
 }
@@ -353,23 +381,14 @@ impl Recorder {
             return;
         }
         let mut r = self.lock();
-        let Recorded {
-            digest,
-            kept,
-            not_kept,
-            restarts,
-            ..
-        } = &mut *r;
         for o in batch.drain(..) {
-            digest.add(&o, restarts);
-            if must_keep(&o, &digest.cfg) {
-                if kept.len() < MAX_KEPT {
-                    kept.push(o);
-                } else {
-                    *not_kept += 1;
-                }
-            }
+            r.add(o);
         }
+    }
+
+    /// `record` for one observation.
+    pub fn record_one(&self, o: Observation) {
+        self.lock().add(o);
     }
 
     /// A restart begins now; returns its index for `restart_ready`.
@@ -670,6 +689,32 @@ mod tests {
         assert_eq!(r.kept.len(), MAX_KEPT);
         assert_eq!(r.not_kept, 10);
         assert_eq!(r.digest.probes_anonymous, MAX_KEPT as u64 + 10);
+    }
+
+    /// Logins that set the same cookies share one description; another one gets its own.
+    #[test]
+    fn kept_logins_share_equal_cookie_descriptions() {
+        let rec = Recorder::new(Instant::now(), cfg());
+        let attrs = |http_only| crate::observe::CookieAttrs {
+            name: "sessionid".into(),
+            http_only,
+            secure: false,
+            same_site: Some("Lax".into()),
+            size: 40,
+            lifetime_s: Some(3600.0),
+        };
+        for (user, http_only) in [(1, true), (2, true), (3, false)] {
+            let mut login = Observation::sample(user, Step::Login, 0, 10);
+            login.cookies = Some(LoginCookies::shared(vec![attrs(http_only)]));
+            rec.record_one(login);
+        }
+        let r = rec.take();
+        let cookies: Vec<&Arc<LoginCookies>> =
+            r.kept.iter().map(|o| o.cookies.as_ref().unwrap()).collect();
+        assert_eq!(cookies.len(), 3);
+        assert!(Arc::ptr_eq(cookies[0], cookies[1]));
+        assert!(!Arc::ptr_eq(cookies[0], cookies[2]));
+        assert!(!cookies[2][0].http_only && cookies[1][0].http_only);
     }
 
     #[test]

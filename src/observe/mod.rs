@@ -11,6 +11,7 @@ pub mod remaining;
 pub mod worker;
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What a request was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -270,7 +271,7 @@ pub struct Observation {
     pub fixation: bool,
     /// Login only: the cookies the login set, as its Set-Cookie headers described them.
     #[serde(default)]
-    pub cookies: Option<Box<LoginCookies>>,
+    pub cookies: Option<Arc<LoginCookies>>,
     /// Probe only: seconds the session has left, from `[lifetime] remaining`.
     #[serde(default)]
     pub remaining_s: Option<f32>,
@@ -363,7 +364,8 @@ impl Observation {
     }
 }
 
-/// The cookies a login set. Only logins have them, so observations keep a thin pointer.
+/// The cookies a login set. Only logins have them, so observations keep a thin pointer; a
+/// shared one, as every login of a run usually sets the same (see `Recorded::add`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct LoginCookies(pub Vec<CookieAttrs>);
@@ -375,9 +377,9 @@ impl std::ops::Deref for LoginCookies {
     }
 }
 
-impl From<Vec<CookieAttrs>> for Box<LoginCookies> {
-    fn from(v: Vec<CookieAttrs>) -> Self {
-        Box::new(LoginCookies(v))
+impl LoginCookies {
+    pub fn shared(cookies: Vec<CookieAttrs>) -> Arc<LoginCookies> {
+        Arc::new(LoginCookies(cookies))
     }
 }
 

@@ -266,6 +266,7 @@ async fn run_and_report(
         not_kept,
         restarts,
         all_workers_us,
+        ..
     } = recorded;
     // Server output was timed from the start of sesscheck: move it to the load's clock.
     let boot_us = load_clock.duration_since(clock).as_micros() as u64;
