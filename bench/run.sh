@@ -3,7 +3,7 @@
 # the load generator: for every tool and case, requests/s, the tool's CPU per request (user +
 # system time ÷ requests), the target's CPU per request, and the busiest target worker's share
 # of a core. A row whose busiest worker is at >= 0.9 of a core is flagged: it measured the
-# target, not the tool. Plus sesscheck's peak RSS with 1,000 and 10,000 logged-in users.
+# target, not the tool. Plus sesscheck's peak RSS with 1,000, 10,000 and 100,000 logged-in users.
 # Writes reports/bench.md (copy it to bench/RESULTS.md). A benchmark, not a test: it never
 # fails on a figure, it records it.
 #
@@ -42,7 +42,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # BIN: benchmark that build instead of building this checkout (e.g. an earlier one, saved).
 PREBUILT="${BIN:-}"
 BIN="${BIN:-$TARGET_DIR/profiling/sesscheck}"
-MEMORY="${MEMORY:-1}"           # 0: skip the 1,000/10,000-user memory runs
+MEMORY="${MEMORY:-1}"           # 0: skip the 1,000/10,000/100,000-user memory runs
 TMP="$(mktemp -d /tmp/sesscheck-bench.XXXXXX)"
 PIDS=()
 
@@ -297,24 +297,39 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 
-# Memory with many logged-in users (logins unpaced, then a page every 500 ms per user).
+# Memory with many logged-in users (logins unpaced, then a page every 500 ms per user): peak
+# RSS, and RSS sampled at half and at 95 % of the load, to show it flat in time.
 USERS_ROWS="$TMP/users.tsv"
 : >"$USERS_ROWS"
-USER_COUNTS="1000 10000"
+USER_COUNTS="1000 10000 100000"
 [ "$MEMORY" = 0 ] && USER_COUNTS=""
 for users in $USER_COUNTS; do
-    say "sesscheck with $users logged-in users"
+    load_s=15
+    [ "$users" -ge 100000 ] && load_s=60   # 100,000 logins take ~25 s of it
+    say "sesscheck with $users logged-in users ($load_s s)"
     dir="$TMP/u-$users"
-    /usr/bin/time -v -o "$TMP/time-u-$users" timeout 120 \
-        "$BIN" run bench/users.toml --url "$B" --users "$users" --duration 15s \
-        --report-dir "$dir" --quiet >"$TMP/out-u-$users" 2>&1 || true
-    python3 - "$dir" "$users" "$(rss_kb "$TMP/time-u-$users")" >>"$USERS_ROWS" <<'EOF'
+    /usr/bin/time -v -o "$TMP/time-u-$users" timeout $((load_s + 120)) \
+        "$BIN" run bench/users.toml --url "$B" --users "$users" --duration "${load_s}s" \
+        --report-dir "$dir" --quiet >"$TMP/out-u-$users" 2>&1 &
+    runner=$!
+    PIDS+=("$runner")
+    python3 bench/rsssample.py "$runner" "$TMP/rss-u-$users.json" &
+    sampler=$!
+    PIDS+=("$sampler")
+    wait "$runner" || true
+    wait "$sampler" || true
+    python3 - "$dir" "$users" "$(rss_kb "$TMP/time-u-$users")" "$TMP/rss-u-$users.json" \
+        "$load_s" >>"$USERS_ROWS" <<'EOF2'
 import glob, json, sys
-d, users, rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+d, users, rss, samples, load_s = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
 r = json.load(open(sorted(glob.glob(d + "/*.json"))[-1]))
+s = json.load(open(samples))
+def at(t):
+    """The RSS sampled nearest to t seconds, in MB."""
+    return min(s, key=lambda x: abs(x[0] - t))[1] / 1024 if s else float("nan")
 print(f'{users}\t{r["logins"]["ok"]}\t{r["requests"]["total"]}\t{rss / 1024:.1f}\t'
-      f'{rss / users:.1f}\t{r["verdict"]}')
-EOF
+      f'{rss / users:.1f}\t{at(load_s * 0.5):.1f}\t{at(load_s * 0.95):.1f}\t{load_s:.0f}\t{r["verdict"]}')
+EOF2
 done
 
 # --- the table ---------------------------------------------------------------------------------
@@ -398,11 +413,17 @@ if not users:
     sys.exit(0)
 print("## Memory with many logged-in users\n")
 print("`bench/users.toml` against the built-in target: logins not paced, then one page per user "
-      "every 500 ms for 15 s, at most 200 connections.\n")
-print("| users | logins ok | requests | peak RSS MB | peak RSS ÷ users, KiB | verdict |")
-print("|---:|---:|---:|---:|---:|---|")
+      "every 500 ms, at most 200 connections (so with 100,000 users most of them wait for one); "
+      "RSS sampled every 0.5 s, shown at half and at 95 % of the load.\n")
+print("| users | load s | logins ok | requests | peak RSS MB | peak RSS ÷ users, KiB | RSS at 1/2, MB | RSS at 95 %, MB | verdict |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 for u in users:
-    print(f"| {u[0]} | {u[1]} | {u[2]} | {u[3]} | {u[4]} | {u[5]} |")
+    print(f"| {u[0]} | {u[7]} | {u[1]} | {u[2]} | {u[3]} | {u[4]} | {u[5]} | {u[6]} | {u[8]} |")
+big = [u for u in users if int(u[0]) >= 100000]
+if big:
+    print(f"\nGoal (issue #19): 100,000 logged-in users in < 600 MB: {big[0][3]} MB, "
+          f"{'met' if float(big[0][3]) < 600 else 'NOT met'}; ≤ 5 KiB per user: {big[0][4]} KiB, "
+          f"{'met' if float(big[0][4]) <= 5 else 'NOT met'}.")
 EOF
 say "wrote $OUT"
 cat "$OUT"
