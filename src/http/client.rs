@@ -23,7 +23,7 @@ use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body as _, Incoming};
 use regex::Regex;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -204,7 +204,8 @@ pub struct Http {
     /// `[load] max_connections`: permits for requests in flight.
     slots: Option<Arc<tokio::sync::Semaphore>>,
     /// The scenario's paths (pages, probe, login, CSRF page, logout), prepared once.
-    targets: HashMap<String, Target>,
+    /// By path; FxHash: looked up on every request, keyed by the scenario's own paths.
+    targets: rustc_hash::FxHashMap<String, Target>,
     pattern: Regex,
     /// The same pattern over raw bytes: bodies are matched without a UTF-8 copy.
     body_pattern: regex::bytes::Regex,
@@ -237,7 +238,7 @@ impl Http {
             ));
         }
         let mut origins = Vec::new();
-        let mut targets = HashMap::new();
+        let mut targets = rustc_hash::FxHashMap::default();
         for p in &plan.paths {
             let Ok(url) = base.join(p) else { continue };
             // Validation refuses such paths; this keeps a path that slipped through (an

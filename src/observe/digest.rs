@@ -15,7 +15,8 @@ use crate::observe::worker::WorkerId;
 use crate::observe::{Failure, LoginCookies, Observation, PathStr, Phase, RestartWindow, Step};
 use crate::util::stats;
 use hdrhistogram::Histogram;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -76,11 +77,11 @@ pub struct Digest {
     pub pids: BTreeMap<WorkerId, u64>,
     /// Per user and login epoch, the first worker that answered it authenticated: "logged in
     /// via web-1" in the `logout` finding.
-    pub first_authenticated_by: HashMap<(u32, u32), WorkerId>,
+    pub first_authenticated_by: FxHashMap<(u32, u32), WorkerId>,
     /// (the login's first authenticating worker, the answering worker) → answers to that
     /// login's own requests, and how many were authenticated: "anonymous on web-3 (12 of 12
     /// times)". Bounded by the square of the distinct workers.
-    pub worker_pairs: HashMap<(WorkerId, WorkerId), PairCount>,
+    pub worker_pairs: FxHashMap<(WorkerId, WorkerId), PairCount>,
     /// Pages and probes of logged-in users whose answer said authenticated or not.
     pub seen_logged_in: u64,
     /// `auth_persistence`: probes of logged-in users outside restarts, and how many were
@@ -88,11 +89,11 @@ pub struct Digest {
     pub persistence_judged: u64,
     pub persistence_ok: u64,
     /// When each path first answered ok (end, µs): a path that never worked is not "interrupted".
-    pub first_ok: HashMap<PathStr, u64>,
+    pub first_ok: FxHashMap<PathStr, u64>,
     /// Per user and login epoch, the latest start of an authenticated answer that the user's
     /// own login explains: "anonymous, then authenticated again" means the session lives on
     /// some workers only.
-    pub last_authenticated: HashMap<(u32, u32), u64>,
+    pub last_authenticated: FxHashMap<(u32, u32), u64>,
     /// Per restart window (same index).
     pub recovery: Vec<Recovery>,
     /// Some response re-sent a login cookie with a fresh lifetime (sliding sessions).
@@ -144,13 +145,13 @@ impl Digest {
             logins_ok: 0,
             logouts: 0,
             pids: BTreeMap::new(),
-            first_authenticated_by: HashMap::new(),
-            worker_pairs: HashMap::new(),
+            first_authenticated_by: FxHashMap::default(),
+            worker_pairs: FxHashMap::default(),
             seen_logged_in: 0,
             persistence_judged: 0,
             persistence_ok: 0,
-            first_ok: HashMap::new(),
-            last_authenticated: HashMap::new(),
+            first_ok: FxHashMap::default(),
+            last_authenticated: FxHashMap::default(),
             recovery: Vec::new(),
             renewed: false,
             remaining: crate::observe::remaining::RemainingLog::default(),
