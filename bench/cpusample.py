@@ -66,4 +66,5 @@ def main():
                    "processes": len(used)}, f)
 
 
-main()
+if __name__ == "__main__":  # bench/rsssample.py imports `tree`
+    main()

@@ -10,24 +10,7 @@ import os
 import sys
 import time
 
-
-def descendants(root):
-    children = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(d))
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
+from cpusample import tree  # ROOT and its descendants, by parent PID (same directory)
 
 
 def rss_kib(pid):
@@ -47,7 +30,7 @@ def rss_kib(pid):
 root, out = int(sys.argv[1]), sys.argv[2]
 start, samples = time.monotonic(), []
 while os.path.exists(f"/proc/{root}") and time.monotonic() - start < 600:
-    rss = sum(rss_kib(p) for p in descendants(root))
+    rss = sum(rss_kib(p) for p in tree(root))
     if rss:
         samples.append([round(time.monotonic() - start, 1), rss])
     time.sleep(0.5)
