@@ -296,6 +296,98 @@ fn missed_thresholds_fail_the_run_and_say_by_how_much() {
     );
 }
 
+/// A run whose requests queue for `[load] max_connections` (6 users, one connection, 20 ms per
+/// request) and one without the cap: both miss a tiny `max_p99_ms`. Only the capped run reports
+/// the queue (`connection wait` in the summary, `connection_wait_ms` in the JSON) and says, in
+/// the failed check, that most of its p99 was that queue rather than the app.
+#[test]
+fn time_queued_for_max_connections_is_reported_apart_from_the_apps() {
+    let run = |cap: &str| {
+        let dir = TempDir::new("queued");
+        let text = scenario_with(
+            "scenarios/multiworker.toml",
+            "max_p99_ms = 1000",
+            "max_p99_ms = 0.001",
+        )
+        .replace(
+            "spawn = { builtin = { workers = 4, store = \"shared\" } }",
+            "spawn = { builtin = { workers = 2, store = \"shared\", args = [\"--latency-ms\", \"20\"] } }",
+        )
+        .replace("connection = \"new\"", &format!("connection = \"keep-alive\"\n{cap}"));
+        let path = write_scenario(&dir, "q.toml", &text);
+        let rd = dir.path().join("r");
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let args = [
+            "run",
+            &path,
+            "--url",
+            &url,
+            "--duration",
+            "2s",
+            "--users",
+            "6",
+        ];
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.extend(["--report-dir".into(), rd.to_string_lossy().into_owned()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = sesscheck(&args, &[], &rd, Duration::from_secs(90));
+        (out, dir)
+    };
+    let p99_line = |out: &Outcome| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with("FAILED max_p99_ms"))
+            .unwrap_or_else(|| panic!("{}", out.explain()))
+            .to_string()
+    };
+
+    let (capped, _d1) = run("max_connections = 1");
+    assert_eq!(capped.code, 1, "{}", capped.explain());
+    let r = capped.report.as_ref().expect("a JSON report");
+    let wait = &r["connection_wait_ms"];
+    let (wait_p99, p99) = (
+        wait["p99"].as_f64(),
+        r["latency_ms"]["p99"].as_f64().unwrap(),
+    );
+    let wait_p99 = wait_p99.unwrap_or_else(|| panic!("no connection_wait_ms: {r}"));
+    // Five others ahead of a request, 20 ms each: most of its time is the queue.
+    assert!(
+        wait_p99 >= 40.0 && wait_p99 <= p99,
+        "wait p99 {wait_p99} ms, p99 {p99} ms"
+    );
+    assert!(
+        r["histograms"]["connection_wait"].is_string(),
+        "{}",
+        r["histograms"]
+    );
+    assert!(
+        capped.stdout.contains("connection wait"),
+        "{}",
+        capped.stdout
+    );
+    let line = p99_line(&capped);
+    assert!(
+        line.contains("waiting for one of the [load] max_connections connections"),
+        "{line}"
+    );
+
+    let (free, _d2) = run("");
+    assert_eq!(free.code, 1, "{}", free.explain());
+    let r = free.report.as_ref().expect("a JSON report");
+    assert!(
+        r.get("connection_wait_ms").is_none(),
+        "{}",
+        r["connection_wait_ms"]
+    );
+    assert!(!free.stdout.contains("connection wait"), "{}", free.stdout);
+    let line = p99_line(&free);
+    assert!(
+        line.contains("over the limit") && !line.contains("max_connections"),
+        "{line}"
+    );
+}
+
 #[test]
 fn unwritable_report_dir_is_a_usage_error() {
     let dir = TempDir::new("rdir");

@@ -112,6 +112,9 @@ pub struct Req<'a> {
 /// cap), given back when dropped.
 pub struct Slot {
     _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// How long the request waited for it: queued in sesscheck, not yet sent. Part of the
+    /// request's latency, and reported apart so that nobody takes it for the app's.
+    waited: Duration,
 }
 
 impl<'a> Req<'a> {
@@ -150,6 +153,8 @@ pub struct Reply {
     pub renewed: bool,
     /// `[probe] worker_header` of the last response in the chain: who served it.
     pub served_by: Option<crate::observe::worker::WorkerId>,
+    /// How long the request waited for a `[load] max_connections` slot before it was sent.
+    pub waited: Duration,
 }
 
 /// A URL requests go to, prepared for hyper: at start for the scenario's paths.
@@ -327,11 +332,25 @@ impl Http {
     /// that waits for it before it builds the request's future keeps a waiting user small: with
     /// many users and few connections, most users are waiting.
     pub async fn slot(&self) -> Slot {
-        match &self.slots {
-            Some(s) => Slot {
-                _permit: s.clone().acquire_owned().await.ok(),
-            },
-            None => Slot { _permit: None },
+        let Some(slots) = &self.slots else {
+            return Slot {
+                _permit: None,
+                waited: Duration::ZERO,
+            };
+        };
+        // A free slot is taken at once, without reading the clock. (The semaphore is fair:
+        // with requests queued, no permit is free, so this never jumps the queue.)
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            return Slot {
+                _permit: Some(permit),
+                waited: Duration::ZERO,
+            };
+        }
+        let asked = std::time::Instant::now();
+        let permit = slots.clone().acquire_owned().await.ok();
+        Slot {
+            _permit: permit,
+            waited: asked.elapsed(),
         }
     }
 
@@ -343,7 +362,7 @@ impl Http {
         jar: &SharedJar,
         mut req: Req<'_>,
     ) -> std::result::Result<Reply, Failure> {
-        let _slot = match req.slot.take() {
+        let slot = match req.slot.take() {
             Some(slot) => slot,
             None => self.slot().await,
         };
@@ -355,10 +374,14 @@ impl Http {
         if let Some(cap) = self.hard_deadline {
             until = until.min(cap);
         }
-        match tokio::time::timeout_at(until.into(), chain).await {
+        let result = match tokio::time::timeout_at(until.into(), chain).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout(progress.get())),
-        }
+        };
+        // Given back only now: the slot is held for the whole chain of redirects.
+        let waited = slot.waited;
+        drop(slot);
+        result.map(|reply| Reply { waited, ..reply })
     }
 
     async fn chain(
@@ -399,6 +422,7 @@ impl Http {
             cookie_attrs: Vec::new(),
             renewed: false,
             served_by: None,
+            waited: Duration::ZERO,
         };
         loop {
             let url = &dest.target().url;

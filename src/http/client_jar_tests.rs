@@ -25,6 +25,7 @@ fn reply() -> Reply {
         cookie_attrs: Vec::new(),
         renewed: false,
         served_by: None,
+        waited: std::time::Duration::ZERO,
     }
 }
 

@@ -271,6 +271,9 @@ pub struct Figures {
     /// Requests the error rate is a share of.
     pub traffic: u64,
     pub p99_ms: f64,
+    /// The p99 of the wait for a `[load] max_connections` slot, part of `p99_ms`'s latency;
+    /// None when no request waited.
+    pub p99_wait_ms: Option<f64>,
     /// Each restart's downtime in seconds (None: never ready).
     pub downtimes_s: Vec<Option<f64>>,
     pub distinct_workers: usize,
@@ -388,12 +391,32 @@ pub fn grade(e: &Expectation, limit: f64, figures: &Figures) -> Check {
             )
         }
         _ if passed => format!("{what}: {actual}{unit} (limit {limit}{unit})"),
-        _ => format!(
-            "{what}: {actual}{unit}, over the limit of {limit}{unit} by {}{unit}",
-            round3(actual - limit)
-        ),
+        _ => {
+            let mut m = format!(
+                "{what}: {actual}{unit}, over the limit of {limit}{unit} by {}{unit}",
+                round3(actual - limit)
+            );
+            if e.figure == Figure::P99Ms {
+                m.push_str(&queued_note(actual, figures.p99_wait_ms));
+            }
+            m
+        }
     };
     check(actual, passed, message)
+}
+
+/// For a p99 over its limit: when at least half of it was spent queued for one of sesscheck's
+/// own `[load] max_connections` connections, say so. The requests were not yet sent, so that
+/// part is the cap's (users waiting for connections), and the app's own time is the rest.
+fn queued_note(p99_ms: f64, p99_wait_ms: Option<f64>) -> String {
+    match p99_wait_ms {
+        Some(wait) if wait > 0.0 && wait >= p99_ms / 2.0 => format!(
+            "; of it, up to {wait} ms (p99) was waiting for one of the [load] max_connections \
+             connections, before the request was sent: raise max_connections (or lower users) \
+             to measure the app's own latency"
+        ),
+        _ => String::new(),
+    }
 }
 
 /// Whether a failed check judges `kind`: findings of that kind are then errors, else warnings.
@@ -406,6 +429,46 @@ pub fn fails_kind(checks: &[Check], kind: FindingKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A missed p99 names sesscheck's own connection queue only when it is at least half of
+    /// the p99; a p99 the app spent alone gets no such note.
+    #[test]
+    fn a_missed_p99_says_when_it_was_mostly_the_connection_queue() {
+        let e = Expectation::named("max_p99_ms").unwrap();
+        let figures = |p99_ms: f64, p99_wait_ms: Option<f64>| Figures {
+            findings: Vec::new(),
+            traffic: 100,
+            p99_ms,
+            p99_wait_ms,
+            downtimes_s: Vec::new(),
+            distinct_workers: 1,
+            persistence: Counts::default(),
+            nothing_measured: false,
+        };
+        let queued = grade(e, 50.0, &figures(140.0, Some(118.0)));
+        assert!(!queued.passed);
+        assert!(
+            queued.message.contains("up to 118 ms (p99) was waiting"),
+            "{}",
+            queued.message
+        );
+        for (p99, wait) in [(140.0, None), (140.0, Some(0.0)), (140.0, Some(60.0))] {
+            let own = grade(e, 50.0, &figures(p99, wait));
+            assert!(!own.passed);
+            assert!(
+                !own.message.contains("max_connections"),
+                "{wait:?}: {}",
+                own.message
+            );
+        }
+        // Within its limit, nothing to explain.
+        let ok = grade(e, 500.0, &figures(140.0, Some(118.0)));
+        assert!(
+            ok.passed && !ok.message.contains("max_connections"),
+            "{}",
+            ok.message
+        );
+    }
 
     #[test]
     fn every_finding_kind_that_can_fail_a_run_has_one_check() {

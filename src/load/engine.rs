@@ -436,6 +436,7 @@ fn finish(
             o.pattern_match = r.pattern_match;
             o.replaced_login_cookie = r.replaced_login_cookie.clone();
             o.renewed = r.renewed;
+            o.waited_us = u32::try_from(r.waited.as_micros()).unwrap_or(u32::MAX);
         }
         Err(f) => {
             let mut f = f.clone();

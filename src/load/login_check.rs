@@ -155,6 +155,7 @@ mod tests {
             cookie_attrs: Vec::new(),
             renewed: false,
             served_by: None,
+            waited: std::time::Duration::ZERO,
         }
     }
 

@@ -58,6 +58,8 @@ pub struct Recovery {
 pub struct Digest {
     /// Latency of pages and probes (µs).
     pub overall: Histogram<u64>,
+    /// Of that latency, the wait for a `[load] max_connections` slot (µs; 0 for most).
+    pub connection_wait: Histogram<u64>,
     pub phases: BTreeMap<Phase, PhaseTally>,
     /// All observations (logins, CSRF pages and logouts too), and how many were ok / errors.
     pub total: u64,
@@ -132,6 +134,7 @@ impl Digest {
     pub fn new(cfg: DigestConfig) -> Digest {
         Digest {
             overall: stats::new_histogram(),
+            connection_wait: stats::new_histogram(),
             phases: BTreeMap::new(),
             total: 0,
             ok: 0,
@@ -209,6 +212,7 @@ impl Digest {
         self.traffic += 1;
         let latency = o.latency_us().max(1);
         let _ = self.overall.record(latency);
+        let _ = self.connection_wait.record(u64::from(o.waited_us));
         let phase = match Phase::at(o.start_us, restarts) {
             Phase::Load if self.cfg.restart_planned => Phase::BeforeRestart,
             phase => phase,

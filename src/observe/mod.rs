@@ -278,6 +278,10 @@ pub struct Observation {
     /// The response re-sent a login cookie, unchanged, with a fresh Max-Age/Expires.
     #[serde(default)]
     pub renewed: bool,
+    /// Of the latency, how long the request waited for one of the `[load] max_connections`
+    /// connections before it was sent (µs; 0 without a cap or a wait).
+    #[serde(default)]
+    pub waited_us: u32,
 }
 
 impl Observation {
@@ -342,6 +346,7 @@ impl Observation {
             cookies: None,
             remaining_s: None,
             renewed: false,
+            waited_us: 0,
         }
     }
 

@@ -17,6 +17,26 @@ use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
+/// The shards' connection waits as one histogram, None if no request of any shard waited. A
+/// shard without one waited for nothing: its requests count as waits of 0.
+fn merge_waits(waits: Vec<(u64, Option<Histogram<u64>>)>) -> Result<Option<Histogram<u64>>> {
+    if waits.iter().all(|(_, w)| w.is_none()) {
+        return Ok(None);
+    }
+    let mut all = new_histogram();
+    for (requests, wait) in waits {
+        match wait {
+            Some(w) => all
+                .add(&w)
+                .map_err(|e| anyhow::anyhow!("connection_wait: {e:?}"))?,
+            None => all
+                .record_n(0, requests)
+                .map_err(|e| anyhow::anyhow!("connection_wait: {e:?}"))?,
+        }
+    }
+    Ok(Some(all))
+}
+
 /// Merge shard reports. `names` label them in error messages (file names).
 pub fn merge(reports: &[Report], names: &[String]) -> Result<Report> {
     let Some(first) = reports.first() else {
@@ -42,6 +62,8 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report> {
 
     // Histograms: exact merge.
     let mut overall = new_histogram();
+    // Per shard: its requests, and its connection-wait histogram if some request waited.
+    let mut waits: Vec<(u64, Option<Histogram<u64>>)> = Vec::new();
     let mut phase_h: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for (i, r) in reports.iter().enumerate() {
         let h = r.histograms.as_ref().with_context(|| {
@@ -54,6 +76,13 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report> {
         overall
             .add(&o)
             .map_err(|e| anyhow::anyhow!("{}: {e:?}", name(i)))?;
+        let wait = match &h.connection_wait {
+            Some(text) => Some(
+                decode_histogram(text).with_context(|| format!("{}: connection_wait", name(i)))?,
+            ),
+            None => None,
+        };
+        waits.push((o.len(), wait));
         for (p, text) in &h.phases {
             let ph = decode_histogram(text).with_context(|| format!("{}: phase {p}", name(i)))?;
             phase_h
@@ -141,8 +170,11 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report> {
         })
         .collect();
     m.latency_ms = Latency::of(&overall);
+    let connection_wait = merge_waits(waits)?;
+    m.connection_wait_ms = connection_wait.as_ref().map(Latency::of);
     m.histograms = Some(Histograms {
         overall: encode_histogram(&overall),
+        connection_wait: connection_wait.as_ref().map(encode_histogram),
         phases: phase_h
             .iter()
             .map(|(k, h)| (k.clone(), encode_histogram(h)))
@@ -268,6 +300,7 @@ fn combined_check(name: &str, shards: &[&Check], m: &Report, traffic: u64) -> Ch
             findings: Figures::counts_of(&m.findings),
             traffic,
             p99_ms: m.latency_ms.p99,
+            p99_wait_ms: m.connection_wait_ms.as_ref().map(|w| w.p99),
             downtimes_s: m.restarts.iter().map(|r| r.downtime_s).collect(),
             distinct_workers: m.workers.distinct_pids,
             persistence: persistence.unwrap_or_default(),
@@ -307,6 +340,23 @@ fn combined_check(name: &str, shards: &[&Check], m: &Report, traffic: u64) -> Ch
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shards' connection waits merge exactly; a shard that never waited (no histogram)
+    /// counts its requests as waits of 0; no shard that waited: none.
+    #[test]
+    fn connection_waits_merge_with_the_zeros_of_shards_that_never_waited() {
+        let mut waited = new_histogram();
+        for _ in 0..10 {
+            waited.record(100_000).unwrap();
+        }
+        let merged = merge_waits(vec![(10, Some(waited)), (30, None)])
+            .unwrap()
+            .unwrap();
+        assert_eq!(merged.len(), 40);
+        assert_eq!(merged.value_at_quantile(0.5), 0);
+        assert!(merged.value_at_quantile(0.9) >= 99_000);
+        assert!(merge_waits(vec![(10, None), (30, None)]).unwrap().is_none());
+    }
     use crate::observe::{Observation, Step};
     use crate::scenario::Expect;
 

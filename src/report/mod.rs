@@ -52,6 +52,11 @@ pub struct Report {
     pub restarts: Vec<RestartInfo>,
     pub phases: Vec<PhaseStats>,
     pub latency_ms: Latency,
+    /// Of `latency_ms`, the wait of pages and probes for one of the `[load] max_connections`
+    /// connections, queued in sesscheck before they were sent (over all of them, most 0).
+    /// Only when some request waited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_wait_ms: Option<Latency>,
     pub expectations: Vec<Check>,
     pub findings: Vec<Finding>,
     pub server_log: ServerLogInfo,
@@ -89,6 +94,9 @@ pub struct Histograms {
     pub overall: String,
     #[serde(default)]
     pub phases: BTreeMap<String, String>,
+    /// The wait for a connection slot (`connection_wait_ms`), when some request waited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_wait: Option<String>,
 }
 
 /// Encode a histogram for the report (V2 with deflate, then base64).
@@ -320,8 +328,10 @@ impl Latency {
 
 pub fn build(inp: Inputs) -> Report {
     let d = inp.digest;
+    let waited = d.connection_wait.max() > 0;
     let histograms = Histograms {
         overall: encode_histogram(&d.overall),
+        connection_wait: waited.then(|| encode_histogram(&d.connection_wait)),
         phases: d
             .phases
             .iter()
@@ -377,6 +387,7 @@ pub fn build(inp: Inputs) -> Report {
         })
         .collect();
     let latency_ms = Latency::of(&d.overall);
+    let connection_wait_ms = waited.then(|| Latency::of(&d.connection_wait));
     let mut server_log = ServerLogInfo {
         matches: inp.server_log_count,
         ..Default::default()
@@ -405,6 +416,7 @@ pub fn build(inp: Inputs) -> Report {
         findings: Figures::counts_of(&findings),
         traffic: d.traffic,
         p99_ms: latency_ms.p99,
+        p99_wait_ms: connection_wait_ms.as_ref().map(|w| w.p99),
         downtimes_s: restarts.iter().map(|r| r.downtime_s).collect(),
         distinct_workers: workers.distinct_pids,
         persistence,
@@ -433,6 +445,7 @@ pub fn build(inp: Inputs) -> Report {
         restarts,
         phases,
         latency_ms,
+        connection_wait_ms,
         expectations,
         findings,
         server_log,
@@ -495,6 +508,19 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
         ),
         ("distinct workers", r.workers.distinct_pids.to_string()),
     ];
+    if let Some(w) = &r.connection_wait_ms {
+        // Right after the latency: the part of it that was sesscheck's own queue.
+        rows.insert(
+            rows.len() - 1,
+            (
+                "connection wait",
+                format!(
+                    "p50 {} ms, p99 {} ms, max {} ms (part of the latency: queued in sesscheck for one of the [load] max_connections connections)",
+                    w.p50, w.p99, w.max
+                ),
+            ),
+        );
+    }
     if let Some(g) = &r.generator {
         rows.push((
             "generator",
@@ -764,6 +790,7 @@ pub(crate) mod testing {
                 ..Default::default()
             }],
             latency_ms: Latency::default(),
+            connection_wait_ms: None,
             expectations: vec![
                 check(
                     "max_logouts",
