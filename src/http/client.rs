@@ -362,6 +362,7 @@ impl Http {
         jar: &SharedJar,
         mut req: Req<'_>,
     ) -> std::result::Result<Reply, Failure> {
+        // Held for the whole chain of redirects, given back when dropped.
         let slot = match req.slot.take() {
             Some(slot) => slot,
             None => self.slot().await,
@@ -369,19 +370,15 @@ impl Http {
         // Boxed: the request's (large) state lives on the heap only while it is in flight, so
         // the task of an idle user (thinking, or waiting for a slot) stays small.
         let progress = Progress::new();
-        let chain = Box::pin(self.chain(vu, jar, req, &progress));
+        let chain = Box::pin(self.chain(vu, jar, req, &progress, slot.waited));
         let mut until = std::time::Instant::now() + self.timeout;
         if let Some(cap) = self.hard_deadline {
             until = until.min(cap);
         }
-        let result = match tokio::time::timeout_at(until.into(), chain).await {
+        match tokio::time::timeout_at(until.into(), chain).await {
             Ok(r) => r,
             Err(_) => Err(Failure::Timeout(progress.get())),
-        };
-        // Given back only now: the slot is held for the whole chain of redirects.
-        let waited = slot.waited;
-        drop(slot);
-        result.map(|reply| Reply { waited, ..reply })
+        }
     }
 
     async fn chain(
@@ -390,6 +387,7 @@ impl Http {
         jar: &SharedJar,
         req: Req<'_>,
         progress: &Progress,
+        waited: Duration,
     ) -> std::result::Result<Reply, Failure> {
         let Req {
             mut method,
@@ -422,7 +420,7 @@ impl Http {
             cookie_attrs: Vec::new(),
             renewed: false,
             served_by: None,
-            waited: Duration::ZERO,
+            waited,
         };
         loop {
             let url = &dest.target().url;
