@@ -239,36 +239,19 @@ fn reports_never_contain_the_password_or_a_session_cookie() {
 /// A threshold that the run misses fails it (exit 1) with a line naming it and the overshoot.
 #[test]
 fn missed_thresholds_fail_the_run_and_say_by_how_much() {
-    let dir = TempDir::new("thresholds");
-    let text = scenario_with(
+    let (out, _d) = run_edited_shown(
         "scenarios/multiworker.toml",
-        "max_p99_ms = 1000",
-        "max_p99_ms = 0.001\nmin_distinct_pids = 64",
-    );
-    let text = text.replace(
-        "min_distinct_pids = 2     # the requests really reached several workers\n",
-        "",
-    );
-    let path = write_scenario(&dir, "t.toml", &text);
-    let rd = dir.path().join("r");
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
-    let out = sesscheck(
         &[
-            "run",
-            &path,
-            "--url",
-            &url,
-            "--duration",
-            "2s",
-            "--users",
-            "4",
-            "--report-dir",
-            &rd.to_string_lossy(),
+            (
+                "max_p99_ms = 1000",
+                "max_p99_ms = 0.001\nmin_distinct_pids = 64",
+            ),
+            (
+                "min_distinct_pids = 2     # the requests really reached several workers\n",
+                "",
+            ),
         ],
-        &[],
-        &rd,
-        std::time::Duration::from_secs(60),
+        &["--duration", "2s", "--users", "4"],
     );
     assert_eq!(out.code, 1, "{}", out.explain());
     let p99 = out
@@ -303,36 +286,19 @@ fn missed_thresholds_fail_the_run_and_say_by_how_much() {
 #[test]
 fn time_queued_for_max_connections_is_reported_apart_from_the_apps() {
     let run = |cap: &str| {
-        let dir = TempDir::new("queued");
-        let text = scenario_with(
+        let keep_alive = format!("connection = \"keep-alive\"\n{cap}");
+        run_edited_shown(
             "scenarios/multiworker.toml",
-            "max_p99_ms = 1000",
-            "max_p99_ms = 0.001",
+            &[
+                ("max_p99_ms = 1000", "max_p99_ms = 0.001"),
+                (
+                    "spawn = { builtin = { workers = 4, store = \"shared\" } }",
+                    "spawn = { builtin = { workers = 2, store = \"shared\", args = [\"--latency-ms\", \"20\"] } }",
+                ),
+                ("connection = \"new\"", &keep_alive),
+            ],
+            &["--duration", "2s", "--users", "6"],
         )
-        .replace(
-            "spawn = { builtin = { workers = 4, store = \"shared\" } }",
-            "spawn = { builtin = { workers = 2, store = \"shared\", args = [\"--latency-ms\", \"20\"] } }",
-        )
-        .replace("connection = \"new\"", &format!("connection = \"keep-alive\"\n{cap}"));
-        let path = write_scenario(&dir, "q.toml", &text);
-        let rd = dir.path().join("r");
-        let port = free_port();
-        let url = format!("http://127.0.0.1:{port}");
-        let args = [
-            "run",
-            &path,
-            "--url",
-            &url,
-            "--duration",
-            "2s",
-            "--users",
-            "6",
-        ];
-        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        args.extend(["--report-dir".into(), rd.to_string_lossy().into_owned()]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = sesscheck(&args, &[], &rd, Duration::from_secs(90));
-        (out, dir)
     };
     let p99_line = |out: &Outcome| {
         out.stdout

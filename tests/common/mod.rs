@@ -213,20 +213,31 @@ pub fn sesscheck(
 
 /// `sesscheck run SCENARIO` against a free port, short and quiet, reports in a temp dir.
 pub fn run_scenario(scenario: &str, extra: &[&str], envs: &[(&str, &str)]) -> (Outcome, TempDir) {
+    run_scenario_as(scenario, extra, envs, Output::Quiet)
+}
+
+/// Whether a test run prints its summary tables (`Shown`) or only the verdict (`Quiet`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Quiet,
+    Shown,
+}
+
+fn run_scenario_as(
+    scenario: &str,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+    output: Output,
+) -> (Outcome, TempDir) {
     let dir = TempDir::new("run");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let report_dir = dir.path().join("reports");
     let rd = report_dir.to_string_lossy().into_owned();
-    let mut args = vec![
-        "run",
-        scenario,
-        "--url",
-        &url,
-        "--report-dir",
-        &rd,
-        "--quiet",
-    ];
+    let mut args = vec!["run", scenario, "--url", &url, "--report-dir", &rd];
+    if output == Output::Quiet {
+        args.push("--quiet");
+    }
     args.extend_from_slice(extra);
     let out = sesscheck(&args, envs, &report_dir, Duration::from_secs(90));
     (out, dir)
@@ -253,6 +264,25 @@ pub fn run_edited(
     extra: &[&str],
     envs: &[(&str, &str)],
 ) -> (Outcome, TempDir) {
+    run_edited_as(scenario, edits, extra, envs, Output::Quiet)
+}
+
+/// `run_edited`, for tests that read the summary on stdout.
+pub fn run_edited_shown(
+    scenario: &str,
+    edits: &[(&str, &str)],
+    extra: &[&str],
+) -> (Outcome, TempDir) {
+    run_edited_as(scenario, edits, extra, &[], Output::Shown)
+}
+
+fn run_edited_as(
+    scenario: &str,
+    edits: &[(&str, &str)],
+    extra: &[&str],
+    envs: &[(&str, &str)],
+    output: Output,
+) -> (Outcome, TempDir) {
     let dir = TempDir::new("edited");
     let mut text = std::fs::read_to_string(scenario).unwrap();
     for (from, to) in edits {
@@ -265,7 +295,7 @@ pub fn run_edited(
         .to_string_lossy()
         .into_owned();
     let path = write_scenario(&dir, &name, &text);
-    let (out, _run_dir) = run_scenario(&path, extra, envs);
+    let (out, _run_dir) = run_scenario_as(&path, extra, envs, output);
     (out, dir)
 }
 
