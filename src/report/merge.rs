@@ -17,26 +17,6 @@ use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 
-/// The shards' connection waits as one histogram, None if no request of any shard waited. A
-/// shard without one waited for nothing: its requests count as waits of 0.
-fn merge_waits(waits: Vec<(u64, Option<Histogram<u64>>)>) -> Result<Option<Histogram<u64>>> {
-    if waits.iter().all(|(_, w)| w.is_none()) {
-        return Ok(None);
-    }
-    let mut all = new_histogram();
-    for (requests, wait) in waits {
-        match wait {
-            Some(w) => all
-                .add(&w)
-                .map_err(|e| anyhow::anyhow!("connection_wait: {e:?}"))?,
-            None => all
-                .record_n(0, requests)
-                .map_err(|e| anyhow::anyhow!("connection_wait: {e:?}"))?,
-        }
-    }
-    Ok(Some(all))
-}
-
 /// Merge shard reports. `names` label them in error messages (file names).
 pub fn merge(reports: &[Report], names: &[String]) -> Result<Report> {
     let Some(first) = reports.first() else {
@@ -219,6 +199,26 @@ pub fn merge(reports: &[Report], names: &[String]) -> Result<Report> {
     Ok(m)
 }
 
+/// The shards' connection waits as one histogram, None if no request of any shard waited. A
+/// shard without one waited for nothing: its requests count as waits of 0.
+fn merge_waits(waits: Vec<(u64, Option<Histogram<u64>>)>) -> Result<Option<Histogram<u64>>> {
+    if waits.iter().all(|(_, w)| w.is_none()) {
+        return Ok(None);
+    }
+    let mut all = new_histogram();
+    for (requests, wait) in waits {
+        match wait {
+            Some(w) => all
+                .add(&w)
+                .map_err(|e| anyhow::anyhow!("connection_wait: {e:?}"))?,
+            None => all
+                .record_n(0, requests)
+                .map_err(|e| anyhow::anyhow!("connection_wait: {e:?}"))?,
+        }
+    }
+    Ok(Some(all))
+}
+
 /// Findings by kind: counts summed, the earliest occurrence's message and example kept.
 pub fn merge_findings<'a>(all: impl Iterator<Item = &'a Finding>) -> Vec<Finding> {
     let mut by_kind: Vec<Finding> = Vec::new();
@@ -340,6 +340,8 @@ fn combined_check(name: &str, shards: &[&Check], m: &Report, traffic: u64) -> Ch
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::{Observation, Step};
+    use crate::scenario::Expect;
 
     /// Shards' connection waits merge exactly; a shard that never waited (no histogram)
     /// counts its requests as waits of 0; no shard that waited: none.
@@ -357,8 +359,6 @@ mod tests {
         assert!(merged.value_at_quantile(0.9) >= 99_000);
         assert!(merge_waits(vec![(10, None), (30, None)]).unwrap().is_none());
     }
-    use crate::observe::{Observation, Step};
-    use crate::scenario::Expect;
 
     fn obs(vu: u32, start: u64, lat: u64, pid: u64) -> Observation {
         Observation {

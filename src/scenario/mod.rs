@@ -450,7 +450,8 @@ pub struct Load {
     /// Concurrent request streams per user, sharing that user's one cookie jar (browser tabs).
     #[serde(default = "one_usize")]
     pub tabs: usize,
-    /// How long the load runs (after all users logged in). Either this or `total_requests`.
+    /// How long the load runs, counted from the moment the target answered ready: logins
+    /// happen inside it. Either this or `total_requests`.
     #[serde(default)]
     pub duration: Option<Dur>,
     /// Stop after this many app requests in total.
