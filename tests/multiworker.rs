@@ -403,3 +403,35 @@ fn paced_logins_from_several_loopback_addresses_work() {
         out.stderr
     );
 }
+
+/// A slow password hash times many users eats the load: the run says the load measured
+/// mostly logins (and says nothing when logins are quick).
+#[test]
+fn a_load_eaten_by_logins_is_called_out() {
+    let run = |login_ms: &str| {
+        let spawn = format!(
+            "spawn = {{ builtin = {{ workers = 2, store = \"shared\", args = [\"--login-latency-ms\", \"{login_ms}\"] }} }}"
+        );
+        run_edited_shown(
+            "scenarios/multiworker.toml",
+            &[(
+                "spawn = { builtin = { workers = 4, store = \"shared\" } }",
+                &spawn,
+            )],
+            &["--duration", "1s", "--users", "5"],
+        )
+    };
+    let (slow, _d1) = run("700");
+    assert!(
+        slow.stderr.contains("the load measured mostly logins"),
+        "{}",
+        slow.explain()
+    );
+    let (quick, _d2) = run("0");
+    assert_eq!(quick.code, 0, "{}", quick.explain());
+    assert!(
+        !quick.stderr.contains("measured mostly logins"),
+        "{}",
+        quick.explain()
+    );
+}

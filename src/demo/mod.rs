@@ -108,6 +108,10 @@ pub struct TargetArgs {
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
 
+    /// Sleep this many milliseconds more in POST /login, as a slow password hash does.
+    #[arg(long, default_value_t = 0)]
+    pub login_latency_ms: u64,
+
     /// Save the session at the end of every request, Django-style: a session
     /// deleted meanwhile gives a 400, and a cookie for a missing session gets a
     /// fresh anonymous session cookie.

@@ -282,6 +282,9 @@ async fn login_submit(
     if app.args.no_tables {
         return no_such_table();
     }
+    if app.args.login_latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(app.args.login_latency_ms)).await;
+    }
     let form = parse_form(&body);
     if app.args.require_csrf && !csrf_is_valid(&app, &form) {
         return handled(csrf_rejected());

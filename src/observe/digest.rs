@@ -74,6 +74,9 @@ pub struct Digest {
     pub probes_anonymous: u64,
     pub logins: u64,
     pub logins_ok: u64,
+    /// The time logins took, summed over all of them (µs): set against the pages' and
+    /// probes' time, it says whether the load measured the app or mostly its logins.
+    pub login_us: u64,
     pub logouts: u64,
     /// Worker identity → answers carrying it (probes; with `worker_header`, every page).
     pub pids: BTreeMap<WorkerId, u64>,
@@ -146,6 +149,7 @@ impl Digest {
             probes_anonymous: 0,
             logins: 0,
             logins_ok: 0,
+            login_us: 0,
             logouts: 0,
             pids: BTreeMap::new(),
             first_authenticated_by: FxHashMap::default(),
@@ -201,11 +205,20 @@ impl Digest {
             Step::Login => {
                 self.logins += 1;
                 self.logins_ok += (o.authenticated == Some(true)) as u64;
+                self.login_us += o.latency_us();
             }
             Step::Logout => self.logouts += 1,
             Step::Request | Step::Probe => self.add_traffic(o, restarts),
             _ => {}
         }
+    }
+
+    /// The share of the time spent in requests that went to logins (0 to 1), None before
+    /// any request.
+    pub fn login_share(&self) -> Option<f64> {
+        let traffic_us = self.overall.mean() * self.overall.len() as f64;
+        let all = self.login_us as f64 + traffic_us;
+        (all > 0.0).then(|| self.login_us as f64 / all)
     }
 
     fn add_traffic(&mut self, o: &Observation, restarts: &[RestartWindow]) {

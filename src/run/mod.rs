@@ -25,7 +25,7 @@ use spawn::{resolve, scratch_dir, spawn_spec, SharedSupervisor};
 use crate::http::client::Http;
 use crate::judge::detect::{self, DetectConfig, Evidence};
 use crate::load::engine::{Ctx, Progress};
-use crate::observe::digest::{DigestConfig, Recorded};
+use crate::observe::digest::{Digest, DigestConfig, Recorded};
 use crate::process::supervisor::{self, SharedLog, Supervisor};
 use crate::report;
 use crate::run::events::{Event, Events};
@@ -321,6 +321,9 @@ async fn run_and_report(
             )
         })
     });
+    if let Some(w) = logins_ate_the_load(&digest) {
+        eprintln!("warning: {w}");
+    }
     let rep = report::build(report::Inputs {
         scenario: &scenario.name,
         url: base.as_str(),
@@ -534,6 +537,26 @@ fn watch_signals(stop: CancellationToken, interrupted: Arc<std::sync::atomic::At
         eprintln!("sesscheck: interrupted twice; quitting without a report");
         std::process::exit(Outcome::Interrupted as i32);
     });
+}
+
+/// Above this share of the requests' time spent logging in, the run measured the logins
+/// (a slow password hash times many users) more than the app's session handling.
+const LOGIN_SHARE_WARNING: f64 = 0.5;
+
+/// Says so when logins took most of the time users spent in requests: the verdict then rests
+/// on few pages and probes, and the latency figures are not the app's pages.
+fn logins_ate_the_load(digest: &Digest) -> Option<String> {
+    let share = digest.login_share()?;
+    (share >= LOGIN_SHARE_WARNING && digest.logins > 0).then(|| {
+        format!(
+            "logins took {:.0} % of the time spent in requests ({} logins, {:.0} ms each on average; {} pages and probes): \
+             the load measured mostly logins; give [load] duration more time or use fewer [load] users",
+            share * 100.0,
+            digest.logins,
+            digest.login_us as f64 / digest.logins as f64 / 1000.0,
+            digest.traffic,
+        )
+    })
 }
 
 #[cfg(test)]
