@@ -408,26 +408,46 @@ fn paced_logins_from_several_loopback_addresses_work() {
 /// mostly logins (and says nothing when logins are quick).
 #[test]
 fn a_load_eaten_by_logins_is_called_out() {
-    let run = |login_ms: &str| {
+    let run = |login_ms: &str, password: &str| {
         let spawn = format!(
             "spawn = {{ builtin = {{ workers = 2, store = \"shared\", args = [\"--login-latency-ms\", \"{login_ms}\"] }} }}"
         );
+        let password = format!("password = \"{password}\"");
         run_edited_shown(
             "scenarios/multiworker.toml",
-            &[(
-                "spawn = { builtin = { workers = 4, store = \"shared\" } }",
-                &spawn,
-            )],
+            &[
+                (
+                    "spawn = { builtin = { workers = 4, store = \"shared\" } }",
+                    &spawn,
+                ),
+                ("password = \"${DEMO_PASSWORD:-demo}\"", &password),
+            ],
             &["--duration", "1s", "--users", "5"],
         )
     };
-    let (slow, _d1) = run("700");
+    let (slow, _d1) = run("700", "demo");
     assert!(
         slow.stderr.contains("the load measured mostly logins"),
         "{}",
         slow.explain()
     );
-    let (quick, _d2) = run("0");
+    // Slow logins that all fail are a wrong password, said as that: "give duration more
+    // time" would send the user the wrong way.
+    let (rejected, _d3) = run("700", "wrong");
+    assert_eq!(rejected.code, 1, "{}", rejected.explain());
+    assert!(
+        rejected
+            .finding_kinds()
+            .contains(&"login_failed".to_string()),
+        "{}",
+        rejected.explain()
+    );
+    assert!(
+        !rejected.stderr.contains("measured mostly logins"),
+        "{}",
+        rejected.explain()
+    );
+    let (quick, _d2) = run("0", "demo");
     assert_eq!(quick.code, 0, "{}", quick.explain());
     assert!(
         !quick.stderr.contains("measured mostly logins"),

@@ -547,7 +547,7 @@ const LOGIN_SHARE_WARNING: f64 = 0.5;
 /// on few pages and probes, and the latency figures are not the app's pages.
 fn logins_ate_the_load(digest: &Digest) -> Option<String> {
     let share = digest.login_share()?;
-    (share >= LOGIN_SHARE_WARNING && digest.logins > 0).then(|| {
+    (share >= LOGIN_SHARE_WARNING && digest.logins_ok > 0).then(|| {
         format!(
             "logins took {:.0} % of the time spent in requests ({} logins, {:.0} ms each on average; {} pages and probes): \
              the load measured mostly logins; give [load] duration more time or use fewer [load] users",
