@@ -418,6 +418,10 @@ fn django_locmem_loses_sessions_across_workers_and_restart() {
     for must in ["logout", "restart_logout"] {
         assert!(kinds.contains(must), "{must} missing\n{}", r.explain());
     }
+    // The scenario's think time keeps users logged in most of the time, so the restart finds
+    // most of the 10 holding a login (10 of 10 in six runs; without the pause 1 to 7, and
+    // sometimes none, which made this test flaky).
+    assert!(r.count("restart_logout") >= 5, "{}", r.explain());
     assert!(
         kinds
             .iter()
