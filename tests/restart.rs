@@ -120,3 +120,32 @@ fn repeated_restarts_are_each_measured() {
     assert_eq!(restarts.len(), 2, "{restarts:?}");
     assert!(restarts.iter().all(|r| r["downtime_s"].as_f64().is_some()));
 }
+
+/// A login in flight when the target is told to stop is still answered (the old process
+/// finishes its requests), then the new process starts with an emptied store: the user is
+/// logged out by that restart (`restart_logout`), not by a fault between workers (`logout`).
+#[test]
+fn login_answered_during_a_restart_then_wiped_is_a_restart_logout() {
+    let edits = [
+        (
+            "spawn = { builtin = { workers = 4, store = \"wipe-on-restart\" } }",
+            // Logins take longer than the gap between the two restarts, so the re-logins
+            // after the first are in flight when the second begins.
+            "spawn = { builtin = { workers = 2, store = \"wipe-on-restart\", args = [\"--login-latency-ms\", \"2000\"] } }",
+        ),
+        ("at = \"4s\"", "at = \"2s\""),
+        ("count = 1 ", "count = 2 \ninterval = \"1s\""),
+        ("recovery_timeout = \"3s\"", "recovery_timeout = \"6s\""),
+    ];
+    let (out, _d) = run_edited("scenarios/restart-wipe.toml", &edits, SHORT, &[]);
+    assert_exit_and_kinds(&out, 1, &["restart_logout"]);
+    let r = out.report.as_ref().unwrap();
+    let restarts = r["restarts"].as_array().unwrap();
+    assert_eq!(restarts.len(), 2, "{restarts:?}");
+    // The second restart waited for the logins in flight: its downtime includes them.
+    assert!(
+        restarts[1]["downtime_s"].as_f64().unwrap() > 0.3,
+        "{restarts:?}"
+    );
+    assert_eq!(out.finding("restart_logout").unwrap()["count"], 8);
+}

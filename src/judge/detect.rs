@@ -161,7 +161,10 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
 }
 
 /// `logout` and `restart_logout`: a logged-in user seen anonymous. When a restart happened
-/// between the user's last login and the anonymous answer, the restart is to blame.
+/// between the user's last login and the anonymous answer, the restart is to blame. A login
+/// answered while the restart was under way (before the target was ready again) counts as
+/// before it: the old process finishes its requests as it shuts down, and the new one may
+/// not have what that process stored.
 pub fn logouts(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Vec<Finding> {
     let logins = LoginEnds::of(ev.obs);
     let mut plain: Vec<&Observation> = Vec::new();
@@ -171,10 +174,10 @@ pub fn logouts(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Vec<Finding> {
             continue;
         }
         let last_login = logins.last_by(o.vu, o.start_us);
-        let restart_between = ev
-            .restarts
-            .iter()
-            .any(|r| r.start_us >= last_login && r.start_us <= o.start_us);
+        let restart_between = ev.restarts.iter().any(|r| {
+            let over_us = r.ready_us.unwrap_or(u64::MAX);
+            last_login <= over_us && r.start_us <= o.start_us
+        });
         if restart_between {
             after_restart.push(o);
         } else {
@@ -876,6 +879,31 @@ mod tests {
         // An anonymous answer after that fresh login is a plain logout, not the restart's.
         v.push(obs(1, Step::Probe, 13_000, 13_100, 200, Some(false)));
         assert_eq!(kinds(&run(&v, &r)), vec!["logout", "restart_logout"]);
+    }
+
+    #[test]
+    fn login_answered_while_the_restart_was_under_way_is_a_restart_logout() {
+        // Seen on the built-in target: a login in flight when SIGTERM came was answered by
+        // the old process as it shut down; the new one started with an empty store.
+        let r = vec![RestartWindow {
+            start_us: 10_000,
+            ready_us: Some(11_000),
+            method: "supervisor".into(),
+        }];
+        let mut v = healthy();
+        v.push(login(1, 10_600));
+        v.push(obs(1, Step::Probe, 11_200, 11_300, 200, Some(false)));
+        // It logs in again and is served (so no infinite_loading).
+        v.push(login(1, 11_500));
+        v.push(obs(1, Step::Probe, 11_600, 11_700, 200, Some(true)));
+        assert_eq!(kinds(&run(&v, &r)), vec!["restart_logout"]);
+        // A login after the target was ready again is the new process's own.
+        let mut v = healthy();
+        v.push(login(1, 11_100));
+        v.push(obs(1, Step::Probe, 11_200, 11_300, 200, Some(false)));
+        v.push(login(1, 11_500));
+        v.push(obs(1, Step::Probe, 11_600, 11_700, 200, Some(true)));
+        assert_eq!(kinds(&run(&v, &r)), vec!["logout"]);
     }
 
     #[test]
