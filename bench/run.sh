@@ -8,6 +8,8 @@
 # fails on a figure, it records it.
 #
 # Cases (all keep-alive, CONNS connections = users, DURATION s each, on 127.0.0.1):
+# sesscheck runs twice per case: as by default (one thread on <= 2 cores) and with --threads
+# THREADS, as many as wrk's -t.
 #   sessions  nginx shaped as issue #19: POST /login -> 302 + Set-Cookie, GET /session -> the
 #             probe JSON {"worker":{"pid":..},"authenticated":true}, a Set-Cookie on every
 #             answer; sesscheck logs every user in and reads the probe every second request
@@ -210,12 +212,18 @@ print("\t".join([case, tool, rnd, requests, wall, tool_cpu, rss or "0",
 PY
 }
 
-run_sesscheck() { # case round target_pid scenario url
-    local case="$1" round="$2" tpid="$3" scenario="$4" url="$5" dir="$TMP/r-$1-$2"
-    say "$case: sesscheck ($CONNS users = connections, ${DURATION}s)"
-    measure "$case" sesscheck "$round" "$tpid" -- \
+run_sesscheck() { # case round target_pid scenario url [threads]
+    local case="$1" round="$2" tpid="$3" scenario="$4" url="$5" threads="${6:-}"
+    local tool=sesscheck extra=()
+    if [ -n "$threads" ]; then
+        tool="sesscheck-t$threads"
+        extra=(--threads "$threads")
+    fi
+    local dir="$TMP/r-$1-$2-$tool"
+    say "$case: $tool ($CONNS users = connections, ${DURATION}s)"
+    measure "$case" "$tool" "$round" "$tpid" -- \
         "$BIN" run "$scenario" --url "$url" --users "$CONNS" --duration "${DURATION}s" \
-        --report-dir "$dir" --quiet
+        --report-dir "$dir" --quiet "${extra[@]}"
     # Pages + probes (not logins), over the load's duration.
     read -r requests wall < <(python3 - "$dir" <<'PY'
 import glob, json, sys
@@ -227,7 +235,13 @@ else:
     print(sum(p["requests"] for p in r["phases"]), r["duration_s"] or 1)
 PY
 )
-    record "$case" sesscheck "$round" "$requests" "$wall"
+    record "$case" "$tool" "$round" "$requests" "$wall"
+}
+
+# sesscheck on as many threads as wrk's -t, beside its default (one thread on <= 2 cores).
+run_sesscheck_threads() { # case round target_pid scenario url
+    [ "$THREADS" -gt 1 ] || return 0
+    run_sesscheck "$@" "$THREADS"
 }
 
 run_wrk() { # case round target_pid url [header]
@@ -279,16 +293,19 @@ for round in $(seq "$ROUNDS"); do
         case "$case" in
         sessions)
             run_sesscheck sessions "$round" "$NGINX_PID" bench/sessions.toml "$X"
+            run_sesscheck_threads sessions "$round" "$NGINX_PID" bench/sessions.toml "$X"
             run_wrk sessions "$round" "$NGINX_PID" "$X/session" "$XCOOKIE"
             run_oha sessions "$round" "$NGINX_PID" "$X/session" "$XCOOKIE"
             ;;
         static)
             run_sesscheck static "$round" "$NGINX_PID" bench/nginx.toml "$S"
+            run_sesscheck_threads static "$round" "$NGINX_PID" bench/nginx.toml "$S"
             run_wrk static "$round" "$NGINX_PID" "$S/index.html"
             run_oha static "$round" "$NGINX_PID" "$S/index.html"
             ;;
         builtin)
             run_sesscheck builtin "$round" "$BUILTIN_PID" bench/builtin.toml "$B"
+            run_sesscheck_threads builtin "$round" "$BUILTIN_PID" bench/builtin.toml "$B"
             run_wrk builtin "$round" "$BUILTIN_PID" "$B/dashboard" "Cookie: session=$SESSION"
             run_oha builtin "$round" "$BUILTIN_PID" "$B/dashboard" "Cookie: session=$SESSION"
             ;;
@@ -391,7 +408,8 @@ for (case, tool), r in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 
     if r["busiest"] >= 0.9:
         flag = " ⚠ target-bound"
         flagged.append(f"{case}/{tool}")
-    print(f'| {case} | {tool} | {r["rps"]:,.0f} | {ratio} | {r["tool_us"]:.1f} | '
+    shown = tool.replace("sesscheck-t", "sesscheck --threads ")
+    print(f'| {case} | {shown} | {r["rps"]:,.0f} | {ratio} | {r["tool_us"]:.1f} | '
           f'{r["target_us"]:.1f} | {r["busiest"]:.2f}{flag} | {r["rss"]:.1f} |')
 print()
 if oha_v == "oha not installed":
@@ -403,10 +421,13 @@ if flagged:
           "the tool): " + ", ".join(flagged) + ".\n")
 else:
     print("No row is target-bound (every target worker below 0.9 of a core).\n")
-s, w = rows.get(("sessions", "sesscheck")), rows.get(("sessions", "wrk"))
-if s and w:
-    ok = lambda c: "met" if c else "NOT met"
-    print(f'Goals (issue #19), sessions case: sesscheck {s["tool_us"]:.1f} µs CPU per request '
+w = rows.get(("sessions", "wrk"))
+ok = lambda c: "met" if c else "NOT met"
+for (case, tool), s in sorted(rows.items()):
+    if case != "sessions" or not tool.startswith("sesscheck") or not w:
+        continue
+    shown = tool.replace("sesscheck-t", "sesscheck --threads ")
+    print(f'Goals (issue #19), sessions case, {shown}: {s["tool_us"]:.1f} µs CPU per request '
           f'(goal ≤ 6): {ok(s["tool_us"] <= 6)}; {s["rps"] / w["rps"]:.2f} × wrk requests/s '
           f'(goal ≥ 0.8): {ok(s["rps"] / w["rps"] >= 0.8)}.\n')
 if not users:

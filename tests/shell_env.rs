@@ -306,3 +306,71 @@ fn one_thread_and_several_both_pass() {
     assert_eq!(out.code, 2, "{}", out.explain());
     assert!(out.stderr.contains("--threads"), "{}", out.stderr);
 }
+
+/// The names of the threads of process `pid` (Linux /proc).
+fn thread_names(pid: u32) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+/// `--threads 3`: the users are dealt out over three threads, each with its own runtime and
+/// connections (the run's own thread and two named `sesscheck/N`, seen in /proc while
+/// the load runs), and the run still passes with every user logged in.
+#[test]
+fn several_threads_each_run_their_own_users() {
+    let dir = TempDir::new("lanes");
+    let scenario = dir.scenario(SCENARIO);
+    let reports = dir.path().join("reports");
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sesscheck"))
+        .args(["run", scenario.to_str().unwrap(), "--url", &url])
+        .args([
+            "--duration",
+            "4s",
+            "--users",
+            "6",
+            "--threads",
+            "3",
+            "--quiet",
+        ])
+        .env("SESSCHECK_REPORT_DIR", &reports)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    let mut seen: Vec<String> = Vec::new();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > give_up {
+            let _ = child.kill();
+            panic!("sesscheck did not end within 60 s; threads seen: {seen:?}");
+        }
+        for name in thread_names(child.id()) {
+            if name.starts_with("sesscheck/") && !seen.contains(&name) {
+                seen.push(name);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    seen.sort();
+    assert_eq!(seen, ["sesscheck/1", "sesscheck/2"]);
+    assert_eq!(status.code(), Some(0));
+    let report = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a JSON report");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(report["logins"]["ok"], 6, "{}", report["logins"]);
+}

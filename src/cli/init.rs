@@ -373,7 +373,7 @@ async fn learn_login(
         toml_string(&form.page)
     );
     let scenario = Scenario::parse(&draft, "init").map_err(|e| anyhow::anyhow!("{e}"))?;
-    let http = Http::new(&scenario.lowered.http, base)?;
+    let http = Http::new(&scenario.lowered.http, base, 1)?;
     let attempt = |pw: String| {
         let http = &http;
         async move {

@@ -134,18 +134,25 @@ pub struct RunArgs {
     /// Also show what a spawned target prints.
     #[arg(long, short, env = "SESSCHECK_VERBOSE")]
     pub verbose: bool,
-    /// Threads that drive the load. Default: 1 on a machine with 2 cores or fewer (the target
-    /// usually shares it, and one thread spends about a fifth less CPU per request than two
-    /// that hand work to each other), else one per core.
+    /// Threads that drive the load. The users are dealt out over them, and each thread keeps
+    /// its users and their connections to itself (as wrk does). Default: 1 on a machine with
+    /// 2 cores or fewer (the target usually shares it, and one thread spends the least CPU per
+    /// request), else one per core.
     #[arg(long, env = "SESSCHECK_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 }
 
-/// The runtime `sesscheck run` drives the load on (see `RunArgs::threads`).
-fn load_runtime(threads: Option<u16>) -> std::io::Result<tokio::runtime::Runtime> {
+/// How many threads drive the load (see `RunArgs::threads`).
+fn load_threads(asked: Option<u16>) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = threads.map_or(if cores <= 2 { 1 } else { cores }, usize::from);
-    let mut builder = if threads == 1 {
+    asked.map_or(if cores <= 2 { 1 } else { cores }, usize::from)
+}
+
+/// The runtime `sesscheck run` runs on. Closed-loop users run on `threads` threads of one
+/// runtime each (`load::run`), so this one is a single thread. The open-loop generator runs
+/// here, on a runtime of `threads` workers.
+fn load_runtime(threads: usize, open_loop: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = if threads == 1 || !open_loop {
         // One thread: no work stealing, no waking of another worker per request.
         tokio::runtime::Builder::new_current_thread()
     } else {
@@ -256,6 +263,7 @@ fn run(args: RunArgs) -> Outcome {
         quiet: args.quiet,
         verbose: args.verbose,
         events: args.events,
+        threads: load_threads(args.threads),
     };
     let mut scenario = crate::run::apply(scenario, &overrides);
     // The overrides get the same checks as the file (`--users 0`, `--url ftp://...`).
@@ -266,7 +274,8 @@ fn run(args: RunArgs) -> Outcome {
             return Outcome::Invalid;
         }
     }
-    let runtime = match load_runtime(args.threads) {
+    let open_loop = scenario.load.rate.is_some();
+    let runtime = match load_runtime(overrides.threads, open_loop) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -185,9 +185,21 @@ impl Dest<'_> {
     }
 }
 
+thread_local! {
+    /// Which load thread this is (0: the run's own thread): its requests use its own pools.
+    static LANE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Mark the current thread as load thread `lane`, before it sends any request.
+pub fn enter_lane(lane: usize) {
+    LANE.set(lane);
+}
+
 pub struct Http {
-    /// One pool per source address (just one when none are configured).
-    pools: Vec<Pool>,
+    /// Per load thread (lane), one pool per source address (just one when none are
+    /// configured). A connection's task runs on the runtime that opened it, so each thread
+    /// keeps to its own connections: no request waits on another thread to be woken.
+    pools: Vec<Vec<Pool>>,
     /// What every request to the target's origin starts from (see `default_headers`), with a
     /// `Cookie` slot.
     headers: HeaderMap,
@@ -219,7 +231,8 @@ pub struct Http {
 }
 
 impl Http {
-    pub fn new(plan: &HttpPlan, base: &Url) -> Result<Http> {
+    /// `lanes`: how many load threads will send requests (see `enter_lane`).
+    pub fn new(plan: &HttpPlan, base: &Url, lanes: usize) -> Result<Http> {
         let mut headers = default_headers(plan, true);
         let cookie_slot = with_cookie_slot(&mut headers);
         let mut foreign_headers = default_headers(plan, false);
@@ -229,18 +242,22 @@ impl Http {
             some => some.iter().copied().map(Some).collect(),
         };
         let mut pools = Vec::new();
-        for local_address in addresses {
-            let options = ConnectOptions {
-                timeout: plan.timeout,
-                local_address,
-            };
-            // One TLS configuration (and so one session-resumption cache) per pool, as before.
-            let tls = transport::tls_config(plan.insecure_tls)
-                .context("building the TLS configuration")?;
-            pools.push(Pool::new(
-                Connector::new(&options, tls),
-                !plan.new_connections,
-            ));
+        for _ in 0..lanes.max(1) {
+            let mut lane = Vec::new();
+            for local_address in &addresses {
+                let options = ConnectOptions {
+                    timeout: plan.timeout,
+                    local_address: *local_address,
+                };
+                // One TLS configuration (and so one session-resumption cache) per pool.
+                let tls = transport::tls_config(plan.insecure_tls)
+                    .context("building the TLS configuration")?;
+                lane.push(Pool::new(
+                    Connector::new(&options, tls),
+                    !plan.new_connections,
+                ));
+            }
+            pools.push(lane);
         }
         let mut origins = Vec::new();
         let mut targets = rustc_hash::FxHashMap::default();
@@ -398,7 +415,8 @@ impl Http {
             headers: extra_headers,
             slot: _,
         } = req;
-        let pool = &self.pools[vu % self.pools.len()];
+        let lane = &self.pools[LANE.get() % self.pools.len()];
+        let pool = &lane[vu % lane.len()];
         let mut dest = self.dest(path)?;
         // Hops already followed (URL, cookies): filled only when a redirect is followed, so a
         // plain request allocates nothing for loop detection.

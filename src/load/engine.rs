@@ -51,6 +51,8 @@ pub struct Ctx {
     pub probe_reader: ProbeReader,
     /// `--shard I/N` (1-based I): only users with index ≡ I (mod N) run.
     pub shard: Option<(usize, usize)>,
+    /// Threads the closed-loop users are spread over (`load::run`), each its own runtime.
+    pub lanes: usize,
     /// What the open-loop generator achieved (`[load] rate`), for the report.
     pub generator: Mutex<Option<crate::load::schedule::Generator>>,
     /// Where observations go as they are made (and the restart windows are recorded).
@@ -94,6 +96,7 @@ impl Ctx {
                 plan.lifetime_remaining.as_deref(),
             ),
             shard: None,
+            lanes: 1,
             generator: Mutex::new(None),
             recorder: Arc::new(Recorder::new(clock, plan.digest.clone())),
             browser_jars: Mutex::new(Vec::new()),
@@ -1182,7 +1185,7 @@ mod tests {
             "name = \"t\"\n[target]\nurl = \"http://127.0.0.1:9\"\n[load]\nduration = \"3s\"\n";
         let scenario = crate::scenario::Scenario::parse(text, "t.toml").unwrap();
         let base = url::Url::parse(&scenario.target.url).unwrap();
-        let http = Http::new(&scenario.lowered.http, &base).unwrap();
+        let http = Http::new(&scenario.lowered.http, &base, 1).unwrap();
         // The target took 5 s to become ready.
         let clock = Instant::now() - Duration::from_secs(5);
         let ctx = Ctx::new(

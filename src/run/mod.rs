@@ -53,6 +53,18 @@ pub struct Overrides {
     pub verbose: bool,
     /// `--events FILE|-`: the live JSON Lines event stream (`-`: stdout).
     pub events: Option<PathBuf>,
+    /// `--threads`, resolved: how many threads drive closed-loop users (0 counts as 1).
+    pub threads: usize,
+}
+
+/// How many threads run the users: `--threads` for closed-loop users; the open-loop generator
+/// runs on the run's own runtime.
+fn lanes(scenario: &Scenario, o: &Overrides) -> usize {
+    if scenario.load.rate.is_some() {
+        1
+    } else {
+        o.threads.max(1)
+    }
 }
 
 pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
@@ -140,10 +152,11 @@ async fn run_and_report(
     if scenario.target.insecure_tls {
         eprintln!("warning: insecure_tls = true: TLS certificates of {base} are NOT verified");
     }
-    let http = Http::new(&scenario.lowered.http, &base).map_err(|e| RunError {
-        outcome: Outcome::Invalid,
-        message: format!("{e:#}"),
-    })?;
+    let http =
+        Http::new(&scenario.lowered.http, &base, lanes(&scenario, &o)).map_err(|e| RunError {
+            outcome: Outcome::Invalid,
+            message: format!("{e:#}"),
+        })?;
     let pattern = scenario.lowered.http.interrupted.text.clone();
     let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Cancelled by Ctrl-C / SIGTERM only; cancelling it also cancels `stop`, not the reverse.
@@ -438,6 +451,7 @@ async fn drive(
         progress.clone(),
     );
     ctx.shard = o.shard;
+    ctx.lanes = lanes(&scenario, o);
     let ctx = Arc::new(ctx);
     let mut browser_run =
         crate::load::browser_users::start(base, ctx.clone(), stop.clone(), ctl.interrupt.clone());
