@@ -8,8 +8,8 @@
 # fails on a figure, it records it.
 #
 # Cases (all keep-alive, CONNS connections = users, DURATION s each, on 127.0.0.1):
-# sesscheck runs twice per case: as by default (one thread on <= 2 cores) and with --threads
-# THREADS, as many as wrk's -t.
+# sesscheck runs twice per case: as by default (one thread per core, as wrk's -t here) and
+# with --threads 1.
 #   sessions  nginx shaped as issue #19: POST /login -> 302 + Set-Cookie, GET /session -> the
 #             probe JSON {"worker":{"pid":..},"authenticated":true}, a Set-Cookie on every
 #             answer; sesscheck logs every user in and reads the probe every second request
@@ -238,10 +238,10 @@ PY
     record "$case" "$tool" "$round" "$requests" "$wall"
 }
 
-# sesscheck on as many threads as wrk's -t, beside its default (one thread on <= 2 cores).
+# sesscheck on one thread, beside its default (one per core).
 run_sesscheck_threads() { # case round target_pid scenario url
-    [ "$THREADS" -gt 1 ] || return 0
-    run_sesscheck "$@" "$THREADS"
+    [ "$(nproc)" -gt 1 ] || return 0
+    run_sesscheck "$@" 1
 }
 
 run_wrk() { # case round target_pid url [header]

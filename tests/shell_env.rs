@@ -267,8 +267,8 @@ fn man_page_renders() {
     assert!(text.contains("completions"), "{text}");
 }
 
-/// Both runtimes drive a healthy run to a pass: one thread (the default on 2 cores or fewer)
-/// and several (the default on bigger machines), chosen by `SESSCHECK_THREADS` / `--threads`.
+/// One thread and several both drive a healthy run to a pass, chosen by `SESSCHECK_THREADS` /
+/// `--threads` (default: one per core).
 #[test]
 fn one_thread_and_several_both_pass() {
     let dir = TempDir::new("threads");
