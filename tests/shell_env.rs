@@ -307,6 +307,37 @@ fn one_thread_and_several_both_pass() {
     assert!(out.stderr.contains("--threads"), "{}", out.stderr);
 }
 
+/// Run `sesscheck run SCENARIO ARGS...` (reports into `reports`), calling `watch` with its PID
+/// every 20 ms until it ends (at most 60 s); its exit status.
+fn run_watched(
+    scenario: &Path,
+    args: &[&str],
+    reports: &Path,
+    mut watch: impl FnMut(u32),
+) -> std::process::ExitStatus {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sesscheck"))
+        .arg("run")
+        .arg(scenario)
+        .args(args)
+        .env("SESSCHECK_REPORT_DIR", reports)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > give_up {
+            let _ = child.kill();
+            panic!("sesscheck did not end within 60 s");
+        }
+        watch(child.id());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The names of the threads of process `pid` (Linux /proc).
 fn thread_names(pid: u32) -> Vec<String> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -328,39 +359,25 @@ fn several_threads_each_run_their_own_users() {
     let scenario = dir.scenario(SCENARIO);
     let reports = dir.path().join("reports");
     let url = format!("http://127.0.0.1:{}", free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sesscheck"))
-        .args(["run", scenario.to_str().unwrap(), "--url", &url])
-        .args([
-            "--duration",
-            "4s",
-            "--users",
-            "6",
-            "--threads",
-            "3",
-            "--quiet",
-        ])
-        .env("SESSCHECK_REPORT_DIR", &reports)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let give_up = std::time::Instant::now() + Duration::from_secs(60);
     let mut seen: Vec<String> = Vec::new();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if std::time::Instant::now() > give_up {
-            let _ = child.kill();
-            panic!("sesscheck did not end within 60 s; threads seen: {seen:?}");
-        }
-        for name in thread_names(child.id()) {
+    let args = [
+        "--url",
+        &url,
+        "--duration",
+        "4s",
+        "--users",
+        "6",
+        "--threads",
+        "3",
+        "--quiet",
+    ];
+    let status = run_watched(&scenario, &args, &reports, |pid| {
+        for name in thread_names(pid) {
             if name.starts_with("sesscheck/") && !seen.contains(&name) {
                 seen.push(name);
             }
         }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    });
     seen.sort();
     assert_eq!(seen, ["sesscheck/1", "sesscheck/2"]);
     assert_eq!(status.code(), Some(0));
@@ -373,4 +390,75 @@ fn several_threads_each_run_their_own_users() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     assert_eq!(report["logins"]["ok"], 6, "{}", report["logins"]);
+}
+
+/// Socket inodes of process `pid` (Linux /proc).
+fn socket_inodes(pid: u32) -> Vec<String> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            l.strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(String::from)
+        })
+        .collect()
+}
+
+/// How many of `pid`'s TCP connections to 127.0.0.1:`port` are established.
+fn connections_to(pid: u32, port: u16) -> usize {
+    let own = socket_inodes(pid);
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() > 9
+                && f[2].ends_with(&format!(":{port:04X}"))
+                && f[3] == "01"
+                && own.iter().any(|i| i == f[9])
+        })
+        .count()
+}
+
+/// `[load] max_connections` holds across threads: with 2 threads and a cap of 2, sesscheck never
+/// has more than 2 connections to the target open (each thread keeps its own, so the cap is
+/// split between them, not shared by two pools that could each fill up to it).
+#[test]
+fn max_connections_holds_across_threads() {
+    let dir = TempDir::new("lanes-cap");
+    let text = SCENARIO.replace(
+        "requests = [\"/dashboard\"]",
+        "requests = [\"/dashboard\"]\nconnection = \"keep-alive\"\nmax_connections = 2",
+    );
+    let scenario = dir.scenario(&text);
+    let reports = dir.path().join("reports");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut most = 0;
+    let args = [
+        "--url",
+        &url,
+        "--duration",
+        "3s",
+        "--users",
+        "8",
+        "--threads",
+        "2",
+        "--quiet",
+    ];
+    let status = run_watched(&scenario, &args, &reports, |pid| {
+        most = most.max(connections_to(pid, port));
+    });
+    assert_eq!(status.code(), Some(0));
+    // Some were seen (the count works), and never more than the cap.
+    assert!(most >= 1, "no connection to :{port} seen");
+    assert!(
+        most <= 2,
+        "{most} connections open at once, max_connections = 2"
+    );
 }

@@ -218,8 +218,10 @@ pub struct Http {
     /// `max_duration` after the load began (set by the engine): no request runs past it, so
     /// one still waiting then ends as a timeout, at the stage it had reached.
     hard_deadline: Option<std::time::Instant>,
-    /// `[load] max_connections`: permits for requests in flight.
-    slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// `[load] max_connections`: permits for requests in flight, per load thread (empty: no
+    /// cap). A thread only uses connections it opened, so each has its share of the cap: with
+    /// one shared semaphore, every thread's pool could fill up to the whole cap.
+    slots: Vec<Arc<tokio::sync::Semaphore>>,
     /// The scenario's paths (pages, probe, login, CSRF page, logout), prepared once.
     /// By path; FxHash: looked up on every request, keyed by the scenario's own paths.
     targets: rustc_hash::FxHashMap<String, Target>,
@@ -279,7 +281,8 @@ impl Http {
             hard_deadline: None,
             slots: plan
                 .max_connections
-                .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+                .map(|n| split_slots(n, lanes))
+                .unwrap_or_default(),
             targets,
             pools,
             headers,
@@ -349,7 +352,7 @@ impl Http {
     /// that waits for it before it builds the request's future keeps a waiting user small: with
     /// many users and few connections, most users are waiting.
     pub async fn slot(&self) -> Slot {
-        let Some(slots) = &self.slots else {
+        let Some(slots) = self.slots.get(LANE.get() % self.slots.len().max(1)) else {
             return Slot {
                 _permit: None,
                 waited: Duration::ZERO,
@@ -581,6 +584,18 @@ impl Http {
         self.body_pattern.is_match(value.as_bytes())
             && value.to_str().is_ok_and(|s| self.pattern.is_match(s))
     }
+}
+
+/// `max_connections` permits dealt out over `lanes` load threads, as evenly as they go. The
+/// caller gives no thread none: it runs at most `max_connections` threads.
+fn split_slots(max_connections: usize, lanes: usize) -> Vec<Arc<tokio::sync::Semaphore>> {
+    let lanes = lanes.clamp(1, max_connections.max(1));
+    (0..lanes)
+        .map(|lane| {
+            let share = max_connections / lanes + usize::from(lane < max_connections % lanes);
+            Arc::new(tokio::sync::Semaphore::new(share))
+        })
+        .collect()
 }
 
 /// Put every Set-Cookie of a response into the jar, noting a replaced login cookie.
@@ -981,6 +996,21 @@ mod tests {
             Some("t&k")
         );
         assert_eq!(extract_hidden_field(flask, "other"), None);
+    }
+
+    #[test]
+    fn max_connections_is_split_over_the_load_threads() {
+        let shares = |n, lanes| -> Vec<usize> {
+            split_slots(n, lanes)
+                .iter()
+                .map(|s| s.available_permits())
+                .collect()
+        };
+        assert_eq!(shares(5, 2), vec![3, 2]);
+        assert_eq!(shares(200, 2), vec![100, 100]);
+        assert_eq!(shares(4, 1), vec![4]);
+        // Never a thread without a permit (it would wait forever): fewer threads instead.
+        assert_eq!(shares(2, 3), vec![1, 1]);
     }
 
     #[test]

@@ -57,14 +57,16 @@ pub struct Overrides {
     pub threads: usize,
 }
 
-/// How many threads run the users: `--threads` for closed-loop users; the open-loop generator
-/// runs on the run's own runtime.
+/// How many threads run the users: `--threads` for closed-loop users, but no more than there
+/// are users (of this shard) or `max_connections` (each thread needs one of its own); the
+/// open-loop generator runs on the run's own runtime.
 fn lanes(scenario: &Scenario, o: &Overrides) -> usize {
     if scenario.load.rate.is_some() {
-        1
-    } else {
-        o.threads.max(1)
+        return 1;
     }
+    let users = crate::load::schedule::shard_users(scenario.load.users, o.shard).len();
+    let cap = scenario.load.max_connections.unwrap_or(usize::MAX);
+    o.threads.min(users).min(cap).max(1)
 }
 
 pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
