@@ -60,6 +60,34 @@ fn memory_store_fails_with_logouts() {
     assert_eq!(f["severity"], "error");
 }
 
+/// A login path with a query (Django admin's `/admin/login/?next=/admin/`, which a scenario
+/// needs so that the login redirects to the admin) still names the login page: a page that
+/// redirects to `/login` is anonymous. Without a probe that is the only sign of a logout; it
+/// went unseen (a per-worker store passed) while the query was compared too.
+#[test]
+fn login_path_with_a_query_still_recognises_the_login_page() {
+    let (out, _d) = run_edited(
+        "scenarios/multiworker-broken.toml",
+        &[
+            ("path = \"/login\"", "path = \"/login?next=/dashboard\""),
+            // No probe: only the pages can show the logouts.
+            ("[probe]\n", ""),
+            ("path = \"/debug/session\"\n", ""),
+            ("pid = \"/worker/pid\"", ""),
+            ("authenticated = \"/authenticated\"", ""),
+            ("min_distinct_pids = 2", ""),
+            ("auth_persistence = 1.0", ""),
+        ],
+        &["--duration", "3s", "--users", "8"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let f = out
+        .finding("logout")
+        .unwrap_or_else(|| panic!("{}", out.explain()));
+    assert!(f["count"].as_u64().unwrap() > 0, "{f}");
+}
+
 #[test]
 fn secret_per_worker_fails_with_logouts() {
     let (out, _d) = run_edited(

@@ -1270,15 +1270,16 @@ impl Scenario {
         }
     }
 
-    /// The path the app sends anonymous users to.
+    /// The path the app sends anonymous users to, without a query: a login posted to
+    /// `/admin/login/?next=/admin/` (so that Django redirects to the admin) still has its page
+    /// at `/admin/login/`, where a redirect of an anonymous user lands with a `next` of its own.
     pub fn login_path(&self) -> &str {
-        if let Some(p) = &self.detect.login_path {
-            return p;
-        }
-        self.login
-            .as_ref()
-            .map(|l| l.path.as_str())
-            .unwrap_or("/login")
+        let path = match (&self.detect.login_path, &self.login) {
+            (Some(p), _) => p.as_str(),
+            (None, Some(l)) => l.path.as_str(),
+            (None, None) => "/login",
+        };
+        path.split(['?', '#']).next().unwrap_or(path)
     }
 
     /// Values that must never appear in output: every login field not declared public, and the
@@ -1599,6 +1600,22 @@ url = "http://127.0.0.1:9"
 [load]
 duration = "1s"
 "#;
+
+    #[test]
+    fn the_login_path_is_a_path_without_its_query() {
+        let login = |path: &str| {
+            let text = format!(
+                "{MINIMAL}\n[login]\npath = \"{path}\"\nfields = {{ username = \"u\" }}\nsuccess = {{ redirect_to = \"/admin/\" }}\n"
+            );
+            Scenario::parse(&text, "t.toml")
+                .unwrap()
+                .login_path()
+                .to_string()
+        };
+        assert_eq!(login("/admin/login/?next=/admin/"), "/admin/login/");
+        assert_eq!(login("/login#form"), "/login");
+        assert_eq!(login("/accounts/login/"), "/accounts/login/");
+    }
 
     #[test]
     fn a_restart_the_load_cannot_reach_is_refused() {
