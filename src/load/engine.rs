@@ -1022,11 +1022,24 @@ fn login_verdict(
             return Ok(());
         }
         return Err(format!(
-            "{}, not a redirect to {want} ([login] success.redirect_to)",
-            login_check::describe(reply)
+            "{}, not a redirect to {want} ([login] success.redirect_to){}",
+            login_check::describe(reply),
+            next_hint(&login.path, want, reply.first_location.as_deref())
         ));
     }
     login_check::default_verdict(reply)
+}
+
+/// For a login redirected somewhere other than `want`: many apps send a login to its `next`
+/// parameter, and without one to a default (Django: LOGIN_REDIRECT_URL, `/accounts/profile/`).
+/// Said only when the login path has no query yet, and the login did redirect.
+fn next_hint(login_path: &str, want: &str, location: Option<&str>) -> String {
+    match location {
+        Some(_) if !login_path.contains('?') => format!(
+            "; if the app sends a login to its `next` parameter, give it one: [login] path = \"{login_path}?next={want}\""
+        ),
+        _ => String::new(),
+    }
 }
 
 /// After a good login: the cookies it set are the user's own session cookies.
@@ -1162,6 +1175,21 @@ pub(crate) async fn open_arrival(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_login_sent_elsewhere_is_told_about_next() {
+        let hint = next_hint("/admin/login/", "/admin/", Some("/accounts/profile/"));
+        assert_eq!(
+            hint,
+            "; if the app sends a login to its `next` parameter, give it one: [login] path = \"/admin/login/?next=/admin/\""
+        );
+        // Already has a query, or did not redirect at all: nothing to suggest.
+        assert_eq!(
+            next_hint("/admin/login/?next=/x", "/admin/", Some("/x")),
+            ""
+        );
+        assert_eq!(next_hint("/login", "/dashboard", None), "");
+    }
 
     #[test]
     fn refused_connections_back_off() {
