@@ -771,6 +771,15 @@ mod tests {
         o
     }
 
+    /// A supervisor restart from 10 ms to 11 ms into the run (ready again at 11 ms).
+    fn one_restart() -> Vec<RestartWindow> {
+        vec![RestartWindow {
+            start_us: 10_000,
+            ready_us: Some(11_000),
+            method: "supervisor".into(),
+        }]
+    }
+
     /// The findings of a run; computed twice, from every observation and from only those a
     /// run keeps (`digest::must_keep`), which must agree: counting the rest loses nothing.
     fn run(obs: &[Observation], restarts: &[RestartWindow]) -> Vec<Finding> {
@@ -864,11 +873,7 @@ mod tests {
 
     #[test]
     fn logout_after_restart_is_a_restart_logout() {
-        let r = vec![RestartWindow {
-            start_us: 10_000,
-            ready_us: Some(11_000),
-            method: "supervisor".into(),
-        }];
+        let r = one_restart();
         let mut v = healthy();
         v.push(obs(1, Step::Probe, 12_000, 12_100, 200, Some(false)));
         // The user logs in again and is served (it recovered, so no infinite_loading).
@@ -885,11 +890,7 @@ mod tests {
     fn login_answered_while_the_restart_was_under_way_is_a_restart_logout() {
         // Seen on the built-in target: a login in flight when SIGTERM came was answered by
         // the old process as it shut down; the new one started with an empty store.
-        let r = vec![RestartWindow {
-            start_us: 10_000,
-            ready_us: Some(11_000),
-            method: "supervisor".into(),
-        }];
+        let r = one_restart();
         let mut v = healthy();
         v.push(login(1, 10_600));
         v.push(obs(1, Step::Probe, 11_200, 11_300, 200, Some(false)));
@@ -982,11 +983,7 @@ mod tests {
         c.status = None;
         c.failure = Some(Failure::Connect("refused".into()));
         v.push(c.clone());
-        let r = vec![RestartWindow {
-            start_us: 10_000,
-            ready_us: Some(11_000),
-            method: "supervisor".into(),
-        }];
+        let r = one_restart();
         v.push(obs(1, Step::Probe, 11_500, 11_600, 200, Some(true)));
         assert!(run(&v, &r).is_empty(), "{:?}", run(&v, &r));
         // The same error with no restart going on is an http_error.
@@ -996,11 +993,7 @@ mod tests {
     #[test]
     fn no_recovery_after_restart_is_infinite_loading() {
         let mut v = healthy();
-        let r = vec![RestartWindow {
-            start_us: 10_000,
-            ready_us: Some(11_000),
-            method: "supervisor".into(),
-        }];
+        let r = one_restart();
         let mut c = obs(1, Step::Request, 12_000, 12_100, 0, None);
         c.status = None;
         c.failure = Some(Failure::Connect("refused".into()));
@@ -1015,11 +1008,7 @@ mod tests {
     fn no_recovery_of_a_user_already_failing_before_the_restart_is_a_logout() {
         let mut v = healthy();
         v.push(obs(1, Step::Probe, 8000, 8100, 200, Some(false)));
-        let r = vec![RestartWindow {
-            start_us: 10_000,
-            ready_us: Some(11_000),
-            method: "supervisor".into(),
-        }];
+        let r = one_restart();
         let mut c = obs(1, Step::Request, 12_000, 12_100, 0, None);
         c.status = None;
         c.failure = Some(Failure::Connect("refused".into()));
