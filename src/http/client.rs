@@ -300,6 +300,11 @@ impl Http {
         })
     }
 
+    /// How many load threads this client was built for (see `enter_lane`).
+    pub fn lanes(&self) -> usize {
+        self.pools.len()
+    }
+
     /// No request may run past `at` (the run's `max_duration` cap).
     pub fn set_hard_deadline(&mut self, at: std::time::Instant) {
         self.hard_deadline = Some(at);

@@ -51,8 +51,6 @@ pub struct Ctx {
     pub probe_reader: ProbeReader,
     /// `--shard I/N` (1-based I): only users with index ≡ I (mod N) run.
     pub shard: Option<(usize, usize)>,
-    /// Threads the closed-loop users are spread over (`load::run`), each its own runtime.
-    pub lanes: usize,
     /// What the open-loop generator achieved (`[load] rate`), for the report.
     pub generator: Mutex<Option<crate::load::schedule::Generator>>,
     /// Where observations go as they are made (and the restart windows are recorded).
@@ -96,7 +94,6 @@ impl Ctx {
                 plan.lifetime_remaining.as_deref(),
             ),
             shard: None,
-            lanes: 1,
             generator: Mutex::new(None),
             recorder: Arc::new(Recorder::new(clock, plan.digest.clone())),
             browser_jars: Mutex::new(Vec::new()),

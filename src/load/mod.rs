@@ -32,7 +32,8 @@ pub async fn run(ctx: Arc<Ctx>) {
         openloop::run(ctx).await;
     } else {
         let accounts = schedule::shard_users(ctx.plan.load.users, ctx.shard);
-        let lanes = ctx.lanes.clamp(1, accounts.len().max(1));
+        // As many threads as the client has pools for (`run::lanes`: never more than users).
+        let lanes = ctx.http.lanes().clamp(1, accounts.len().max(1));
         // Lane 0 runs on this thread (beside the restarts and the progress line); each other
         // lane on a thread and runtime of its own. Nothing is handed between lanes: a user, its
         // tabs and the connections it uses stay on one thread, as wrk keeps its connections to

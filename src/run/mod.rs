@@ -453,7 +453,6 @@ async fn drive(
         progress.clone(),
     );
     ctx.shard = o.shard;
-    ctx.lanes = lanes(&scenario, o);
     let ctx = Arc::new(ctx);
     let mut browser_run =
         crate::load::browser_users::start(base, ctx.clone(), stop.clone(), ctl.interrupt.clone());
