@@ -1,7 +1,7 @@
 //! Issue 20, the shell side: `SESSCHECK_*` environment overrides (flag > environment > file),
 //! shell completions and the man page.
 mod common;
-use common::{free_port, sesscheck, TempDir};
+use common::{free_port, sesscheck, sesscheck_watched, TempDir};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -307,37 +307,6 @@ fn one_thread_and_several_both_pass() {
     assert!(out.stderr.contains("--threads"), "{}", out.stderr);
 }
 
-/// Run `sesscheck run SCENARIO ARGS...` (reports into `reports`), calling `watch` with its PID
-/// every 20 ms until it ends (at most 60 s); its exit status.
-fn run_watched(
-    scenario: &Path,
-    args: &[&str],
-    reports: &Path,
-    mut watch: impl FnMut(u32),
-) -> std::process::ExitStatus {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sesscheck"))
-        .arg("run")
-        .arg(scenario)
-        .args(args)
-        .env("SESSCHECK_REPORT_DIR", reports)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let give_up = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if std::time::Instant::now() > give_up {
-            let _ = child.kill();
-            panic!("sesscheck did not end within 60 s");
-        }
-        watch(child.id());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The names of the threads of process `pid` (Linux /proc).
 fn thread_names(pid: u32) -> Vec<String> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -357,10 +326,13 @@ fn thread_names(pid: u32) -> Vec<String> {
 fn several_threads_each_run_their_own_users() {
     let dir = TempDir::new("lanes");
     let scenario = dir.scenario(SCENARIO);
+    let scenario = scenario.to_string_lossy().into_owned();
     let reports = dir.path().join("reports");
     let url = format!("http://127.0.0.1:{}", free_port());
     let mut seen: Vec<String> = Vec::new();
     let args = [
+        "run",
+        &scenario,
         "--url",
         &url,
         "--duration",
@@ -371,7 +343,8 @@ fn several_threads_each_run_their_own_users() {
         "3",
         "--quiet",
     ];
-    let status = run_watched(&scenario, &args, &reports, |pid| {
+    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
+    let out = sesscheck_watched(&args, &envs, &reports, Duration::from_secs(60), |pid| {
         for name in thread_names(pid) {
             if name.starts_with("sesscheck/") && !seen.contains(&name) {
                 seen.push(name);
@@ -380,15 +353,8 @@ fn several_threads_each_run_their_own_users() {
     });
     seen.sort();
     assert_eq!(seen, ["sesscheck/1", "sesscheck/2"]);
-    assert_eq!(status.code(), Some(0));
-    let report = std::fs::read_dir(&reports)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .expect("a JSON report");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let report = out.report.as_ref().expect("a JSON report");
     assert_eq!(report["logins"]["ok"], 6, "{}", report["logins"]);
 }
 
@@ -436,11 +402,14 @@ fn max_connections_holds_across_threads() {
         "requests = [\"/dashboard\"]\nconnection = \"keep-alive\"\nmax_connections = 2",
     );
     let scenario = dir.scenario(&text);
+    let scenario = scenario.to_string_lossy().into_owned();
     let reports = dir.path().join("reports");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let mut most = 0;
     let args = [
+        "run",
+        &scenario,
         "--url",
         &url,
         "--duration",
@@ -451,10 +420,11 @@ fn max_connections_holds_across_threads() {
         "2",
         "--quiet",
     ];
-    let status = run_watched(&scenario, &args, &reports, |pid| {
+    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
+    let out = sesscheck_watched(&args, &envs, &reports, Duration::from_secs(60), |pid| {
         most = most.max(connections_to(pid, port));
     });
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(out.code, 0, "{}", out.explain());
     // Some were seen (the count works), and never more than the cap.
     assert!(most >= 1, "no connection to :{port} seen");
     assert!(

@@ -156,6 +156,18 @@ pub fn sesscheck(
     report_dir: &Path,
     limit: Duration,
 ) -> Outcome {
+    sesscheck_watched(args, envs, report_dir, limit, |_| {})
+}
+
+/// `sesscheck`, calling `watch` with the process's PID every 50 ms while it runs (to look at
+/// it in /proc: its threads, its connections).
+pub fn sesscheck_watched(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    report_dir: &Path,
+    limit: Duration,
+    mut watch: impl FnMut(u32),
+) -> Outcome {
     let mut child = Command::new(BIN)
         .args(args)
         .envs(envs.iter().copied())
@@ -186,6 +198,7 @@ pub fn sesscheck(
             let _ = child.wait();
             panic!("sesscheck {args:?} did not finish within {limit:?}");
         }
+        watch(child.id());
         std::thread::sleep(Duration::from_millis(50));
     };
     let stdout = t_out.join().unwrap();
