@@ -1279,7 +1279,7 @@ impl Scenario {
             (None, Some(l)) => l.path.as_str(),
             (None, None) => "/login",
         };
-        path.split(['?', '#']).next().unwrap_or(path)
+        without_query(path)
     }
 
     /// Values that must never appear in output: every login field not declared public, and the
@@ -1326,8 +1326,9 @@ fn check_redirect_to(login: &Login) -> std::result::Result<(), (String, String)>
     let Some(want) = &login.success.redirect_to else {
         return Ok(());
     };
-    let path = want.split(['?', '#']).next().unwrap_or(want);
-    let login_path = login.path.trim_end_matches('/');
+    // Both compared as paths: `/admin/login/?next=/admin/` is still the page `/admin/login/`.
+    let path = without_query(want);
+    let login_path = without_query(&login.path).trim_end_matches('/');
     if !login_path.is_empty()
         && (path.trim_end_matches('/') == login_path || want.contains(login_path))
     {
@@ -1340,6 +1341,11 @@ fn check_redirect_to(login: &Login) -> std::result::Result<(), (String, String)>
         ));
     }
     Ok(())
+}
+
+/// The path part of a path-with-query: what names the page, without `?query` or `#fragment`.
+fn without_query(path: &str) -> &str {
+    path.split(['?', '#']).next().unwrap_or(path)
 }
 
 /// A path on the target: starts with one `/`. `//host/x` (and `/\host/x`, which URL parsers
@@ -1615,6 +1621,15 @@ duration = "1s"
         assert_eq!(login("/admin/login/?next=/admin/"), "/admin/login/");
         assert_eq!(login("/login#form"), "/login");
         assert_eq!(login("/accounts/login/"), "/accounts/login/");
+    }
+
+    #[test]
+    fn a_redirect_to_the_login_page_is_refused_when_the_login_path_has_a_query() {
+        let text = format!(
+            "{MINIMAL}\n[login]\npath = \"/admin/login/?next=/admin/\"\nfields = {{ username = \"u\" }}\nsuccess = {{ redirect_to = \"/admin/login/\" }}\n"
+        );
+        let e = Scenario::parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(e.contains("login.success.redirect_to"), "{e}");
     }
 
     #[test]
