@@ -149,3 +149,29 @@ fn login_answered_during_a_restart_then_wiped_is_a_restart_logout() {
     );
     assert_eq!(out.finding("restart_logout").unwrap()["count"], 8);
 }
+
+/// A user whose login fails mid-run (the restarted app answers logins 503 for a second, its
+/// database not ready yet) tries again, as a person sent back to the login page would: once
+/// logins work again, every user is logged in again. Before, such a user stayed anonymous for
+/// the rest of the run.
+#[test]
+fn a_failed_relogin_is_tried_again() {
+    let edits = [(
+        "spawn = { builtin = { workers = 4, store = \"wipe-on-restart\" } }",
+        "spawn = { builtin = { workers = 2, store = \"wipe-on-restart\", args = [\"--login-unavailable-after-restart-ms\", \"1000\"] } }",
+    )];
+    let (out, _d) = run_edited("scenarios/restart-wipe.toml", &edits, SHORT, &[]);
+    let r = out.report.as_ref().expect("a report");
+    let logins = &r["logins"];
+    // The fault was there: re-logins were refused while the app warmed up...
+    assert!(logins["failed"].as_u64().unwrap() >= 1, "{}", out.explain());
+    // ...and all 8 users logged in again after it (8 at the start, 8 after the restart).
+    assert!(
+        logins["ok"].as_u64().unwrap() >= 16,
+        "{logins}\n{}",
+        out.explain()
+    );
+    // So the users are back within recovery_timeout: no `infinite_loading` (which the users
+    // that gave up used to add), only the restart's logouts and the refused logins.
+    assert_exit_and_kinds(&out, 1, &["login_failed", "restart_logout"]);
+}

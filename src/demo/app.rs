@@ -16,6 +16,8 @@ pub struct App {
     /// Flask/Django app's cookies and its CSRF tokens).
     pub secret: Vec<u8>,
     pub store: SessionStore,
+    /// When this worker started (`--login-unavailable-after-restart-ms` counts from it).
+    pub started: std::time::Instant,
 }
 
 impl App {
@@ -39,7 +41,15 @@ impl App {
             pid: std::process::id(),
             store,
             args,
+            started: std::time::Instant::now(),
         })
+    }
+
+    /// `--login-unavailable-after-restart-ms`: is this a restarted worker still warming up?
+    /// Boot 1 is the state dir's first start, so the logins before the first restart work.
+    pub fn logins_unavailable(&self) -> bool {
+        let window = std::time::Duration::from_millis(self.args.login_unavailable_after_restart_ms);
+        self.boot > 1 && self.started.elapsed() < window
     }
 
     /// A session from an earlier boot generation (before the last restart or reload).

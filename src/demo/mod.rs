@@ -112,6 +112,12 @@ pub struct TargetArgs {
     #[arg(long, default_value_t = 0)]
     pub login_latency_ms: u64,
 
+    /// After a restart (any boot but the state dir's first), POST /login answers 503 for this
+    /// many milliseconds after the worker starts, while pages are served: an app up before its
+    /// database or auth backend is.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub login_unavailable_after_restart_ms: u64,
+
     /// Save the session at the end of every request, Django-style: a session
     /// deleted meanwhile gives a 400, and a cookie for a missing session gets a
     /// fresh anonymous session cookie.

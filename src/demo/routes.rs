@@ -57,6 +57,16 @@ fn no_such_table() -> Response {
         .into_response()
 }
 
+/// A login while the app's database is not ready yet, as a WSGI server's error page would
+/// say it.
+fn login_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Html("<!doctype html>\n<html><head><title>503 Service Unavailable</title></head>\n<body><h1>Service Unavailable</h1><p>the database is not ready yet</p></body></html>\n"),
+    )
+        .into_response()
+}
+
 /// What the session layer found at the start of the request.
 #[derive(Clone)]
 struct RequestSession {
@@ -281,6 +291,9 @@ async fn login_submit(
 ) -> Response {
     if app.args.no_tables {
         return no_such_table();
+    }
+    if app.logins_unavailable() {
+        return login_unavailable();
     }
     if app.args.login_latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(app.args.login_latency_ms)).await;

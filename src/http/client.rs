@@ -39,6 +39,9 @@ pub struct Jar {
     /// Bumped at every login and logout, so observations can tell they raced one.
     pub epoch: u32,
     pub logged_in: bool,
+    /// A login after the first failed (the app was down, or answered 5xx): the user tries again
+    /// on a page at or after this time, as a person sent back to the login page would.
+    pub login_retry_at: Option<std::time::Instant>,
     /// `Cookie` headers already built (None: no cookie to send), per request URL, with the
     /// earliest expiry of the cookies in them. Cleared whenever a response sets a new cookie;
     /// an entry is unused once that expiry has come (a renewal only moves it later, so an entry

@@ -284,7 +284,7 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
                 let mut obs = Vec::new();
                 logout(&ctx, &t, &mut obs).await;
                 if load.relogin && !ctx.done() {
-                    login(&ctx, &t, &mut obs).await;
+                    relogin(&ctx, &t, &mut obs).await;
                 }
                 ctx.record(&mut obs);
                 next_logout = Some(Instant::now() + every);
@@ -307,11 +307,9 @@ async fn tab_loop(ctx: Arc<Ctx>, t: TabId) {
         let pause = pause_after(&page, load.think_time.0);
         let epoch = page.epoch_end;
         ctx.record_one(page);
-        // A person sent to the login page logs in again; so does a virtual user (once per
-        // bounce: the first tab to notice claims the re-login).
-        if bounced && ctx.plan.login.is_some() && claim_relogin(&jar, Some(epoch)) {
+        if wants_login(&ctx, &jar, bounced, epoch) {
             let mut obs = Vec::new();
-            login(&ctx, &t, &mut obs).await;
+            relogin(&ctx, &t, &mut obs).await;
             ctx.record(&mut obs);
         }
         if !ctx.plan.probe.path.is_empty() && (i as u32).is_multiple_of(ctx.plan.probe.every) {
@@ -341,6 +339,40 @@ fn pause_after(page: &Observation, think_time: Duration) -> Duration {
         think_time.max(REFUSED_BACKOFF)
     } else {
         think_time
+    }
+}
+
+/// After a page: should this tab log in now? A person sent to the login page logs in again; so
+/// does a virtual user (once per bounce: the first tab to notice claims the re-login). One whose
+/// re-login failed tries again once `LOGIN_RETRY_PAUSE` has passed (again one tab for the user).
+fn wants_login(ctx: &Ctx, jar: &SharedJar, bounced: bool, epoch: u32) -> bool {
+    ctx.plan.login.is_some()
+        && ((bounced && claim_relogin(jar, Some(epoch))) || claim_login_retry(jar, Instant::now()))
+}
+
+/// How long a user whose re-login failed waits before it tries again: a person reads the error
+/// page and tries again after a moment; a retry on every page would hammer an app that is down.
+const LOGIN_RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// A login after the first: the user was sent to the login page, logged out on purpose, or its
+/// last re-login failed. When it fails, the user tries again later (`wants_login`), instead of
+/// staying anonymous for the rest of the run. (A first login that fails is not retried: that is
+/// usually the scenario's mistake, a wrong password or path, reported as `login_failed`.)
+async fn relogin(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
+    let ok = login(ctx, t, obs).await;
+    let retry_pause = LOGIN_RETRY_PAUSE.max(ctx.plan.load.think_time.0);
+    client::lock(&t.jar).login_retry_at = (!ok).then(|| Instant::now() + retry_pause);
+}
+
+/// Claim a due login retry (see `relogin`): true for the one caller that should log in.
+fn claim_login_retry(jar: &SharedJar, now: Instant) -> bool {
+    let mut j = client::lock(jar);
+    match j.login_retry_at {
+        Some(at) if !j.logged_in && now >= at => {
+            j.login_retry_at = None;
+            true
+        }
+        _ => false,
     }
 }
 
@@ -1164,14 +1196,37 @@ pub(crate) async fn open_arrival(
     let bounced = o.step == Step::Request && o.unexplained_anonymous();
     let epoch = o.epoch_end;
     obs.push(o);
-    if bounced && ctx.plan.login.is_some() && claim_relogin(&t.jar, Some(epoch)) {
-        login(ctx, t, obs).await;
+    if wants_login(ctx, &t.jar, bounced, epoch) {
+        relogin(ctx, t, obs).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_login_retry_is_claimed_once_when_due_and_only_while_logged_out() {
+        let jar: SharedJar = Arc::new(Mutex::new(Jar::default()));
+        let now = Instant::now();
+        assert!(
+            !claim_login_retry(&jar, now),
+            "no failed re-login, no retry"
+        );
+        client::lock(&jar).login_retry_at = Some(now + Duration::from_secs(1));
+        assert!(!claim_login_retry(&jar, now), "not due yet");
+        let later = now + Duration::from_secs(2);
+        assert!(claim_login_retry(&jar, later));
+        assert!(!claim_login_retry(&jar, later), "claimed by one tab only");
+        let mut j = client::lock(&jar);
+        j.login_retry_at = Some(now);
+        j.logged_in = true;
+        drop(j);
+        assert!(
+            !claim_login_retry(&jar, later),
+            "logged in meanwhile: nothing to retry"
+        );
+    }
 
     #[test]
     fn a_login_sent_elsewhere_is_told_about_next() {
