@@ -20,6 +20,8 @@ pub struct DetectConfig {
     pub min_distinct_pids: Option<usize>,
     /// When the load ended (run time), so "no recovery" is only judged where there was time.
     pub run_end_us: u64,
+    /// sesscheck started the target, so `-v` shows its output (messages say so only then).
+    pub target_output: bool,
 }
 
 /// Everything detectors look at.
@@ -127,6 +129,7 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
     let first = failed.iter().min_by_key(|o| o.start_us)?;
     let attempts = ev.digest.logins;
     // The cause in words (never a Rust debug name), then what to check.
+    let some_worked = failed.len() < attempts as usize;
     let why = match (&first.failure, first.status) {
         // The answer decides what to check: a server error is not a wrong password.
         (Some(f @ Failure::LoginRejected(_)), Some(500..=599)) => format!(
@@ -135,8 +138,12 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
         (Some(f @ Failure::LoginRejected(_)), Some(404)) => {
             format!("{f}; check [login] path")
         }
-        (Some(f @ Failure::LoginRejected(_)), _) if failed.len() < attempts as usize => format!(
-            "{f}; check [login] path, fields (the password?) and success. Some logins worked: if the login page and the login reached different workers, a SECRET_KEY (or CSRF secret) that differs per worker rejects the token"
+        (Some(f @ Failure::LoginRejected(_)), Some(429)) => format!(
+            "{f}; the app limits logins (429 Too Many Requests): pace them below its limit with [login] login_rate (logins/s), or spread them with [login] source_addresses if it counts per client address"
+        ),
+        // Some worked, so path, fields and success are right; what differs is where it landed.
+        (Some(f @ Failure::LoginRejected(_)), _) if some_worked => format!(
+            "{f}; some logins worked, so [login] is right: if the login page and the login reached different workers, a SECRET_KEY (or CSRF secret) that differs per worker rejects the token (with [login] accounts: check that account's password)"
         ),
         (Some(f @ Failure::LoginRejected(_)), _) => {
             format!("{f}; check [login] path, fields (the password?) and success")
@@ -147,13 +154,18 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
             first.status.unwrap_or(0)
         ),
     };
+    let output = if ev.cfg.target_output {
+        " (run with -v to see the server's output)"
+    } else {
+        ""
+    };
     Some(Finding {
         kind: FindingKind::LoginFailed,
         severity: Severity::Error,
         count: failed.len() as u64,
         first_at_s: secs(first.start_us),
         message: format!(
-            "{} of {attempts} logins failed; first: {why} (run with -v to see the server's output)",
+            "{} of {attempts} logins failed; first: {why}{output}",
             failed.len()
         ),
         example: describe(first),
@@ -738,6 +750,7 @@ mod tests {
             interrupted_statuses: vec![400, 500],
             interrupted_window_us: 250_000,
             recovery_timeout_us: 2_000_000,
+            target_output: true,
             min_distinct_pids: Some(2),
             run_end_us: 20_000_000,
         }
@@ -769,6 +782,64 @@ mod tests {
         o.logged_in = false;
         o.epoch_start = 0;
         o
+    }
+
+    /// `login_failed`'s message, for these login observations and whether sesscheck started
+    /// the target.
+    fn login_message(logins: &[Observation], target_output: bool) -> String {
+        let c = DetectConfig {
+            target_output,
+            ..cfg()
+        };
+        let dc = DigestConfig {
+            interrupted_statuses: c.interrupted_statuses.clone(),
+            recovery_timeout_us: c.recovery_timeout_us,
+            restart_planned: false,
+        };
+        let digest = Digest::of(logins, &[], dc);
+        let audit = AuditConfig::default();
+        let ev = Evidence {
+            obs: logins,
+            digest: &digest,
+            restarts: &[],
+            cfg: &c,
+            server_log_matches: 0,
+            audit: &audit,
+            config: None,
+        };
+        login_failed(&ev).expect("a failed login").message
+    }
+
+    fn rejected_login(vu: u32, status: u16) -> Observation {
+        let mut o = obs(vu, Step::Login, 0, 10, status, Some(false));
+        o.failure = Some(Failure::LoginRejected(format!("HTTP {status}")));
+        o
+    }
+
+    #[test]
+    fn login_failed_points_at_the_servers_output_only_when_sesscheck_started_it() {
+        let logins = [rejected_login(0, 400)];
+        assert!(login_message(&logins, true).contains("run with -v"));
+        assert!(!login_message(&logins, false).contains("-v"));
+    }
+
+    #[test]
+    fn login_failed_names_the_likely_cause_first() {
+        // A rate limit: pace the logins.
+        let m = login_message(&[rejected_login(0, 429)], false);
+        assert!(m.contains("login_rate") && !m.contains("password"), "{m}");
+        // Some logins worked: the scenario is right, the workers disagree.
+        let m = login_message(&[rejected_login(0, 400), login(1, 20)], false);
+        assert!(
+            m.contains("some logins worked, so [login] is right") && m.contains("SECRET_KEY"),
+            "{m}"
+        );
+        // None worked: the scenario first.
+        let m = login_message(&[rejected_login(0, 400), rejected_login(1, 400)], false);
+        assert!(
+            m.contains("(the password?)") && !m.contains("SECRET_KEY"),
+            "{m}"
+        );
     }
 
     /// A supervisor restart from 10 ms to 11 ms into the run (ready again at 11 ms).

@@ -232,6 +232,7 @@ async fn run_and_report(
                         recovery_timeout_us: scenario.lowered.digest.clone().recovery_timeout_us,
                         min_distinct_pids: scenario.expect.min_distinct_pids,
                         run_end_us: 0,
+                        target_output: scenario.target.spawn.is_some(),
                     };
                     let first_logins =
                         crate::load::schedule::shard_users(scenario.load.users, o.shard).len()
@@ -307,6 +308,7 @@ async fn run_and_report(
         recovery_timeout_us,
         min_distinct_pids: scenario.expect.min_distinct_pids,
         run_end_us: digest.last_end_us,
+        target_output: scenario.target.spawn.is_some(),
     };
     let judgement = detect::judge_all(&Evidence {
         obs: &kept,
