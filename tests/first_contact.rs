@@ -503,3 +503,24 @@ fn logins_failing_on_some_workers_point_at_a_per_worker_secret() {
             > 0
     );
 }
+
+/// A first login the app refuses while other users' logins work (here a login rate limit: 429
+/// for the logins over 5 a second) is tried again a second later, as a person would: all 10
+/// users get in, and the message names the limit and what to do about it.
+#[test]
+fn a_first_login_refused_while_others_work_is_tried_again() {
+    let text = scenario("\"--login-limit\", \"5\"", &login("demo", ""), PROBE, "")
+        .replace("users = 3", "users = 10")
+        .replace("duration = \"2s\"", "duration = \"4s\"")
+        .replace("workers = 2", "workers = 1");
+    let (out, _d) = run_text(&text);
+    let logins = &out.report.as_ref().expect("a report")["logins"];
+    assert!(logins["failed"].as_u64().unwrap() >= 5, "{logins}");
+    assert_eq!(logins["ok"], 10, "{logins}\n{}", out.explain());
+    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    let m = out.finding("login_failed").unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(m.contains("HTTP 429") && m.contains("login_rate"), "{m}");
+}

@@ -18,6 +18,8 @@ pub struct App {
     pub store: SessionStore,
     /// When this worker started (`--login-unavailable-after-restart-ms` counts from it).
     pub started: std::time::Instant,
+    /// `--login-limit`: when the current window opened, and the logins it served.
+    login_window: std::sync::Mutex<(Option<std::time::Instant>, u32)>,
 }
 
 impl App {
@@ -42,6 +44,7 @@ impl App {
             store,
             args,
             started: std::time::Instant::now(),
+            login_window: std::sync::Mutex::new((None, 0)),
         })
     }
 
@@ -50,6 +53,25 @@ impl App {
     pub fn logins_unavailable(&self) -> bool {
         let window = std::time::Duration::from_millis(self.args.login_unavailable_after_restart_ms);
         self.boot > 1 && self.started.elapsed() < window
+    }
+
+    /// `--login-limit`: may one more login be served? A fixed-window limiter: a window opens at
+    /// the first login after the last one closed and lasts a second, so a burst of logins is
+    /// counted in one window wherever it falls.
+    pub fn login_within_limit(&self) -> bool {
+        let limit = self.args.login_limit;
+        if limit == 0 {
+            return true;
+        }
+        let now = std::time::Instant::now();
+        let mut window = self.login_window.lock().unwrap_or_else(|e| e.into_inner());
+        let (opened, served) = &mut *window;
+        if opened.is_none_or(|at| now.duration_since(at) >= std::time::Duration::from_secs(1)) {
+            *opened = Some(now);
+            *served = 0;
+        }
+        *served += 1;
+        *served <= limit
     }
 
     /// A session from an earlier boot generation (before the last restart or reload).

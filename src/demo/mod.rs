@@ -118,6 +118,11 @@ pub struct TargetArgs {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub login_unavailable_after_restart_ms: u64,
 
+    /// Serve at most this many logins per second per worker; the others answer 429 Too Many
+    /// Requests, as Flask-Limiter or django-ratelimit do (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub login_limit: u32,
+
     /// Save the session at the end of every request, Django-style: a session
     /// deleted meanwhile gives a 400, and a cookie for a missing session gets a
     /// fresh anonymous session cookie.

@@ -67,6 +67,16 @@ fn login_unavailable() -> Response {
         .into_response()
 }
 
+/// A login over `--login-limit`, as a rate limiter answers it.
+fn too_many_logins() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [("retry-after", "1")],
+        Html("<!doctype html>\n<html><head><title>429 Too Many Requests</title></head>\n<body><h1>Too Many Requests</h1><p>1 per 1 second</p></body></html>\n"),
+    )
+        .into_response()
+}
+
 /// What the session layer found at the start of the request.
 #[derive(Clone)]
 struct RequestSession {
@@ -294,6 +304,9 @@ async fn login_submit(
     }
     if app.logins_unavailable() {
         return login_unavailable();
+    }
+    if !app.login_within_limit() {
+        return too_many_logins();
     }
     if app.args.login_latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(app.args.login_latency_ms)).await;

@@ -198,13 +198,7 @@ fn register_browser_jar(ctx: &Ctx, vu: usize, jar: &SharedJar) {
 
 /// One login (one jar): log in, then run its tabs to the end.
 async fn session_task(ctx: Arc<Ctx>, first: TabId) {
-    let logged_in = {
-        let mut obs = Vec::new();
-        let ok = ctx.plan.login.is_none() || login(&ctx, &first, &mut obs).await;
-        ctx.record(&mut obs);
-        ok
-    };
-    if !logged_in {
+    if ctx.plan.login.is_some() && !first_login(&ctx, &first).await {
         return;
     }
     // One tab (the usual case) runs in this task, as one session runs in its account's.
@@ -340,6 +334,37 @@ fn pause_after(page: &Observation, think_time: Duration) -> Duration {
     } else {
         think_time
     }
+}
+
+/// How often a user tries its first login at most (see `first_login`).
+const FIRST_LOGIN_TRIES: u32 = 3;
+
+/// A user's first login. One that fails is tried again, `LOGIN_RETRY_PAUSE` later and up to
+/// `FIRST_LOGIN_TRIES` times in all, when another user's login has worked meanwhile: then the
+/// password and path are right, and what failed is the app (a CSRF token from another worker, a
+/// rate limit, a 5xx), which a person meets by trying again. While no login of the run has
+/// worked, the failure is most likely the scenario's, and trying again would only add failed
+/// logins on the account (apps lock accounts after a few). The cap keeps it so for an account
+/// of `[login] accounts` whose own password is wrong.
+async fn first_login(ctx: &Ctx, t: &TabId) -> bool {
+    let retry_pause = LOGIN_RETRY_PAUSE.max(ctx.plan.load.think_time.0);
+    for attempt in 1..=FIRST_LOGIN_TRIES {
+        let mut obs = Vec::new();
+        let ok = login(ctx, t, &mut obs).await;
+        ctx.record(&mut obs);
+        if ok {
+            return true;
+        }
+        if attempt == FIRST_LOGIN_TRIES || ctx.done() || !pause_within_load(ctx, retry_pause).await
+        {
+            return false;
+        }
+        // Counted after the pause: the users that started beside this one have answers by now.
+        if ctx.progress.logins.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+    }
+    false
 }
 
 /// After a page: should this tab log in now? A person sent to the login page logs in again; so
@@ -1155,18 +1180,15 @@ pub(crate) fn open_done(ctx: &Ctx) -> bool {
     ctx.done()
 }
 
-/// Create user `vu` and log it in (when the scenario has a login). None: the login failed.
-pub(crate) async fn open_user(
-    ctx: &Ctx,
-    vu: usize,
-    obs: &mut Vec<Observation>,
-) -> Option<OpenUser> {
+/// Create user `vu` and log it in (when the scenario has a login; tried again as in closed-loop
+/// runs). None: the login failed.
+pub(crate) async fn open_user(ctx: &Ctx, vu: usize) -> Option<OpenUser> {
     let t = TabId {
         vu,
         tab: 0,
         jar: Arc::new(Mutex::new(Jar::default())),
     };
-    if ctx.plan.login.is_some() && !login(ctx, &t, obs).await {
+    if ctx.plan.login.is_some() && !first_login(ctx, &t).await {
         return None;
     }
     Some(OpenUser(t))

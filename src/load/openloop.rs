@@ -25,12 +25,7 @@ pub async fn run(ctx: Arc<Ctx>) {
     let mut logins = JoinSet::new();
     for vu in shard_users(ctx.plan.load.users, ctx.shard) {
         let ctx = ctx.clone();
-        logins.spawn(async move {
-            let mut obs = Vec::new();
-            let u = engine::open_user(&ctx, vu, &mut obs).await;
-            ctx.record(&mut obs);
-            (vu, u)
-        });
+        logins.spawn(async move { (vu, engine::open_user(&ctx, vu).await) });
     }
     let mut users = Vec::new();
     while let Some(done) = logins.join_next().await {
