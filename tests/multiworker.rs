@@ -104,6 +104,29 @@ fn secret_per_worker_fails_with_logouts() {
     );
 }
 
+/// A per-worker key on a sliding signed-cookie session (as Flask-AppBuilder's): every
+/// authenticated answer re-signs the cookie with a new value. The logout is the workers' key,
+/// not one of those renewals: the message names the workers, not a replaced cookie.
+#[test]
+fn a_sliding_cookie_with_a_per_worker_key_blames_the_workers_not_a_renewal() {
+    let (out, _d) = run_edited(
+        "scenarios/multiworker.toml",
+        &[(
+            "store = \"shared\" }",
+            "store = \"secret-per-worker\", args = [\"--session-lifetime\", \"600\", \"--sliding\"] }",
+        )],
+        &["--duration", "3s", "--users", "8"],
+        &[],
+    );
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let f = out
+        .finding("logout")
+        .unwrap_or_else(|| panic!("{}", out.explain()));
+    let m = f["message"].as_str().unwrap();
+    assert!(!m.contains("was replaced by the response"), "{m}");
+    assert!(m.contains("SECRET_KEY"), "{m}");
+}
+
 #[test]
 fn unreachable_target_exits_3_naming_the_url() {
     let dir = TempDir::new("unreach");

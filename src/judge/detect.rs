@@ -383,7 +383,12 @@ struct Replacements<'a>(HashMap<(u32, u32), Vec<&'a Observation>>);
 impl<'a> Replacements<'a> {
     fn index(all: &'a [Observation]) -> Replacements<'a> {
         let mut by_login: HashMap<(u32, u32), Vec<&Observation>> = HashMap::new();
-        for o in all.iter().filter(|o| o.replaced_login_cookie.is_some()) {
+        // An answer that was itself authenticated and set a new value renewed the session, it
+        // did not end it: Flask re-signs its cookie session on every answer (a new timestamp, so
+        // a new value), and with a per-worker SECRET_KEY blaming that answer hid the real cause.
+        let replacing =
+            |o: &&Observation| o.replaced_login_cookie.is_some() && o.authenticated != Some(true);
+        for o in all.iter().filter(replacing) {
             by_login.entry((o.vu, o.epoch_end)).or_default().push(o);
         }
         for v in by_login.values_mut() {
@@ -1103,6 +1108,20 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    /// Found on Flask-AppBuilder with a per-worker SECRET_KEY: every authenticated answer
+    /// re-signs the cookie, and the logout was blamed on one of them.
+    #[test]
+    fn a_cookie_renewed_by_an_authenticated_answer_is_not_blamed() {
+        let mut v = healthy();
+        let mut renewed = obs(1, Step::Request, 8000, 8500, 200, Some(true));
+        renewed.replaced_login_cookie = Some("session".into());
+        v.push(renewed);
+        v.push(obs(1, Step::Probe, 9000, 9100, 200, Some(false)));
+        let f = run(&v, &[]);
+        assert_eq!(kinds(&f), vec!["logout"]);
+        assert!(!f[0].message.contains("replaced"), "{}", f[0].message);
     }
 
     proptest::proptest! {
