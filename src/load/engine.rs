@@ -1065,6 +1065,11 @@ fn login_verdict(
         ));
     }
     if let Some(want) = &login.success.redirect_to {
+        let location_path = reply
+            .first_location
+            .as_deref()
+            .and_then(|l| ctx.http.url(l).ok())
+            .map(|u| u.path().to_string());
         let matched = match (&reply.first_location, ctx.http.url(want)) {
             (Some(loc), Ok(to)) => ctx
                 .http
@@ -1078,22 +1083,50 @@ fn login_verdict(
         return Err(format!(
             "{}, not a redirect to {want} ([login] success.redirect_to){}",
             login_check::describe(reply),
-            next_hint(&login.path, want, reply.first_location.as_deref())
+            login_redirect_hint(
+                &login.path,
+                want,
+                reply.first_status,
+                location_path.as_deref()
+            )
         ));
     }
     login_check::default_verdict(reply)
 }
 
-/// For a login redirected somewhere other than `want`: many apps send a login to its `next`
-/// parameter, and without one to a default (Django: LOGIN_REDIRECT_URL, `/accounts/profile/`).
-/// Said only when the login path has no query yet, and the login did redirect.
-fn next_hint(login_path: &str, want: &str, location: Option<&str>) -> String {
-    match location {
-        Some(_) if !login_path.contains('?') => format!(
-            "; if the app sends a login to its `next` parameter, give it one: [login] path = \"{login_path}?next={want}\""
-        ),
-        _ => String::new(),
+/// What to try when a login redirected to `location` (its path), not to `want`:
+/// - back to the login page: the app refused the login (the password?), nothing to add here;
+/// - 307/308 elsewhere: the login is at that address (`/login` → `/login/`), so post there;
+/// - elsewhere: many apps send a login to its `next` parameter, and without one to a default
+///   (Django: LOGIN_REDIRECT_URL, `/accounts/profile/`), said when the path has no query yet.
+fn login_redirect_hint(
+    login_path: &str,
+    want: &str,
+    status: u16,
+    location: Option<&str>,
+) -> String {
+    let Some(location) = location else {
+        return String::new();
+    };
+    let page = |p: &str| {
+        crate::scenario::without_query(p)
+            .trim_end_matches('/')
+            .to_string()
+    };
+    if page(location) == page(login_path) && !matches!(status, 307 | 308) {
+        return String::new();
     }
+    if matches!(status, 307 | 308) {
+        return format!(
+            "; HTTP {status} says the login is at {location}: [login] path = \"{location}\""
+        );
+    }
+    if login_path.contains('?') {
+        return String::new();
+    }
+    format!(
+        "; if the app sends a login to its `next` parameter, give it one: [login] path = \"{login_path}?next={want}\""
+    )
 }
 
 /// After a good login: the cookies it set are the user's own session cookies.
@@ -1252,17 +1285,32 @@ mod tests {
 
     #[test]
     fn a_login_sent_elsewhere_is_told_about_next() {
-        let hint = next_hint("/admin/login/", "/admin/", Some("/accounts/profile/"));
+        let hint = login_redirect_hint("/admin/login/", "/admin/", 302, Some("/accounts/profile/"));
         assert_eq!(
             hint,
             "; if the app sends a login to its `next` parameter, give it one: [login] path = \"/admin/login/?next=/admin/\""
         );
         // Already has a query, or did not redirect at all: nothing to suggest.
         assert_eq!(
-            next_hint("/admin/login/?next=/x", "/admin/", Some("/x")),
+            login_redirect_hint("/admin/login/?next=/x", "/admin/", 302, Some("/x")),
             ""
         );
-        assert_eq!(next_hint("/login", "/dashboard", None), "");
+        assert_eq!(login_redirect_hint("/login", "/dashboard", 200, None), "");
+    }
+
+    /// Both found on Flask-AppBuilder: a wrong password comes back to `/login/?next=/`, and
+    /// `/login` answers a POST with 308 to `/login/`.
+    #[test]
+    fn a_login_sent_back_or_moved_is_not_told_about_next() {
+        assert_eq!(
+            login_redirect_hint("/login/", "/", 302, Some("/login/")),
+            ""
+        );
+        assert_eq!(login_redirect_hint("/login", "/", 302, Some("/login")), "");
+        assert_eq!(
+            login_redirect_hint("/login", "/", 308, Some("/login/")),
+            "; HTTP 308 says the login is at /login/: [login] path = \"/login/\""
+        );
     }
 
     #[test]

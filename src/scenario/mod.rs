@@ -1344,7 +1344,7 @@ fn check_redirect_to(login: &Login) -> std::result::Result<(), (String, String)>
 }
 
 /// The path part of a path-with-query: what names the page, without `?query` or `#fragment`.
-fn without_query(path: &str) -> &str {
+pub fn without_query(path: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or(path)
 }
 
