@@ -714,7 +714,9 @@ pub fn http_error(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Option<Findin
         }
     }
     let first = hits.iter().min_by_key(|o| o.start_us)?;
-    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    // Per kind of failure, how often, and on which paths: a typo in `requests` is a 404 on
+    // one path, which the message should name.
+    let mut kinds: BTreeMap<String, (usize, BTreeMap<&str, usize>)> = BTreeMap::new();
     for o in &hits {
         let k = match (&o.failure, o.status) {
             (Some(Failure::BadProbe(_)), _) => "bad probe answer".to_string(),
@@ -726,10 +728,15 @@ pub fn http_error(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Option<Findin
             (None, Some(s)) => format!("HTTP {s}"),
             (None, None) => "?".into(),
         };
-        *kinds.entry(k).or_default() += 1;
+        let (n, paths) = kinds.entry(k).or_default();
+        *n += 1;
+        *paths.entry(&o.path).or_default() += 1;
     }
     let total = ev.digest.traffic;
-    let summary: Vec<String> = kinds.iter().map(|(k, n)| format!("{n}× {k}")).collect();
+    let summary: Vec<String> = kinds
+        .iter()
+        .map(|(k, (n, paths))| format!("{n}× {k} ({})", on_paths(paths)))
+        .collect();
     Some(Finding {
         kind: FindingKind::HttpError,
         severity: Severity::Error,
@@ -742,6 +749,27 @@ pub fn http_error(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Option<Findin
         ),
         example: describe(first),
     })
+}
+
+/// "on /a" or "on /a 90×, /b 16×": the paths most hit first, at most three named.
+fn on_paths(paths: &BTreeMap<&str, usize>) -> String {
+    if paths.len() == 1 {
+        return format!("on {}", paths.keys().next().unwrap_or(&"?"));
+    }
+    let mut most: Vec<(&str, usize)> = paths.iter().map(|(p, n)| (*p, *n)).collect();
+    most.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let named: Vec<String> = most
+        .iter()
+        .take(3)
+        .map(|(p, n)| format!("{p} {n}×"))
+        .collect();
+    let rest = most.len().saturating_sub(3);
+    if rest > 0 {
+        let paths = if rest == 1 { "path" } else { "paths" };
+        format!("on {} and {rest} more {paths}", named.join(", "))
+    } else {
+        format!("on {}", named.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -1108,6 +1136,30 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    /// Found on Flask-AppBuilder: "106× HTTP 404" left the typo in `requests` to be found in
+    /// the JSON.
+    #[test]
+    fn http_error_names_the_paths() {
+        let mut v = healthy();
+        for (i, path) in ["/users/lsit/", "/users/lsit/", "/a"].iter().enumerate() {
+            let t = 20_000 + i as u64 * 1000;
+            let mut o = obs(0, Step::Request, t, t + 100, 404, Some(true));
+            o.path = (*path).into();
+            v.push(o);
+        }
+        let f = run(&v, &[]);
+        let m = &f
+            .iter()
+            .find(|f| f.kind == FindingKind::HttpError)
+            .unwrap()
+            .message;
+        assert!(m.contains("3× HTTP 404 (on /users/lsit/ 2×, /a 1×)"), "{m}");
+        let one: BTreeMap<&str, usize> = [("/x", 5)].into();
+        assert_eq!(on_paths(&one), "on /x");
+        let many: BTreeMap<&str, usize> = [("/a", 1), ("/b", 2), ("/c", 3), ("/d", 4)].into();
+        assert_eq!(on_paths(&many), "on /d 4×, /c 3×, /b 2× and 1 more path");
     }
 
     /// Found on Flask-AppBuilder with a per-worker SECRET_KEY: every authenticated answer
