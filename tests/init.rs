@@ -176,6 +176,34 @@ fn init_against_flask_with_the_drop_in_probe() {
     assert!(text.contains("field = \"csrf_token\""), "{text}");
 }
 
+/// A login that lands on a public home page (as Flask-AppBuilder's does): that page cannot
+/// show a logout, so init loads the pages it links to that need a login, and not its logout
+/// link, asset or public page (before, it wrote `requests = ["/"]`, and a per-worker key went
+/// unseen by the page checks).
+#[test]
+fn init_loads_the_linked_pages_that_need_a_login_when_the_landing_page_is_public() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let port = free_port();
+    let _app = start(
+        "python3",
+        &[
+            "-m",
+            "gunicorn",
+            "-w",
+            "2",
+            "-b",
+            &format!("127.0.0.1:{port}"),
+            "app:app",
+        ],
+        targets().join("flask_signed"),
+        &[("LANDING_HOME", "1".into())],
+        port,
+    );
+    let text = init_then_run(port, "alice", "demo", &[]);
+    assert!(text.contains("success = { redirect_to = \"/\" }"), "{text}");
+    assert!(text.contains("requests = [\"/dashboard\"]"), "{text}");
+}
+
 #[test]
 fn init_against_django_finds_the_csrf_field_and_cookie() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

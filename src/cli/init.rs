@@ -102,7 +102,23 @@ struct LoginLearned {
     good_status: u16,
     bad: String,
     confirmed: Option<bool>,
+    /// Same-origin paths the landing page links to, as the logged-in user saw it.
+    links: Vec<String>,
 }
+
+/// The pages the scenario loads, and whether they show a logout.
+#[derive(Debug, Default)]
+struct Pages {
+    paths: Vec<String>,
+    /// The page a login lands on answers anonymous visitors too, and no page that needs a
+    /// login was found: without a probe, a logout would not show.
+    public_only: Option<String>,
+}
+
+/// At most this many of the landing page's links are tried for a page that needs a login.
+const MAX_LINKS_TRIED: usize = 12;
+/// At most this many pages go in `requests`.
+const MAX_PAGES: usize = 3;
 
 pub async fn run(args: InitArgs) -> std::result::Result<String, InitError> {
     let mut base = Url::parse(&args.url)
@@ -199,6 +215,7 @@ pub async fn run(args: InitArgs) -> std::result::Result<String, InitError> {
         }
         None => None,
     };
+    let pages = pick_pages(&get, &base, &form, learned.as_ref()).await;
     let name = args
         .name
         .clone()
@@ -213,6 +230,7 @@ pub async fn run(args: InitArgs) -> std::result::Result<String, InitError> {
         user: args.user.as_deref(),
         password_env: &args.password_env,
         learned: learned.as_ref(),
+        pages: &pages,
     });
     // What init writes, validate accepts: checked here, whatever the environment holds.
     Scenario::parse(&text, "the written scenario").map_err(|e| {
@@ -225,6 +243,7 @@ pub async fn run(args: InitArgs) -> std::result::Result<String, InitError> {
         probe.as_ref(),
         worker_header.as_deref(),
         learned.as_ref(),
+        &pages,
     ) {
         eprintln!("sesscheck init: {missing}");
     }
@@ -446,12 +465,139 @@ async fn learn_login(
         }
         _ => None,
     };
+    // The landing page as the user sees it: its links are candidates for pages that need a
+    // login (only looked at, never followed with the user's cookies: one may be a logout).
+    let links = match &good_to {
+        Some(to) => match http.send(0, &jar, Req::page(to)).await {
+            Ok(r) => links_in(&String::from_utf8_lossy(&r.body), base),
+            Err(_) => Vec::new(),
+        },
+        None => Vec::new(),
+    };
     Ok(LoginLearned {
         good_to,
         good_status: good.first_status,
         bad: bad_text,
         confirmed,
+        links,
     })
+}
+
+/// The same-origin paths an HTML page links to (`<a href>`), in order, once each; not
+/// assets, and not what looks like it would log out or change something.
+fn links_in(html: &str, base: &Url) -> Vec<String> {
+    const SKIP_WORDS: [&str; 7] = [
+        "logout", "log-out", "log_out", "signout", "sign-out", "sign_out", "delete",
+    ];
+    const ASSET_ENDINGS: [&str; 9] = [
+        ".css", ".js", ".png", ".jpg", ".svg", ".ico", ".gif", ".woff", ".woff2",
+    ];
+    let href = Regex::new(r#"(?is)<a\b[^>]*?\shref\s*=\s*["']([^"'#]+)"#).expect("a valid regex");
+    let mut out: Vec<String> = Vec::new();
+    for c in href.captures_iter(html) {
+        let raw = html_unescape(&c[1]);
+        let Ok(url) = base.join(raw.trim()) else {
+            continue;
+        };
+        if url.origin() != base.origin() {
+            continue;
+        }
+        let path = url.path().to_string();
+        let lower = path.to_ascii_lowercase();
+        if SKIP_WORDS.iter().any(|w| lower.contains(w))
+            || ASSET_ENDINGS.iter().any(|e| lower.ends_with(e))
+            || out.contains(&path)
+        {
+            continue;
+        }
+        out.push(path);
+    }
+    out
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&amp;", "&")
+        .replace("&#x2F;", "/")
+        .replace("&#47;", "/")
+}
+
+/// Does an anonymous visitor get sent away from `answer`'s page? A redirect to the login page
+/// (any query), or 401/403.
+fn needs_login(answer: &client::OneOffAnswer, base: &Url, form: &LoginForm) -> bool {
+    if matches!(answer.status, 401 | 403) {
+        return true;
+    }
+    if !(300..400).contains(&answer.status) {
+        return false;
+    }
+    let page = |p: &str| p.trim_end_matches('/').to_string();
+    answer
+        .location
+        .as_deref()
+        .and_then(|l| base.join(l).ok())
+        .is_some_and(|u| {
+            let to = page(u.path());
+            to == page(&form.page) || to == page(&form.action)
+        })
+}
+
+/// The pages a logged-in user loads: where a login lands if an anonymous visitor is sent
+/// away from it; else the pages it links to that are (asked without cookies, so nothing is
+/// done as the user), up to `MAX_PAGES`.
+async fn pick_pages<F, Fut>(
+    get: F,
+    base: &Url,
+    form: &LoginForm,
+    learned: Option<&LoginLearned>,
+) -> Pages
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<client::OneOffAnswer, String>>,
+{
+    let Some(landing) = learned.and_then(|l| l.good_to.clone()) else {
+        return Pages {
+            paths: vec!["/".into()],
+            public_only: None,
+        };
+    };
+    let mut protected = Vec::new();
+    let mut public_landing = false;
+    if let Ok(a) = get(landing.clone()).await {
+        if needs_login(&a, base, form) {
+            protected.push(landing.clone());
+        } else {
+            public_landing = a.status < 400;
+        }
+    }
+    let links = learned.map(|l| l.links.as_slice()).unwrap_or_default();
+    let login_page = |p: &str| {
+        let p = p.trim_end_matches('/');
+        p == form.page.trim_end_matches('/') || p == form.action.trim_end_matches('/')
+    };
+    for link in links
+        .iter()
+        .filter(|l| **l != landing && !login_page(l))
+        .take(MAX_LINKS_TRIED)
+    {
+        if protected.len() >= MAX_PAGES {
+            break;
+        }
+        if let Ok(a) = get(link.clone()).await {
+            if needs_login(&a, base, form) {
+                protected.push(link.clone());
+            }
+        }
+    }
+    if protected.is_empty() {
+        return Pages {
+            paths: vec![landing.clone()],
+            public_only: public_landing.then_some(landing),
+        };
+    }
+    Pages {
+        paths: protected,
+        public_only: None,
+    }
 }
 
 fn toml_string(s: &str) -> String {
@@ -468,6 +614,7 @@ struct Draft<'a> {
     user: Option<&'a str>,
     password_env: &'a str,
     learned: Option<&'a LoginLearned>,
+    pages: &'a Pages,
 }
 
 /// What init could not find, in words.
@@ -476,6 +623,7 @@ fn not_found(
     probe: Option<&ProbeFound>,
     worker_header: Option<&str>,
     learned: Option<&LoginLearned>,
+    pages: &Pages,
 ) -> Vec<String> {
     let mut out = Vec::new();
     if form.user_field.is_none() {
@@ -502,6 +650,12 @@ fn not_found(
         Some(l) if l.confirmed == Some(false) => out.push("after the login with the password the app still said anonymous: check the password".into()),
         Some(_) => {}
     }
+    let probe_tells = probe.is_some_and(|p| p.authenticated.is_some());
+    if let (Some(page), false) = (&pages.public_only, probe_tells) {
+        out.push(format!(
+            "no page that needs a login: {page}, where a login lands, answers anonymous visitors too, and none of its links send them to the login page; a logout would not show there: put pages that need a login in [load] requests"
+        ));
+    }
     out
 }
 
@@ -512,7 +666,7 @@ fn render(d: &Draft) -> String {
         "# Written by `sesscheck init {}`. Review it, then: sesscheck validate FILE; sesscheck run FILE\n",
         d.base
     ));
-    for missing in not_found(d.form, d.probe, d.worker_header, d.learned) {
+    for missing in not_found(d.form, d.probe, d.worker_header, d.learned, d.pages) {
         s.push_str(&format!("# not found: {missing}\n"));
     }
     s.push_str(&format!("name = {}\n\n[target]\n", q(d.name)));
@@ -608,15 +762,15 @@ fn render(d: &Draft) -> String {
             None => s.push_str("# No [probe]: pages alone tell anonymous (a redirect to the login page, 401, 403); which worker answered is not known.\n\n"),
         },
     }
-    let page = d
-        .learned
-        .and_then(|l| l.good_to.clone())
-        .unwrap_or_else(|| "/".into());
+    let pages: Vec<String> = d.pages.paths.iter().map(|p| q(p)).collect();
     s.push_str("[load]\nusers = 10\nduration = \"20s\"\n");
-    s.push_str(&format!(
-        "# Pages a logged-in user loads in turn; each must stay logged in.\nrequests = [{}]\n\n",
-        q(&page)
-    ));
+    s.push_str("# Pages a logged-in user loads in turn; each must stay logged in. A logout shows on a\n# page that sends anonymous visitors to the login page (or answers 401/403).\n");
+    if let Some(page) = &d.pages.public_only {
+        s.push_str(&format!(
+            "# {page} answers anonymous visitors too: replace it with pages that need a login.\n"
+        ));
+    }
+    s.push_str(&format!("requests = [{}]\n\n", pages.join(", ")));
     s.push_str("[expect]\n");
     if d.probe
         .is_some_and(|p| p.worker.is_some() || p.pid.is_some())
@@ -631,6 +785,47 @@ fn render(d: &Draft) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_same_origin_pages_once_without_assets_or_logouts() {
+        let base = Url::parse("http://127.0.0.1:8000/").unwrap();
+        let html = r##"<a href="/users/list/">Users</a> <A class="x" HREF='/roles/list/?page=2'>
+            <a href="http://127.0.0.1:8000/users/list/">again</a> <a href="https://other.test/x">off</a>
+            <a href="/logout/">Log out</a> <a href="/static/a.css">css</a> <a href="#top">top</a>
+            <a href="reports/">relative</a>"##;
+        assert_eq!(
+            links_in(html, &base),
+            ["/users/list/", "/roles/list/", "/reports/"]
+        );
+    }
+
+    #[test]
+    fn a_page_needs_a_login_when_it_sends_anonymous_visitors_to_the_login_page() {
+        let base = Url::parse("http://127.0.0.1:8000/").unwrap();
+        let form = LoginForm {
+            page: "/login/".into(),
+            action: "/login/".into(),
+            ..LoginForm::default()
+        };
+        let answer = |status: u16, location: Option<&str>| client::OneOffAnswer {
+            status,
+            location: location.map(str::to_string),
+            headers: http::HeaderMap::new(),
+            body: Vec::new(),
+        };
+        let to_login = answer(
+            302,
+            Some("http://127.0.0.1:8000/login/?next=%2Fusers%2Flist%2F"),
+        );
+        assert!(needs_login(&to_login, &base, &form));
+        assert!(needs_login(&answer(403, None), &base, &form));
+        assert!(!needs_login(&answer(200, None), &base, &form));
+        assert!(!needs_login(
+            &answer(302, Some("/elsewhere/")),
+            &base,
+            &form
+        ));
+    }
 
     #[test]
     fn login_forms_are_found_with_their_fields() {

@@ -28,6 +28,8 @@ from flask_login import (
 )
 
 PASSWORD = "demo"
+# LANDING_HOME=1: see login_post.
+LANDING_HOME = os.environ.get("LANDING_HOME") == "1"
 
 
 class User(UserMixin):
@@ -92,13 +94,32 @@ def make_app(backend_name, configure):
         if not username or password != PASSWORD:
             return redirect("/login?error=1", code=302)
         login_user(User(username))
-        return redirect("/dashboard", code=302)
+        # LANDING_HOME=1: a login lands on the public home page (as Flask-AppBuilder's does).
+        return redirect("/" if LANDING_HOME else "/dashboard", code=302)
 
     @app.post("/logout")
     def logout():
         logout_user()
         session.pop("csrf_token", None)
         return redirect("/login", code=302)
+
+    if LANDING_HOME:
+
+        @app.get("/")
+        def home():
+            # Public: anonymous visitors get it too. Its links: a page that needs a login, a
+            # public one, an asset and a logout (which init must not pick).
+            return (
+                "<!doctype html><html><head><title>Home</title>"
+                '<link rel="stylesheet" href="/static/app.css"></head><body><h1>Home</h1>'
+                '<a href="/about">About</a> <a href="/dashboard">Dashboard</a> '
+                '<a href="/static/logo.png">logo</a> <a href="/logout">Log out</a>'
+                "</body></html>"
+            )
+
+        @app.get("/about")
+        def about():
+            return "<!doctype html><html><body><h1>About</h1></body></html>"
 
     @app.get("/dashboard")
     @login_required
