@@ -77,7 +77,7 @@ fn wrong_password_with_probe_is_login_failed_and_nothing_else() {
         "{m}"
     );
     assert!(!m.contains("typo"), "the password leaked: {m}");
-    for name in ["min_distinct_pids", "auth_persistence"] {
+    for name in ["min_distinct_pids", "auth_persistence", "max_logouts"] {
         let c = expectation(&out, name);
         assert!(
             c["message"].as_str().unwrap().contains("not measured"),
@@ -86,6 +86,9 @@ fn wrong_password_with_probe_is_login_failed_and_nothing_else() {
     }
     let r = out.report.as_ref().unwrap();
     assert_eq!(r["logins"]["ok"], 0, "{}", r["logins"]);
+    // The summary's request figures add up: the refused logins answered 200, neither ok nor
+    // errors.
+    assert!(out.stdout.contains("3 neither (refused"), "{}", out.stdout);
 }
 
 /// Item 1, no probe: the answer that shows the login form again is the failed login.
@@ -98,6 +101,13 @@ fn wrong_password_without_probe_is_login_failed() {
         "",
     ));
     assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    // No page was sent: the summary does not show a latency of 0 ms.
+    assert!(
+        out.stdout
+            .contains("not measured: no page or probe was sent"),
+        "{}",
+        out.stdout
+    );
     let m = out.finding("login_failed").unwrap()["message"].to_string();
     assert!(
         m.contains("login form again") && m.contains("Log in"),

@@ -357,11 +357,15 @@ pub fn grade(e: &Expectation, limit: f64, figures: &Figures) -> Check {
         counts,
         measured: true,
     };
-    // Figures only a logged-in user's pages and probes make.
-    let unmeasured = matches!(
-        e.figure,
-        Figure::DistinctWorkers | Figure::AuthPersistence | Figure::ErrorRate | Figure::P99Ms
-    ) && figures.nothing_measured;
+    // Figures only a logged-in user's pages and probes make: with every login failed, a
+    // count of 0 logouts says nothing (a run whose logins all fail must not show them PASS).
+    // Failed logins are what was measured; restarts' downtime and the debug config's audit do
+    // not need a login.
+    let unmeasured = figures.nothing_measured
+        && !matches!(
+            e.figure,
+            Figure::DowntimeS | Figure::Findings(FindingKind::LoginFailed | FindingKind::Config)
+        );
     if unmeasured {
         return Check {
             measured: false,

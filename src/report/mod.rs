@@ -471,6 +471,34 @@ pub(crate) fn grade_findings(findings: &mut [Finding], expectations: &[Check]) {
     }
 }
 
+/// Pages and probes (the phases count them; `requests.total` also counts logins and logouts).
+fn pages_and_probes(r: &Report) -> u64 {
+    r.phases.iter().map(|p| p.requests).sum()
+}
+
+/// "652 total (632 pages and probes, 20 for logins and logouts), 642 ok, 0 errors, 10 neither
+/// (...)": every request in one of ok, errors or neither, so the figures add up.
+fn requests_text(r: &Report) -> String {
+    let q = &r.requests;
+    let traffic = pages_and_probes(r);
+    let mut text = format!("{} total", q.total);
+    if traffic < q.total {
+        text.push_str(&format!(
+            " ({traffic} pages and probes, {} for logins and logouts)",
+            q.total - traffic
+        ));
+    }
+    text.push_str(&format!(", {} ok, {} errors", q.ok, q.errors));
+    let neither = q.total.saturating_sub(q.ok + q.errors);
+    if neither > 0 {
+        text.push_str(&format!(
+            ", {neither} neither (refused logins, 401/403 answers)"
+        ));
+    }
+    text.push_str(&format!(" ({:.1}/s)", q.per_second));
+    text
+}
+
 /// The summary figures every format shows, in order, as (label, text).
 pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
     let l = &r.latency_ms;
@@ -478,13 +506,7 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
         ("target", r.target.url.clone()),
         ("started", r.started_at.clone()),
         ("duration", format!("{:.1} s", r.duration_s)),
-        (
-            "requests",
-            format!(
-                "{} total, {} ok, {} errors ({:.1}/s)",
-                r.requests.total, r.requests.ok, r.requests.errors, r.requests.per_second
-            ),
-        ),
+        ("requests", requests_text(r)),
         (
             "logins",
             format!(
@@ -501,12 +523,23 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
         ),
         (
             "latency",
-            format!(
-                "p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
-                l.p50, l.p90, l.p99, l.max
-            ),
+            if pages_and_probes(r) == 0 {
+                "not measured: no page or probe was sent".to_string()
+            } else {
+                format!(
+                    "p50 {} ms, p90 {} ms, p99 {} ms, max {} ms",
+                    l.p50, l.p90, l.p99, l.max
+                )
+            },
         ),
-        ("distinct workers", r.workers.distinct_pids.to_string()),
+        (
+            "distinct workers",
+            match r.workers.distinct_pids {
+                0 => "none known: no answer named its worker (a [probe] or worker_header does)"
+                    .to_string(),
+                n => n.to_string(),
+            },
+        ),
     ];
     if let Some(w) = &r.connection_wait_ms {
         // Right after the latency: the part of it that was sesscheck's own queue.
