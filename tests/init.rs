@@ -145,10 +145,26 @@ fn init_against_the_demo_target_writes_a_scenario_that_passes() {
         "path = \"/debug/session\"",
         "pid = \"/worker/pid\"",
         "requests = [\"/dashboard\"]",
-        "${SESSCHECK_PASSWORD:-}",
+        "\"${SESSCHECK_PASSWORD}\"",
     ] {
         assert!(text.contains(want), "{want} missing:\n{text}");
     }
+    // Without the variable, the scenario is refused, naming it (it used to log in with an
+    // empty password, `${SESSCHECK_PASSWORD:-}`).
+    let dir = TempDir::new("init-noenv");
+    let file = dir.path().join("app.toml");
+    std::fs::write(&file, &text).unwrap();
+    let o = sc(
+        &["validate", file.to_str().unwrap()],
+        &[],
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("SESSCHECK_PASSWORD is not set"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]

@@ -232,8 +232,15 @@ pub async fn run(args: InitArgs) -> std::result::Result<String, InitError> {
         learned: learned.as_ref(),
         pages: &pages,
     });
-    // What init writes, validate accepts: checked here, whatever the environment holds.
-    Scenario::parse(&text, "the written scenario").map_err(|e| {
+    // What init writes, validate accepts: checked here, whatever the environment holds. The
+    // password reference has no default in the file (a forgotten variable must stop the run,
+    // not log in with an empty password), so it gets one for this check only.
+    let reference = password_reference(&args.password_env);
+    let checked = text.replace(
+        &reference,
+        &format!("${{{}:-not-checked}}", args.password_env),
+    );
+    Scenario::parse(&checked, "the written scenario").map_err(|e| {
         InitError::Usage(format!(
             "the scenario init wrote does not validate (a bug in init): {e}"
         ))
@@ -600,6 +607,11 @@ where
     }
 }
 
+/// `${SESSCHECK_PASSWORD}`: how the written scenario names the password.
+fn password_reference(env: &str) -> String {
+    format!("${{{env}}}")
+}
+
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
@@ -688,7 +700,7 @@ fn render(d: &Draft) -> String {
     let mut fields = format!(
         "{} = {}",
         q(&d.form.password_field),
-        q(&format!("${{{}:-}}", d.password_env))
+        q(&password_reference(d.password_env))
     );
     if let Some(u) = &d.form.user_field {
         fields = format!("{} = {}, {fields}", q(u), q(user));
