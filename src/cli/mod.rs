@@ -301,6 +301,7 @@ fn run(args: RunArgs) -> Outcome {
 /// `sesscheck init`: 0 written, 2 no login form (or a bad argument), 3 the app did not answer.
 fn init(args: init::InitArgs) -> Outcome {
     let output = args.output.clone();
+    let password_env = args.password_env.clone();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -315,8 +316,9 @@ fn init(args: init::InitArgs) -> Outcome {
         Ok(text) => match output {
             Some(path) => match std::fs::write(&path, &text) {
                 Ok(()) => {
+                    // The scenario reads the password from the environment: both need it.
                     eprintln!(
-                        "sesscheck init: wrote {}; next: sesscheck validate {0} && sesscheck run {0}",
+                        "sesscheck init: wrote {}; next, with {password_env} set: sesscheck validate {0} && sesscheck run {0}",
                         path.display()
                     );
                     Outcome::Pass
