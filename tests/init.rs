@@ -86,7 +86,11 @@ fn init_then_run(port: u16, user: &str, password: &str, extra_env: &[(&str, &str
     );
     assert_eq!(o.code, 0, "init: {}", o.stderr);
     // The next step it names needs the password too (validate reads the environment).
-    assert!(o.stderr.contains("with SESSCHECK_PASSWORD set"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("with SESSCHECK_PASSWORD set"),
+        "{}",
+        o.stderr
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     let o = sc(
         &["validate", file.to_str().unwrap()],

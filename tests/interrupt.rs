@@ -56,6 +56,25 @@ think_time = "20ms"
         "an interrupted run is never a pass: {rep}"
     );
     assert!(rep["requests"]["total"].as_u64().unwrap_or(0) > 0, "{rep}");
+    // The other formats fail it too: JUnit with a failing case (a CI page counting failures
+    // showed it green: failures="0"), Markdown saying why.
+    let written = |ext: &str| {
+        let path = std::fs::read_dir(dir.reports())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(ext))
+            .unwrap_or_else(|| panic!("no {ext} report"));
+        std::fs::read_to_string(path).unwrap()
+    };
+    let junit = written(".junit.xml");
+    assert!(
+        junit.contains("type=\"interrupted\"") && !junit.contains("errors=\"0\""),
+        "{junit}"
+    );
+    assert!(
+        written(".md").contains("**Verdict: FAIL** (interrupted before the load ended;"),
+        "markdown"
+    );
     // No orphan: nothing with `--port <port>` in its command line survives (give the
     // kernel a moment to reap).
     let gone = Instant::now();

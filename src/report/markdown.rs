@@ -46,9 +46,17 @@ fn verdict(out: &mut String, r: &Report) {
     let _ = writeln!(out, "## sesscheck: {}", cell(&r.scenario));
     let _ = writeln!(out);
     let failed = r.expectations.iter().filter(|c| !c.passed).count();
+    // An interrupted or aborted run fails whatever its expectations say: the line says why.
+    let why = if r.interrupted {
+        "interrupted before the load ended; "
+    } else if r.aborted.is_some() {
+        "aborted; "
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "**Verdict: {}** ({} of {} expectations held, {} findings)",
+        "**Verdict: {}** ({why}{} of {} expectations held, {} findings)",
         pass_fail(passed),
         r.expectations.len() - failed,
         r.expectations.len(),
