@@ -104,12 +104,18 @@ fn recovering(t_us: u64, ev: &Evidence) -> bool {
 }
 
 fn describe(o: &Observation) -> serde_json::Value {
-    json!({
+    let mut v = json!({
         "vu": o.vu, "tab": o.tab, "step": o.step, "path": o.path,
         "status": o.status, "worker": o.worker, "authenticated": o.authenticated,
         "started_at_s": secs(o.start_us), "latency_ms": (o.latency_us() as f64 / 1000.0),
         "failure": o.failure,
-    })
+    });
+    // A page followed through redirects: `status` is the last answer's (the login page's 200);
+    // the first one (the 302 that sent the user there) is what a person looks for.
+    if o.first_status.is_some() && o.first_status != o.status {
+        v["first_status"] = json!(o.first_status);
+    }
+    v
 }
 
 /// `login_failed`: a login that did not work (not counting connections refused or reset while
@@ -257,6 +263,11 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
     if let Some(who) = worker_disagreement(ev) {
         message.push_str("; ");
         message.push_str(&who);
+    } else if ev.digest.pids.is_empty() && replaced * 2 <= plain.len() {
+        // Nothing in the run named a worker: say what usually causes it, and how to see more.
+        message.push_str(
+            "; which worker answered is not known (no [probe] or worker_header): sessions kept per worker (an in-memory store or cache) or a SECRET_KEY that differs per worker or replica are the usual causes, and the drop-in probe (README) shows which workers disagree",
+        );
     }
     let mut example = describe(first);
     // The cookie-replacement symptom: an earlier response of the same user overwrote the
@@ -1136,6 +1147,29 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    /// Found on Wagtail without a probe: "58 of 124 requests ... came back anonymous" and
+    /// nothing on where to look. With no worker known, the usual causes are named.
+    #[test]
+    fn a_logout_with_no_worker_known_names_the_usual_causes() {
+        let mut v = vec![login(1, 100)];
+        for i in 0..4 {
+            let t = 1000 + i * 1000;
+            v.push(obs(1, Step::Request, t, t + 300, 200, Some(i % 2 == 0)));
+        }
+        let f = run(&v, &[]);
+        let m = &f
+            .iter()
+            .find(|f| f.kind == FindingKind::Logout)
+            .unwrap()
+            .message;
+        assert!(m.contains("which worker answered is not known"), "{m}");
+        // With probes naming workers, the message says which ones instead.
+        let mut v = healthy();
+        v.push(obs(1, Step::Probe, 9000, 9100, 200, Some(false)));
+        let f = run(&v, &[]);
+        assert!(!f[0].message.contains("is not known"), "{}", f[0].message);
     }
 
     /// Found on Flask-AppBuilder: "106× HTTP 404" left the typo in `requests` to be found in

@@ -535,8 +535,7 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
         (
             "distinct workers",
             match r.workers.distinct_pids {
-                0 => "none known: no answer named its worker (a [probe] or worker_header does)"
-                    .to_string(),
+                0 => "none known: no answer named its worker".to_string(),
                 n => n.to_string(),
             },
         ),
