@@ -632,7 +632,7 @@ pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
         );
         if already_failing > 0 {
             part.push_str(&format!(
-                " ({already_failing} more, already anonymous before the restart, are counted under `logout`)"
+                " ({already_failing} more are counted under `logout`: anonymous before the restart, or again after logging in anew since; their sessions do not stick, which the restart did not cause)"
             ));
         }
         parts.push(part);
@@ -671,9 +671,11 @@ fn by_stage(stages: &[Stage]) -> String {
 }
 
 /// Users active after a restart that got no authenticated answer within the recovery time,
-/// and how many more did not but were already failing by `logout` before the first restart:
-/// that is a session bug the restart did not cause (sessions kept per worker, say), and
-/// blaming it on infinite loading would point at the wrong cause.
+/// and how many more did not but fail by `logout` instead: anonymous before the first
+/// restart, or anonymous again after a login that worked after the restart. That is a session
+/// bug the restart did not cause (sessions kept per worker: a new login sticks only to the
+/// worker that served it), and blaming it on infinite loading would point at the wrong cause
+/// (found on Wagtail with a per-worker cache session store).
 fn unrecovered_users(ev: &Evidence) -> (Vec<u32>, usize) {
     let first_restart = ev
         .restarts
@@ -681,10 +683,17 @@ fn unrecovered_users(ev: &Evidence) -> (Vec<u32>, usize) {
         .map(|r| r.start_us)
         .min()
         .unwrap_or(u64::MAX);
-    let failing_before: BTreeSet<u32> = ev
+    let logins = LoginEnds::of(ev.obs);
+    let back_at: Vec<u64> = ev.restarts.iter().filter_map(|r| r.ready_us).collect();
+    // Logged in anew after a restart was back: the login worked, the session did not stick.
+    let relogin_lost = |o: &Observation| {
+        let login_end = logins.last_by(o.vu, o.start_us);
+        back_at.iter().any(|ready| login_end >= *ready)
+    };
+    let failing_anyway: BTreeSet<u32> = ev
         .obs
         .iter()
-        .filter(|o| o.start_us < first_restart && o.unexplained_anonymous())
+        .filter(|o| o.unexplained_anonymous() && (o.start_us < first_restart || relogin_lost(o)))
         .map(|o| o.vu)
         .collect();
     let mut out = BTreeSet::new();
@@ -696,7 +705,7 @@ fn unrecovered_users(ev: &Evidence) -> (Vec<u32>, usize) {
         out.extend(rec.active.difference(&rec.recovered));
     }
     let before = out.len();
-    out.retain(|vu| !failing_before.contains(vu));
+    out.retain(|vu| !failing_anyway.contains(vu));
     let folded = before - out.len();
     (out.into_iter().collect(), folded)
 }
@@ -1130,6 +1139,32 @@ mod tests {
         v.push(c);
         let f = run(&v, &r);
         assert_eq!(kinds(&f), vec!["logout"], "{f:?}");
+    }
+
+    /// Found on Wagtail with a per-worker cache session store: after the restart a user logs
+    /// in anew, which works, and is anonymous again on the next worker. No authenticated page
+    /// within recovery_timeout, but that is the `logout` finding's, not `infinite_loading`.
+    #[test]
+    fn no_recovery_of_a_user_whose_new_login_did_not_stick_is_a_logout() {
+        let mut v = healthy();
+        let r = one_restart();
+        // With the old cookie after the restart: anonymous (the restart's logout).
+        v.push(obs(1, Step::Request, 11_100, 11_200, 200, Some(false)));
+        // A new login after the restart was back, then anonymous again: not sticking.
+        let mut again = login(1, 11_600);
+        again.epoch_start = 2;
+        again.epoch_end = 3;
+        v.push(again);
+        for i in 0..3 {
+            let t = 12_000 + i * 1000;
+            let mut o = obs(1, Step::Request, t, t + 100, 200, Some(false));
+            (o.epoch_start, o.epoch_end) = (3, 3);
+            v.push(o);
+        }
+        let f = run(&v, &r);
+        let mut k = kinds(&f);
+        k.sort();
+        assert_eq!(k, vec!["logout", "restart_logout"], "{f:?}");
     }
 
     #[test]
