@@ -104,18 +104,16 @@ fn recovering(t_us: u64, ev: &Evidence) -> bool {
 }
 
 fn describe(o: &Observation) -> serde_json::Value {
-    let mut v = json!({
+    // `first_status` beside `status`: a page followed through redirects has the last answer's
+    // status (the login page's 200), and the first (the 302 that sent the user there) is what
+    // a person looks for. Always there, so the report's shape does not depend on the run.
+    json!({
         "vu": o.vu, "tab": o.tab, "step": o.step, "path": o.path,
-        "status": o.status, "worker": o.worker, "authenticated": o.authenticated,
+        "status": o.status, "first_status": o.first_status, "worker": o.worker,
+        "authenticated": o.authenticated,
         "started_at_s": secs(o.start_us), "latency_ms": (o.latency_us() as f64 / 1000.0),
         "failure": o.failure,
-    });
-    // A page followed through redirects: `status` is the last answer's (the login page's 200);
-    // the first one (the 302 that sent the user there) is what a person looks for.
-    if o.first_status.is_some() && o.first_status != o.status {
-        v["first_status"] = json!(o.first_status);
-    }
-    v
+    })
 }
 
 /// `login_failed`: a login that did not work (not counting connections refused or reset while

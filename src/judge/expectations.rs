@@ -282,6 +282,30 @@ pub struct Figures {
     /// No user ever logged in and logins failed: worker and persistence figures were not
     /// measured at all (the verdict fails on `login_failed`).
     pub nothing_measured: bool,
+    /// What the summary counts but no finding does, so the checks can say why their figure is
+    /// lower than the summary's.
+    pub not_counted: NotCounted,
+}
+
+/// Errors and failed logins the summary shows that the findings leave out on purpose.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct NotCounted {
+    /// Pages' and probes' errors while the target restarted (or recovered from it), or that
+    /// another finding explains (a SessionInterrupted 400).
+    pub errors: u64,
+    /// Logins refused or reset while the target restarted.
+    pub login_failures: u64,
+}
+
+impl NotCounted {
+    /// From the summary's totals and the findings' counts.
+    pub fn of(traffic_errors: u64, logins_failed: u64, findings: &[Finding]) -> NotCounted {
+        let counted = |kind| crate::judge::finding::count_of(findings, kind);
+        NotCounted {
+            errors: traffic_errors.saturating_sub(counted(FindingKind::HttpError)),
+            login_failures: logins_failed.saturating_sub(counted(FindingKind::LoginFailed)),
+        }
+    }
 }
 
 impl Figures {
@@ -406,6 +430,19 @@ pub fn grade(e: &Expectation, limit: f64, figures: &Figures) -> Check {
             m
         }
     };
+    let message = match e.figure {
+        Figure::ErrorRate if figures.not_counted.errors > 0 => format!(
+            "{message}; {} more errors are not counted: during a restart (or the recovery after it), or explained by another finding",
+            figures.not_counted.errors
+        ),
+        Figure::Findings(FindingKind::LoginFailed) if figures.not_counted.login_failures > 0 => {
+            format!(
+                "{message}; {} more failed while the target restarted (not counted)",
+                figures.not_counted.login_failures
+            )
+        }
+        _ => message,
+    };
     check(actual, passed, message)
 }
 
@@ -434,6 +471,42 @@ pub fn fails_kind(checks: &[Check], kind: FindingKind) -> bool {
 mod tests {
     use super::*;
 
+    /// Found on Wagtail: the summary said 16 errors and 1 failed login, the checks 0 and 0,
+    /// with nothing saying why (a restart's errors and refused logins are forgiven).
+    #[test]
+    fn checks_say_what_the_summary_counts_and_they_do_not() {
+        let figures = Figures {
+            findings: Vec::new(),
+            traffic: 270,
+            p99_ms: 1.0,
+            p99_wait_ms: None,
+            downtimes_s: Vec::new(),
+            distinct_workers: 2,
+            persistence: Counts::default(),
+            nothing_measured: false,
+            not_counted: NotCounted::of(16, 1, &[]),
+        };
+        let rate = grade(Expectation::named("max_error_rate").unwrap(), 0.0, &figures);
+        assert!(rate.passed, "{rate:?}");
+        assert!(
+            rate.message.contains("16 more errors are not counted"),
+            "{}",
+            rate.message
+        );
+        let logins = grade(
+            Expectation::named("max_login_failures").unwrap(),
+            0.0,
+            &figures,
+        );
+        assert!(
+            logins
+                .message
+                .contains("1 more failed while the target restarted"),
+            "{}",
+            logins.message
+        );
+    }
+
     /// A missed p99 names sesscheck's own connection queue only when it is at least half of
     /// the p99; a p99 the app spent alone gets no such note.
     #[test]
@@ -448,6 +521,7 @@ mod tests {
             distinct_workers: 1,
             persistence: Counts::default(),
             nothing_measured: false,
+            not_counted: NotCounted::default(),
         };
         let queued = grade(e, 50.0, &figures(140.0, Some(118.0)));
         assert!(!queued.passed);

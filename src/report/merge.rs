@@ -11,7 +11,7 @@ use super::{
     decode_histogram, encode_histogram, ms, new_histogram, round3, Bucket, Check, Generator,
     Histograms, Latency, PhaseStats, Report,
 };
-use crate::judge::expectations::{grade, Counts, Expectation, Figure, Figures, Op};
+use crate::judge::expectations::{grade, Counts, Expectation, Figure, Figures, NotCounted, Op};
 use crate::judge::finding::{Finding, Severity};
 use anyhow::{bail, Context, Result};
 use hdrhistogram::Histogram;
@@ -308,6 +308,11 @@ fn combined_check(name: &str, shards: &[&Check], m: &Report, traffic: u64) -> Ch
                 &m.findings,
                 m.logins.ok,
                 persistence.unwrap_or_default(),
+            ),
+            not_counted: NotCounted::of(
+                m.phases.iter().map(|p| p.errors).sum(),
+                m.logins.failed,
+                &m.findings,
             ),
         };
         return grade(e, limit, &figures);

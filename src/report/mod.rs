@@ -19,7 +19,7 @@ pub use crate::util::stats::{ms, new_histogram, round3};
 
 use crate::judge::audit::LifetimeInfo;
 pub use crate::judge::expectations::Check;
-use crate::judge::expectations::{fails_kind, grade_all, Counts, Figures};
+use crate::judge::expectations::{fails_kind, grade_all, Counts, Figures, NotCounted};
 use crate::judge::finding::{Finding, FindingKind, Severity};
 use crate::observe::digest::Digest;
 use crate::observe::{Phase, RestartWindow};
@@ -421,6 +421,11 @@ pub fn build(inp: Inputs) -> Report {
         distinct_workers: workers.distinct_pids,
         persistence,
         nothing_measured: Figures::nothing_measured(&findings, d.logins_ok, persistence),
+        not_counted: NotCounted::of(
+            d.phases.values().map(|t| t.errors).sum(),
+            d.logins - d.logins_ok,
+            &findings,
+        ),
     };
     let expectations = grade_all(inp.expect, &inp.audits, &figures);
     grade_findings(&mut findings, &expectations);
