@@ -148,6 +148,8 @@ pub struct Reply {
     pub pattern_match: bool,
     /// Name of a login cookie that a (non-login) response replaced.
     pub replaced_login_cookie: Option<String>,
+    /// That replacement deleted it: an empty value or a lifetime already over.
+    pub login_cookie_deleted: bool,
     /// Names of cookies set by any hop (used to learn the session cookie at login).
     pub set_cookies: Vec<(String, String)>,
     /// Login requests only: the attributes of each Set-Cookie.
@@ -445,6 +447,7 @@ impl Http {
             body: Vec::new(),
             pattern_match: false,
             replaced_login_cookie: None,
+            login_cookie_deleted: false,
             set_cookies: Vec::new(),
             cookie_attrs: Vec::new(),
             renewed: false,
@@ -628,6 +631,7 @@ fn absorb_cookies(
                 if let Some(own) = jar.login_cookies.get(c.name()) {
                     if own != c.value() {
                         reply.replaced_login_cookie = Some(c.name().to_string());
+                        reply.login_cookie_deleted = deletes(c.value(), cookie_lifetime(c));
                     } else if cookie_lifetime(c).is_some() {
                         reply.renewed = true;
                     }
@@ -654,6 +658,7 @@ fn absorb_cookies(
         } else if let Some(own) = jar.login_cookies.get(&name) {
             if *own != val {
                 reply.replaced_login_cookie = Some(name.clone());
+                reply.login_cookie_deleted = deletes(&val, lifetime_s);
             } else if lifetime_s.is_some() {
                 reply.renewed = true;
             }
@@ -823,6 +828,12 @@ impl OneOff {
 }
 
 /// Seconds a cookie lives by its Max-Age or Expires; None for a browser-session cookie.
+/// A `Set-Cookie` that deletes its cookie: an empty value, or `Max-Age=0` / an `Expires` in
+/// the past (Django's `sessionid=""; Max-Age=0` for a session it does not know).
+fn deletes(value: &str, lifetime_s: Option<f64>) -> bool {
+    value.is_empty() || lifetime_s.is_some_and(|s| s <= 0.0)
+}
+
 fn cookie_lifetime(raw: &RawCookie) -> Option<f64> {
     if let Some(age) = raw.max_age() {
         return Some(age.as_seconds_f64());

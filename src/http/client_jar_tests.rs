@@ -21,6 +21,7 @@ fn reply() -> Reply {
         body: Vec::new(),
         pattern_match: false,
         replaced_login_cookie: None,
+        login_cookie_deleted: false,
         set_cookies: Vec::new(),
         cookie_attrs: Vec::new(),
         renewed: false,
@@ -146,6 +147,37 @@ fn a_repeated_answer_still_reports_renewed_and_replaced() {
             absorb_cookies(&jar, &url, &headers, false, &mut r);
             assert_eq!(r.renewed, renewed, "{cookie}");
             assert_eq!(r.replaced_login_cookie.as_deref(), replaced, "{cookie}");
+        }
+    }
+}
+
+/// Django answers a session it does not know with `sessionid=""; Max-Age=0`: a deletion, which
+/// the logout finding says as such (found on Wagtail, where it read "replaced").
+#[test]
+fn a_login_cookie_emptied_or_expired_is_reported_deleted() {
+    let url = Url::parse(&format!("{HOST}/")).unwrap();
+    for (cookie, deleted) in [
+        (
+            "sessionid=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/",
+            true,
+        ),
+        ("sessionid=gone; Max-Age=0; Path=/", true),
+        ("sessionid=other; Path=/", false),
+    ] {
+        let jar: SharedJar = Arc::new(Mutex::new(Jar::default()));
+        lock(&jar).login_cookies.insert("sessionid", "mine");
+        let mut headers = HeaderMap::new();
+        headers.append(SET_COOKIE, HeaderValue::from_static(cookie));
+        // Twice: the second time the answer is recognised by its bytes, not parsed.
+        for _ in 0..2 {
+            let mut r = reply();
+            absorb_cookies(&jar, &url, &headers, false, &mut r);
+            assert_eq!(
+                r.replaced_login_cookie.as_deref(),
+                Some("sessionid"),
+                "{cookie}"
+            );
+            assert_eq!(r.login_cookie_deleted, deleted, "{cookie}");
         }
     }
 }

@@ -271,8 +271,13 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
     // The cookie-replacement symptom: an earlier response of the same user overwrote the
     // session cookie its own login had set, and the user is anonymous since.
     if let Some((culprit, victim)) = replacements.first_culprit(plain) {
+        let how = if culprit.login_cookie_deleted {
+            "deleted"
+        } else {
+            "replaced"
+        };
         message.push_str(&format!(
-            "; the session cookie `{}` was replaced by the response to {} {} (started {:.3}s, finished {:.3}s), not by a login, and the user was anonymous at {:.3}s",
+            "; the session cookie `{}` was {how} by the response to {} {} (started {:.3}s, finished {:.3}s), not by a login, and the user was anonymous at {:.3}s",
             culprit.replaced_login_cookie.as_deref().unwrap_or("?"),
             if culprit.step == Step::Logout { "POST" } else { "GET" },
             culprit.path,
@@ -280,6 +285,17 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
             secs(culprit.end_us),
             secs(victim.start_us)
         ));
+        if culprit.authenticated == Some(false) {
+            // Found on Wagtail: the request that dropped the cookie is not to blame, the
+            // worker that answered it without knowing the session is.
+            message.push_str(&format!(
+                "; that response was itself anonymous: the worker that answered it{} did not know the session and {how} its cookie",
+                culprit
+                    .worker
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
+            ));
+        }
         example = json!({ "anonymous": describe(victim), "replaced_by": describe(culprit) });
     }
     Some(Finding {
@@ -1227,6 +1243,33 @@ mod tests {
         assert_eq!(on_paths(&one), "on /x");
         let many: BTreeMap<&str, usize> = [("/a", 1), ("/b", 2), ("/c", 3), ("/d", 4)].into();
         assert_eq!(on_paths(&many), "on /d 4×, /c 3×, /b 2× and 1 more path");
+    }
+
+    /// Found on Wagtail with a per-worker cache: "replaced by the response to GET
+    /// /sesscheck/probe" read as if the probe broke the session; the worker that did not know
+    /// it deleted the cookie.
+    #[test]
+    fn a_cookie_deleted_by_an_anonymous_answer_names_its_worker() {
+        let mut v = healthy();
+        let mut dropped = obs(1, Step::Probe, 8000, 8500, 200, Some(false));
+        dropped.replaced_login_cookie = Some("sessionid".into());
+        dropped.login_cookie_deleted = true;
+        v.push(dropped);
+        v.push(obs(1, Step::Request, 9000, 9100, 200, Some(false)));
+        let f = run(&v, &[]);
+        let m = &f
+            .iter()
+            .find(|f| f.kind == FindingKind::Logout)
+            .unwrap()
+            .message;
+        assert!(
+            m.contains("`sessionid` was deleted by the response to GET"),
+            "{m}"
+        );
+        assert!(
+            m.contains("that response was itself anonymous: the worker that answered it (102) did not know the session"),
+            "{m}"
+        );
     }
 
     /// Found on Flask-AppBuilder with a per-worker SECRET_KEY: every authenticated answer

@@ -492,6 +492,7 @@ fn finish(
             o.redirects = r.redirects;
             o.pattern_match = r.pattern_match;
             o.replaced_login_cookie = r.replaced_login_cookie.clone();
+            o.login_cookie_deleted = r.login_cookie_deleted;
             o.renewed = r.renewed;
             o.waited_us = u32::try_from(r.waited.as_micros()).unwrap_or(u32::MAX);
         }

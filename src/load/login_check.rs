@@ -151,6 +151,7 @@ mod tests {
             body: body.as_bytes().to_vec(),
             pattern_match: false,
             replaced_login_cookie: None,
+            login_cookie_deleted: false,
             set_cookies: Vec::new(),
             cookie_attrs: Vec::new(),
             renewed: false,

@@ -259,6 +259,8 @@ pub struct Observation {
     pub pattern_match: bool,
     /// A response set a new value for a cookie that this user's login had set.
     pub replaced_login_cookie: Option<String>,
+    /// That new value deleted the cookie (empty, or expired at once).
+    pub login_cookie_deleted: bool,
     /// The jar's login epoch when the request started and when it ended. It changes at every
     /// login and logout of this user, so a response whose epochs differ raced its own user.
     pub epoch_start: u32,
@@ -338,6 +340,7 @@ impl Observation {
             authenticated: None,
             pattern_match: false,
             replaced_login_cookie: None,
+            login_cookie_deleted: false,
             epoch_start: 0,
             epoch_end: 0,
             logged_in: false,
