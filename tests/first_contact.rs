@@ -4,6 +4,9 @@ mod common;
 use common::*;
 use std::time::Duration;
 
+/// The exit code of a run in which no login worked: nothing measured, not a session bug (1).
+const NOTHING_MEASURED: i32 = 4;
+
 /// A scenario against the built-in target; `login` and `probe` are TOML sections (or "").
 fn scenario(target_args: &str, login: &str, probe: &str, expect: &str) -> String {
     format!(
@@ -69,7 +72,7 @@ fn wrong_password_with_probe_is_login_failed_and_nothing_else() {
         PROBE,
         expect,
     ));
-    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
     let f = out.finding("login_failed").unwrap();
     let m = f["message"].as_str().unwrap();
     assert!(
@@ -100,7 +103,7 @@ fn wrong_password_without_probe_is_login_failed() {
         "",
         "",
     ));
-    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
     // No page was sent: the summary does not show a latency of 0 ms.
     assert!(
         out.stdout
@@ -154,7 +157,7 @@ fn right_password_passes_with_and_without_probe() {
 fn redirect_to_matches_the_exact_path() {
     let success = "success = { redirect_to = \"/\" }";
     let (out, _d) = run_text(&scenario("", &login("typo", success), PROBE, ""));
-    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
     let m = out.finding("login_failed").unwrap()["message"].to_string();
     assert!(m.contains("/login?error=1"), "{m}");
     // The right password lands on /dashboard: exactly what redirect_to names.
@@ -411,7 +414,7 @@ fn a_database_without_tables_is_a_setup_mistake_not_a_password_or_session_bug() 
         PROBE,
         expect,
     ));
-    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
     let m = out.finding("login_failed").unwrap()["message"]
         .as_str()
         .unwrap()
@@ -439,7 +442,7 @@ fn a_database_without_tables_is_a_setup_mistake_not_a_password_or_session_bug() 
         PROBE,
         "",
     ));
-    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
     let f = out.finding("login_failed").unwrap();
     let m = f["message"].as_str().unwrap();
     assert!(
@@ -462,7 +465,7 @@ fn csrf_page_and_field_typos_name_the_field_to_fix() {
         PROBE,
         "",
     ));
-    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
     let m = out.finding("login_failed").unwrap()["message"].to_string();
     assert!(
         m.contains("HTTP 404") && m.contains("check [login] csrf.page"),
@@ -475,7 +478,7 @@ fn csrf_page_and_field_typos_name_the_field_to_fix() {
         PROBE,
         "",
     ));
-    assert_exit_and_kinds(&out, 1, &["login_failed"]);
+    assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
     let m = out.finding("login_failed").unwrap()["message"].to_string();
     assert!(
         m.contains("HTTP 200") && m.contains("check [login] csrf.field"),

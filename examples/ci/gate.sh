@@ -4,7 +4,8 @@
 # Runs the scenario, keeps every report in $SESSCHECK_REPORT_DIR (default: reports/), appends the
 # Markdown summary to the job summary when there is one ($GITHUB_STEP_SUMMARY on GitHub Actions),
 # and exits with sesscheck's code: 0 pass, 1 session problems found (fail the job), 2 a broken
-# scenario, 3 the target could not be reached, 130 interrupted. Both examples/ci/github-actions.yml
+# scenario, 3 the target could not be reached, 4 nothing measured (no login worked: check the
+# credentials), 130 interrupted. Both examples/ci/github-actions.yml
 # and examples/ci/gitlab-ci.yml call it; this repository's own .ci/run runs it against the demo
 # target.
 #
@@ -36,6 +37,7 @@ fi
 case "$code" in
     0) echo "gate: pass" ;;
     1) echo "gate: FAIL: session problems found; see ${md:-the reports in $SESSCHECK_REPORT_DIR}" >&2 ;;
+    4) echo "gate: FAIL: nothing measured, no login worked (credentials? login path?); see ${md:-the reports in $SESSCHECK_REPORT_DIR}" >&2 ;;
     130) echo "gate: interrupted" >&2 ;;
     *) echo "gate: sesscheck could not run the check (exit $code)" >&2 ;;
 esac

@@ -19,6 +19,7 @@ EXIT CODES:
   1    the run completed and found problems (findings over their limits)
   2    bad usage or an invalid scenario file
   3    the target could not be reached, started or restarted
+  4    nothing measured: every login failed (a wrong password, path or field?)
   130  interrupted by Ctrl-C / SIGTERM (the report is still written)
 
 EXAMPLES:
@@ -434,6 +435,8 @@ fn merge(paths: &[PathBuf], out: Option<&std::path::Path>) -> Outcome {
     }
     if merged.verdict == "pass" {
         Outcome::Pass
+    } else if merged.nothing_measured() {
+        Outcome::NotMeasured
     } else {
         Outcome::Fail
     }

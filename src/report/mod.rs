@@ -504,6 +504,14 @@ fn requests_text(r: &Report) -> String {
     text
 }
 
+impl Report {
+    /// No login worked and logins failed: no session was measured (exit 4, not 1). The same
+    /// rule as the checks' "not measured" (`Figures::nothing_measured`).
+    pub fn nothing_measured(&self) -> bool {
+        Figures::nothing_measured(&self.findings, self.logins.ok, Counts::default())
+    }
+}
+
 /// The summary figures every format shows, in order, as (label, text).
 pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
     let l = &r.latency_ms;

@@ -409,6 +409,8 @@ async fn run_and_report(
         Outcome::Unreachable
     } else if rep.verdict == "pass" {
         Outcome::Pass
+    } else if rep.nothing_measured() {
+        Outcome::NotMeasured
     } else {
         Outcome::Fail
     };

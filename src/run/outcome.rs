@@ -11,6 +11,10 @@ pub enum Outcome {
     Invalid = 2,
     /// 3: the target could not be reached, started or restarted.
     Unreachable = 3,
+    /// 4: the run completed but measured no session: every login failed (a wrong password,
+    /// path or field; or an app that fails every login). Not 1, so that CI can tell a setup
+    /// that tests nothing from an app with a session bug.
+    NotMeasured = 4,
     /// 130: stopped by Ctrl-C / SIGTERM (the report is still written).
     Interrupted = 130,
 }
