@@ -104,6 +104,12 @@ fn wrong_password_without_probe_is_login_failed() {
         "",
     ));
     assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
+    // The run says why it ended early, and the exit code's meaning.
+    assert!(
+        out.stdout.contains("nothing measured: no login worked"),
+        "{}",
+        out.stdout
+    );
     // No page was sent: the summary does not show a latency of 0 ms.
     assert!(
         out.stdout

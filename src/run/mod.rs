@@ -382,6 +382,8 @@ async fn run_and_report(
     if o.quiet {
         let verdict = if rep.interrupted {
             "interrupted"
+        } else if rep.verdict != "pass" && rep.nothing_measured() {
+            "fail (nothing measured: no login worked)"
         } else {
             rep.verdict.as_str()
         };
@@ -396,6 +398,14 @@ async fn run_and_report(
         }
         for c in rep.expectations.iter().filter(|c| !c.passed) {
             let _ = writeln!(out, "FAILED {}: {}", c.name, redactor.redact(&c.message));
+        }
+        if rep.nothing_measured() {
+            // Users whose first logins all fail stop (see `first_login`): the run ends early.
+            let _ = writeln!(
+                out,
+                "nothing measured: no login worked, so every user stopped after its first login (the run took {:.1} s); see login_failed above (exit 4)",
+                rep.duration_s
+            );
         }
     }
     let _ = out.flush();
