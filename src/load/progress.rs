@@ -21,7 +21,7 @@ pub async fn show(ctx: Arc<Ctx>) {
 fn counters(p: &Progress) -> String {
     let pids = p.pids.lock().map(|s| s.len()).unwrap_or(0);
     format!(
-        "requests {} | errors {} | anonymous {} | logins {} | distinct PIDs {}",
+        "requests {} | errors {} | anonymous {} | logged in {} | distinct PIDs {}",
         p.requests.load(Ordering::Relaxed),
         p.errors.load(Ordering::Relaxed),
         p.anonymous.load(Ordering::Relaxed),
@@ -36,7 +36,7 @@ fn counters(p: &Progress) -> String {
 fn short_counters(p: &Progress) -> String {
     let pids = p.pids.lock().map(|s| s.len()).unwrap_or(0);
     format!(
-        "{} req | {} logins | {} err | {} anon | {} PIDs",
+        "{} req | {} logged in | {} err | {} anon | {} PIDs",
         p.requests.load(Ordering::Relaxed),
         p.logins.load(Ordering::Relaxed),
         p.errors.load(Ordering::Relaxed),
@@ -95,7 +95,7 @@ mod tests {
         p.logins.store(12, Ordering::Relaxed);
         assert_eq!(
             short_counters(&p),
-            "0 req | 12 logins | 0 err | 0 anon | 0 PIDs"
+            "0 req | 12 logged in | 0 err | 0 anon | 0 PIDs"
         );
     }
 }

@@ -231,7 +231,7 @@ fn workers_and_phases(out: &mut String, r: &Report) {
         out.push_str("</table>\n");
     }
     if !r.phases.is_empty() {
-        out.push_str("<h2>Phases</h2>\n<table>\n<tr><th>phase</th><th>requests</th><th>errors</th><th>logouts</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
+        out.push_str("<h2>Phases</h2>\n<table>\n<tr><th>phase</th><th>requests</th><th>errors</th><th>anonymous</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
         for p in &r.phases {
             let _ = writeln!(
                 out,
