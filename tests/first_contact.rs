@@ -94,6 +94,19 @@ fn wrong_password_with_probe_is_login_failed_and_nothing_else() {
     assert!(out.stdout.contains("3 neither (refused"), "{}", out.stdout);
 }
 
+/// A wrong password in a scenario with a restart: the users stop early, before the restart's
+/// time. That is the failed login (exit 4), not a restart planned too late (it was exit 3:
+/// "trigger the restart earlier", found on Wagtail).
+#[test]
+fn wrong_password_with_a_restart_is_login_failed_not_a_missed_restart() {
+    let text = scenario("", &login("typo", ""), PROBE, "")
+        .replace("duration = \"2s\"", "duration = \"5s\"")
+        + "[restart]\nat = \"3s\"\nmethod = \"supervisor\"\n";
+    let (out, _d) = run_text(&text);
+    assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
+    assert!(!out.stderr.contains("restart earlier"), "{}", out.stderr);
+}
+
 /// Item 1, no probe: the answer that shows the login form again is the failed login.
 #[test]
 fn wrong_password_without_probe_is_login_failed() {

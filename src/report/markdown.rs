@@ -106,7 +106,13 @@ fn phases(out: &mut String, r: &Report) {
     header(
         out,
         &[
-            "phase", "requests", "errors", "anonymous", "p50 ms", "p99 ms", "max ms",
+            "phase",
+            "requests",
+            "errors",
+            "anonymous",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
         ],
     );
     for p in &r.phases {

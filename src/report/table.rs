@@ -59,7 +59,13 @@ pub fn render(r: &Report) -> String {
     }
     if !r.phases.is_empty() {
         let mut p = table(&[
-            "phase", "requests", "errors", "anonymous", "p50 ms", "p99 ms", "max ms",
+            "phase",
+            "requests",
+            "errors",
+            "anonymous",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
         ]);
         for ph in &r.phases {
             p.add_row(vec![

@@ -529,6 +529,12 @@ async fn drive(
         if ctl.interrupt.is_cancelled() {
             return None;
         }
+        // No login worked: the users stopped early, and that (login_failed, exit 4) is what
+        // the run says, not that the restart came too late (found on Wagtail: a wrong
+        // password was reported as 'trigger the restart earlier', exit 3).
+        if scenario.login.is_some() && progress.logins.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
         restart::missed(
             plan,
             scenario.browser.is_some(),
