@@ -117,9 +117,17 @@ fn wrong_password_without_probe_is_login_failed() {
         "",
     ));
     assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
-    // The run says why it ended early, and the exit code's meaning.
+    // The run says why it ended early, and the exit code's meaning; its last line is the
+    // verdict, as with --quiet.
     assert!(
         out.stdout.contains("nothing measured: no login worked"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .trim_end()
+            .ends_with("first-contact: fail (nothing measured: no login worked)"),
         "{}",
         out.stdout
     );

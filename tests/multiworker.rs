@@ -102,6 +102,8 @@ fn secret_per_worker_fails_with_logouts() {
         "{:?}",
         out.finding_kinds()
     );
+    // The one verdict line names what failed.
+    assert!(out.stdout.contains(": fail (logout"), "{}", out.stdout);
 }
 
 /// A per-worker key on a sliding signed-cookie session (as Flask-AppBuilder's): every

@@ -57,6 +57,41 @@ pub struct Overrides {
     pub threads: usize,
 }
 
+/// "pass", "interrupted", "fail (logout, login_failed)", "fail (nothing measured: no login
+/// worked)": the verdict with what made it, in one line for a CI log.
+fn verdict_line(rep: &report::Report) -> String {
+    if rep.interrupted {
+        return "interrupted".into();
+    }
+    if rep.verdict == "pass" {
+        return rep.verdict.clone();
+    }
+    if rep.nothing_measured() {
+        return format!("{} (nothing measured: no login worked)", rep.verdict);
+    }
+    let mut kinds: Vec<String> = rep
+        .findings
+        .iter()
+        .filter(|f| f.severity == crate::judge::finding::Severity::Error)
+        .map(|f| f.kind.to_string())
+        .collect();
+    kinds.dedup();
+    if kinds.is_empty() {
+        // Failed on a figure alone (p99, downtime, worker count) or aborted.
+        let checks: Vec<&str> = rep
+            .expectations
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect();
+        if checks.is_empty() {
+            return rep.verdict.clone();
+        }
+        return format!("{} ({})", rep.verdict, checks.join(", "));
+    }
+    format!("{} ({})", rep.verdict, kinds.join(", "))
+}
+
 /// How many threads run the users: `--threads` for closed-loop users, but no more than there
 /// are users (of this shard) or `max_connections` (each thread needs one of its own); the
 /// open-loop generator runs on the run's own runtime.
@@ -380,14 +415,7 @@ async fn run_and_report(
     };
     // Printing is best effort: a closed stdout must not lose the exit code.
     if o.quiet {
-        let verdict = if rep.interrupted {
-            "interrupted"
-        } else if rep.verdict != "pass" && rep.nothing_measured() {
-            "fail (nothing measured: no login worked)"
-        } else {
-            rep.verdict.as_str()
-        };
-        let _ = writeln!(out, "{}: {verdict}", rep.scenario);
+        let _ = writeln!(out, "{}: {}", rep.scenario, verdict_line(&rep));
     } else {
         let _ = write!(out, "{}", redactor.redact(&report::table::render(&rep)));
         if !scenario.probe.is_configured() {
@@ -407,6 +435,8 @@ async fn run_and_report(
                 rep.duration_s
             );
         }
+        // The last line, as with --quiet: what a CI log shows first.
+        let _ = writeln!(out, "{}: {}", rep.scenario, verdict_line(&rep));
     }
     let _ = out.flush();
     if let Some(e) = &write_error {
