@@ -347,7 +347,7 @@ const FIRST_LOGIN_TRIES: u32 = 3;
 /// logins on the account (apps lock accounts after a few). The cap keeps it so for an account
 /// of `[login] accounts` whose own password is wrong.
 async fn first_login(ctx: &Ctx, t: &TabId) -> bool {
-    let retry_pause = LOGIN_RETRY_PAUSE.max(ctx.plan.load.think_time.0);
+    let retry_pause = login_retry_pause(ctx);
     for attempt in 1..=FIRST_LOGIN_TRIES {
         let mut obs = Vec::new();
         let ok = login(ctx, t, &mut obs).await;
@@ -375,18 +375,24 @@ fn wants_login(ctx: &Ctx, jar: &SharedJar, bounced: bool, epoch: u32) -> bool {
         && ((bounced && claim_relogin(jar, Some(epoch))) || claim_login_retry(jar, Instant::now()))
 }
 
-/// How long a user whose re-login failed waits before it tries again: a person reads the error
+/// How long a user whose login failed waits before it tries again: a person reads the error
 /// page and tries again after a moment; a retry on every page would hammer an app that is down.
 const LOGIN_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
+/// `LOGIN_RETRY_PAUSE`, or `think_time` if that is longer: a user never tries faster than it
+/// loads pages.
+fn login_retry_pause(ctx: &Ctx) -> Duration {
+    LOGIN_RETRY_PAUSE.max(ctx.plan.load.think_time.0)
+}
+
 /// A login after the first: the user was sent to the login page, logged out on purpose, or its
 /// last re-login failed. When it fails, the user tries again later (`wants_login`), instead of
-/// staying anonymous for the rest of the run. (A first login that fails is not retried: that is
-/// usually the scenario's mistake, a wrong password or path, reported as `login_failed`.)
+/// staying anonymous for the rest of the run: this user's login has worked before, so the
+/// failure is the app's (down, a 5xx while it starts), not the scenario's.
 async fn relogin(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
     let ok = login(ctx, t, obs).await;
-    let retry_pause = LOGIN_RETRY_PAUSE.max(ctx.plan.load.think_time.0);
-    client::lock(&t.jar).login_retry_at = (!ok).then(|| Instant::now() + retry_pause);
+    let retry_at = (!ok).then(|| Instant::now() + login_retry_pause(ctx));
+    client::lock(&t.jar).login_retry_at = retry_at;
 }
 
 /// Claim a due login retry (see `relogin`): true for the one caller that should log in.
