@@ -86,6 +86,15 @@ pub struct LoginForm {
     pub csrf_field: Option<String>,
 }
 
+impl LoginForm {
+    /// Is `path` this form's page or where it posts to (a trailing `/` aside)?
+    fn is_login_page(&self, path: &str) -> bool {
+        let page = |p: &str| p.trim_end_matches('/').to_string();
+        let path = page(path);
+        path == page(&self.page) || path == page(&self.action)
+    }
+}
+
 /// A debug endpoint that answered JSON, and the pointers into it.
 #[derive(Debug, PartialEq)]
 pub struct ProbeFound {
@@ -499,11 +508,14 @@ fn links_in(html: &str, base: &Url) -> Vec<String> {
     const ASSET_ENDINGS: [&str; 9] = [
         ".css", ".js", ".png", ".jpg", ".svg", ".ico", ".gif", ".woff", ".woff2",
     ];
-    let href = Regex::new(r#"(?is)<a\b[^>]*?\shref\s*=\s*["']([^"'#]+)"#).expect("a valid regex");
+    let anchor = Regex::new(r"(?is)<a\b[^>]*>").expect("a valid regex");
     let mut out: Vec<String> = Vec::new();
-    for c in href.captures_iter(html) {
-        let raw = html_unescape(&c[1]);
-        let Ok(url) = base.join(raw.trim()) else {
+    for tag in anchor.find_iter(html) {
+        // Read as the form's attributes are; a link to a place on this page is no page.
+        let Some(href) = attr(tag.as_str(), "href").filter(|h| !h.starts_with('#')) else {
+            continue;
+        };
+        let Ok(url) = base.join(href.trim()) else {
             continue;
         };
         if url.origin() != base.origin() {
@@ -522,12 +534,6 @@ fn links_in(html: &str, base: &Url) -> Vec<String> {
     out
 }
 
-fn html_unescape(s: &str) -> String {
-    s.replace("&amp;", "&")
-        .replace("&#x2F;", "/")
-        .replace("&#47;", "/")
-}
-
 /// Does an anonymous visitor get sent away from `answer`'s page? A redirect to the login page
 /// (any query), or 401/403.
 fn needs_login(answer: &client::OneOffAnswer, base: &Url, form: &LoginForm) -> bool {
@@ -537,15 +543,11 @@ fn needs_login(answer: &client::OneOffAnswer, base: &Url, form: &LoginForm) -> b
     if !(300..400).contains(&answer.status) {
         return false;
     }
-    let page = |p: &str| p.trim_end_matches('/').to_string();
     answer
         .location
         .as_deref()
         .and_then(|l| base.join(l).ok())
-        .is_some_and(|u| {
-            let to = page(u.path());
-            to == page(&form.page) || to == page(&form.action)
-        })
+        .is_some_and(|u| form.is_login_page(u.path()))
 }
 
 /// The pages a logged-in user loads: where a login lands if an anonymous visitor is sent
@@ -577,13 +579,9 @@ where
         }
     }
     let links = learned.map(|l| l.links.as_slice()).unwrap_or_default();
-    let login_page = |p: &str| {
-        let p = p.trim_end_matches('/');
-        p == form.page.trim_end_matches('/') || p == form.action.trim_end_matches('/')
-    };
     for link in links
         .iter()
-        .filter(|l| **l != landing && !login_page(l))
+        .filter(|l| **l != landing && !form.is_login_page(l))
         .take(MAX_LINKS_TRIED)
     {
         if protected.len() >= MAX_PAGES {
