@@ -73,6 +73,23 @@ fn start(program: &str, args: &[&str], cwd: PathBuf, env: &[(&str, String)], por
 }
 
 /// `init` then `run` (3 s) of what it wrote; returns the scenario text.
+/// The Flask test app (`tests/targets/flask_signed`) under Gunicorn with `workers`, on a free
+/// port, with these environment variables.
+fn flask_signed(workers: u16, env: &[(&str, &str)]) -> (u16, Running) {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let workers = workers.to_string();
+    let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    let app = start(
+        "python3",
+        &["-m", "gunicorn", "-w", &workers, "-b", &bind, "app:app"],
+        targets().join("flask_signed"),
+        &env,
+        port,
+    );
+    (port, app)
+}
+
 fn init_then_run(port: u16, user: &str, password: &str, extra_env: &[(&str, &str)]) -> String {
     let dir = TempDir::new("init");
     let file = dir.path().join("app.toml");
@@ -176,22 +193,7 @@ fn init_against_the_demo_target_writes_a_scenario_that_passes() {
 #[test]
 fn init_against_flask_with_the_drop_in_probe() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let port = free_port();
-    let _app = start(
-        "python3",
-        &[
-            "-m",
-            "gunicorn",
-            "-w",
-            "3",
-            "-b",
-            &format!("127.0.0.1:{port}"),
-            "app:app",
-        ],
-        targets().join("flask_signed"),
-        &[("SESSCHECK_PROBE", "1".into())],
-        port,
-    );
+    let (port, _app) = flask_signed(3, &[("SESSCHECK_PROBE", "1")]);
     let text = init_then_run(port, "alice", "demo", &[]);
     assert!(text.contains("path = \"/sesscheck/probe\""), "{text}");
     assert!(text.contains("worker = \"/worker/id\""), "{text}");
@@ -205,22 +207,7 @@ fn init_against_flask_with_the_drop_in_probe() {
 #[test]
 fn init_loads_the_linked_pages_that_need_a_login_when_the_landing_page_is_public() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let port = free_port();
-    let _app = start(
-        "python3",
-        &[
-            "-m",
-            "gunicorn",
-            "-w",
-            "2",
-            "-b",
-            &format!("127.0.0.1:{port}"),
-            "app:app",
-        ],
-        targets().join("flask_signed"),
-        &[("LANDING_HOME", "1".into())],
-        port,
-    );
+    let (port, _app) = flask_signed(2, &[("LANDING_HOME", "1")]);
     let text = init_then_run(port, "alice", "demo", &[]);
     assert!(text.contains("success = { redirect_to = \"/\" }"), "{text}");
     assert!(text.contains("requests = [\"/dashboard\"]"), "{text}");
