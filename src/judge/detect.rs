@@ -247,7 +247,10 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
         plain.len(),
         users.len()
     );
-    if replaced * 2 > plain.len() {
+    // Most anonymous answers came after a response replaced the login cookie: that is the
+    // symptom to name, before the workers'.
+    let mostly_replaced = replaced * 2 > plain.len();
+    if mostly_replaced {
         message.push_str(&format!(
             "; {replaced} of them after a response replaced the session cookie the login had set"
         ));
@@ -261,7 +264,7 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
     if let Some(who) = worker_disagreement(ev) {
         message.push_str("; ");
         message.push_str(&who);
-    } else if ev.digest.pids.is_empty() && replaced * 2 <= plain.len() {
+    } else if ev.digest.pids.is_empty() && !mostly_replaced {
         // Nothing in the run named a worker: say what usually causes it, and how to see more.
         message.push_str(
             "; which worker answered is not known (no [probe] or worker_header): sessions kept per worker (an in-memory store or cache) or a SECRET_KEY that differs per worker or replica are the usual causes, and the drop-in probe (README) shows which workers disagree",
@@ -851,6 +854,24 @@ mod tests {
         o
     }
 
+    /// The digest's settings that go with a detector configuration, as a run derives them.
+    fn digest_config(c: &DetectConfig) -> DigestConfig {
+        DigestConfig {
+            interrupted_statuses: c.interrupted_statuses.clone(),
+            recovery_timeout_us: c.recovery_timeout_us,
+            restart_planned: false,
+        }
+    }
+
+    /// The message of the finding of `kind` (there must be one).
+    fn message_of(findings: &[Finding], kind: FindingKind) -> &str {
+        &findings
+            .iter()
+            .find(|f| f.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} finding in {findings:?}"))
+            .message
+    }
+
     /// `login_failed`'s message, for these login observations and whether sesscheck started
     /// the target.
     fn login_message(logins: &[Observation], target_output: bool) -> String {
@@ -858,12 +879,7 @@ mod tests {
             target_output,
             ..cfg()
         };
-        let dc = DigestConfig {
-            interrupted_statuses: c.interrupted_statuses.clone(),
-            recovery_timeout_us: c.recovery_timeout_us,
-            restart_planned: false,
-        };
-        let digest = Digest::of(logins, &[], dc);
+        let digest = Digest::of(logins, &[], digest_config(&c));
         let audit = AuditConfig::default();
         let ev = Evidence {
             obs: logins,
@@ -922,11 +938,7 @@ mod tests {
     /// run keeps (`digest::must_keep`), which must agree: counting the rest loses nothing.
     fn run(obs: &[Observation], restarts: &[RestartWindow]) -> Vec<Finding> {
         let c = cfg();
-        let dc = DigestConfig {
-            interrupted_statuses: c.interrupted_statuses.clone(),
-            recovery_timeout_us: c.recovery_timeout_us,
-            restart_planned: false,
-        };
+        let dc = digest_config(&c);
         let digest = Digest::of(obs, restarts, dc.clone());
         let kept: Vec<Observation> = obs.iter().filter(|o| must_keep(o, &dc)).cloned().collect();
         let audit = AuditConfig {
@@ -1208,11 +1220,7 @@ mod tests {
             v.push(obs(1, Step::Request, t, t + 300, 200, Some(i % 2 == 0)));
         }
         let f = run(&v, &[]);
-        let m = &f
-            .iter()
-            .find(|f| f.kind == FindingKind::Logout)
-            .unwrap()
-            .message;
+        let m = message_of(&f, FindingKind::Logout);
         assert!(m.contains("which worker answered is not known"), "{m}");
         // With probes naming workers, the message says which ones instead.
         let mut v = healthy();
@@ -1233,11 +1241,7 @@ mod tests {
             v.push(o);
         }
         let f = run(&v, &[]);
-        let m = &f
-            .iter()
-            .find(|f| f.kind == FindingKind::HttpError)
-            .unwrap()
-            .message;
+        let m = message_of(&f, FindingKind::HttpError);
         assert!(m.contains("3× HTTP 404 (on /users/lsit/ 2×, /a 1×)"), "{m}");
         let one: BTreeMap<&str, usize> = [("/x", 5)].into();
         assert_eq!(on_paths(&one), "on /x");
@@ -1257,11 +1261,7 @@ mod tests {
         v.push(dropped);
         v.push(obs(1, Step::Request, 9000, 9100, 200, Some(false)));
         let f = run(&v, &[]);
-        let m = &f
-            .iter()
-            .find(|f| f.kind == FindingKind::Logout)
-            .unwrap()
-            .message;
+        let m = message_of(&f, FindingKind::Logout);
         assert!(
             m.contains("`sessionid` was deleted by the response to GET"),
             "{m}"
