@@ -231,20 +231,19 @@ fn workers_and_phases(out: &mut String, r: &Report) {
         out.push_str("</table>\n");
     }
     if !r.phases.is_empty() {
-        out.push_str("<h2>Phases</h2>\n<table>\n<tr><th>phase</th><th>requests</th><th>errors</th><th>anonymous</th><th>p50 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
+        out.push_str("<h2>Phases</h2>\n<table>\n<tr>");
+        for name in super::PHASE_COLUMNS {
+            let _ = write!(out, "<th>{name}</th>");
+        }
+        out.push_str("</tr>\n");
         for p in &r.phases {
-            let _ = writeln!(
-                out,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                esc(&p.name),
-                p.requests,
-                p.errors,
-                p.logouts,
-                p.p50_ms,
-                p.p99_ms,
-                p.max_ms
-            );
+            out.push_str("<tr>");
+            // The phase's name, then its numbers.
+            for (i, cell) in p.cells().iter().enumerate() {
+                let class = if i == 0 { "" } else { " class=\"num\"" };
+                let _ = write!(out, "<td{class}>{}</td>", esc(cell));
+            }
+            out.push_str("</tr>\n");
         }
         out.push_str("</table>\n");
     }

@@ -103,31 +103,9 @@ fn phases(out: &mut String, r: &Report) {
         return;
     }
     let _ = writeln!(out, "### Phases\n");
-    header(
-        out,
-        &[
-            "phase",
-            "requests",
-            "errors",
-            "anonymous",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-        ],
-    );
+    header(out, &super::PHASE_COLUMNS);
     for p in &r.phases {
-        row(
-            out,
-            &[
-                p.name.clone(),
-                p.requests.to_string(),
-                p.errors.to_string(),
-                p.logouts.to_string(),
-                p.p50_ms.to_string(),
-                p.p99_ms.to_string(),
-                p.max_ms.to_string(),
-            ],
-        );
+        row(out, &p.cells());
     }
     let _ = writeln!(out);
 }

@@ -268,6 +268,33 @@ pub struct PhaseStats {
     pub max_ms: f64,
 }
 
+/// The phase table's columns, as every format heads them. "anonymous", not "logouts": the
+/// column counts restart logouts too, which `max_logouts` does not.
+pub const PHASE_COLUMNS: [&str; 7] = [
+    "phase",
+    "requests",
+    "errors",
+    "anonymous",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+];
+
+impl PhaseStats {
+    /// This phase's row, in `PHASE_COLUMNS`' order.
+    pub fn cells(&self) -> [String; 7] {
+        [
+            self.name.clone(),
+            self.requests.to_string(),
+            self.errors.to_string(),
+            self.logouts.to_string(),
+            self.p50_ms.to_string(),
+            self.p99_ms.to_string(),
+            self.max_ms.to_string(),
+        ]
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Latency {
     pub p50: f64,

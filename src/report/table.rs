@@ -58,25 +58,9 @@ pub fn render(r: &Report) -> String {
         out.push_str(&w.to_string());
     }
     if !r.phases.is_empty() {
-        let mut p = table(&[
-            "phase",
-            "requests",
-            "errors",
-            "anonymous",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-        ]);
+        let mut p = table(&super::PHASE_COLUMNS);
         for ph in &r.phases {
-            p.add_row(vec![
-                ph.name.clone(),
-                ph.requests.to_string(),
-                ph.errors.to_string(),
-                ph.logouts.to_string(),
-                ph.p50_ms.to_string(),
-                ph.p99_ms.to_string(),
-                ph.max_ms.to_string(),
-            ]);
+            p.add_row(ph.cells().to_vec());
         }
         out.push_str("\n\n");
         out.push_str(&p.to_string());
