@@ -325,37 +325,47 @@ fn thread_names(pid: u32) -> Vec<String> {
 #[test]
 fn several_threads_each_run_their_own_users() {
     let dir = TempDir::new("lanes");
-    let scenario = dir.scenario(SCENARIO);
-    let scenario = scenario.to_string_lossy().into_owned();
-    let reports = dir.path().join("reports");
-    let url = format!("http://127.0.0.1:{}", free_port());
     let mut seen: Vec<String> = Vec::new();
-    let args = [
-        "run",
-        &scenario,
-        "--url",
-        &url,
-        "--duration",
-        "4s",
-        "--users",
-        "6",
-        "--threads",
-        "3",
-        "--quiet",
-    ];
-    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
-    let out = sesscheck_watched(&args, &envs, &reports, Duration::from_secs(60), |pid| {
-        for name in thread_names(pid) {
-            if name.starts_with("sesscheck/") && !seen.contains(&name) {
-                seen.push(name);
+    let (out, _port) = run_watched(
+        &dir,
+        SCENARIO,
+        &["--duration", "4s", "--users", "6", "--threads", "3"],
+        |pid, _port| {
+            for name in thread_names(pid) {
+                if name.starts_with("sesscheck/") && !seen.contains(&name) {
+                    seen.push(name);
+                }
             }
-        }
-    });
+        },
+    );
     seen.sort();
     assert_eq!(seen, ["sesscheck/1", "sesscheck/2"]);
     assert_eq!(out.code, 0, "{}", out.explain());
     let report = out.report.as_ref().expect("a JSON report");
     assert_eq!(report["logins"]["ok"], 6, "{}", report["logins"]);
+}
+
+/// `sesscheck run` of `text` (written in `dir`) against the built-in target on a free port,
+/// quiet, with `extra` options; `watch(pid, port)` looks at the running process (see
+/// `sesscheck_watched`). Returns the outcome and the port.
+fn run_watched(
+    dir: &TempDir,
+    text: &str,
+    extra: &[&str],
+    mut watch: impl FnMut(u32, u16),
+) -> (common::Outcome, u16) {
+    let scenario = dir.scenario(text);
+    let scenario = scenario.to_string_lossy().into_owned();
+    let reports = dir.path().join("reports");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut args = vec!["run", &scenario, "--url", &url, "--quiet"];
+    args.extend_from_slice(extra);
+    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
+    let out = sesscheck_watched(&args, &envs, &reports, Duration::from_secs(60), |pid| {
+        watch(pid, port)
+    });
+    (out, port)
 }
 
 /// Socket inodes of process `pid` (Linux /proc).
@@ -401,29 +411,13 @@ fn max_connections_holds_across_threads() {
         "requests = [\"/dashboard\"]",
         "requests = [\"/dashboard\"]\nconnection = \"keep-alive\"\nmax_connections = 2",
     );
-    let scenario = dir.scenario(&text);
-    let scenario = scenario.to_string_lossy().into_owned();
-    let reports = dir.path().join("reports");
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
     let mut most = 0;
-    let args = [
-        "run",
-        &scenario,
-        "--url",
-        &url,
-        "--duration",
-        "3s",
-        "--users",
-        "8",
-        "--threads",
-        "2",
-        "--quiet",
-    ];
-    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
-    let out = sesscheck_watched(&args, &envs, &reports, Duration::from_secs(60), |pid| {
-        most = most.max(connections_to(pid, port));
-    });
+    let (out, port) = run_watched(
+        &dir,
+        &text,
+        &["--duration", "3s", "--users", "8", "--threads", "2"],
+        |pid, port| most = most.max(connections_to(pid, port)),
+    );
     assert_eq!(out.code, 0, "{}", out.explain());
     // Some were seen (the count works), and never more than the cap.
     assert!(most >= 1, "no connection to :{port} seen");
