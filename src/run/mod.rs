@@ -25,7 +25,7 @@ use spawn::{resolve, scratch_dir, spawn_spec, SharedSupervisor};
 use crate::http::client::Http;
 use crate::judge::detect::{self, DetectConfig, Evidence};
 use crate::load::engine::{Ctx, Progress};
-use crate::observe::digest::{Digest, DigestConfig, Recorded};
+use crate::observe::digest::{Digest, Recorded};
 use crate::process::supervisor::{self, SharedLog, Supervisor};
 use crate::report;
 use crate::run::events::{Event, Events};
@@ -55,6 +55,20 @@ pub struct Overrides {
     pub events: Option<PathBuf>,
     /// `--threads`, resolved: how many threads drive closed-loop users (0 counts as 1).
     pub threads: usize,
+}
+
+/// What the detectors need from the scenario, for the live findings (`run_end_us` 0: the run
+/// has not ended) and for the report's.
+fn detect_config(scenario: &Scenario, run_end_us: u64) -> DetectConfig {
+    let digest = &scenario.lowered.digest;
+    DetectConfig {
+        interrupted_statuses: digest.interrupted_statuses.clone(),
+        interrupted_window_us: scenario.detect.interrupted_window.0.as_micros() as u64,
+        recovery_timeout_us: digest.recovery_timeout_us,
+        min_distinct_pids: scenario.expect.min_distinct_pids,
+        run_end_us,
+        target_output: scenario.target.spawn.is_some(),
+    }
 }
 
 /// "pass", "interrupted", "fail (logout, login_failed)", "fail (nothing measured: no login
@@ -260,15 +274,7 @@ async fn run_and_report(
                     downtime_s: None,
                 });
                 let live = events.enabled().then(|| {
-                    let cfg = DetectConfig {
-                        interrupted_statuses: scenario.detect.interrupted_statuses.clone(),
-                        interrupted_window_us: scenario.detect.interrupted_window.0.as_micros()
-                            as u64,
-                        recovery_timeout_us: scenario.lowered.digest.clone().recovery_timeout_us,
-                        min_distinct_pids: scenario.expect.min_distinct_pids,
-                        run_end_us: 0,
-                        target_output: scenario.target.spawn.is_some(),
-                    };
+                    let cfg = detect_config(&scenario, 0);
                     let first_logins =
                         crate::load::schedule::shard_users(scenario.load.users, o.shard).len()
                             * scenario.sessions.per_user;
@@ -332,19 +338,7 @@ async fn run_and_report(
             l.match_count,
         )
     };
-    let DigestConfig {
-        interrupted_statuses,
-        recovery_timeout_us,
-        ..
-    } = scenario.lowered.digest.clone();
-    let cfg = DetectConfig {
-        interrupted_statuses,
-        interrupted_window_us: scenario.detect.interrupted_window.0.as_micros() as u64,
-        recovery_timeout_us,
-        min_distinct_pids: scenario.expect.min_distinct_pids,
-        run_end_us: digest.last_end_us,
-        target_output: scenario.target.spawn.is_some(),
-    };
+    let cfg = detect_config(&scenario, digest.last_end_us);
     let judgement = detect::judge_all(&Evidence {
         obs: &kept,
         digest: &digest,
