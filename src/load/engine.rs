@@ -1072,16 +1072,14 @@ fn login_verdict(
         ));
     }
     if let Some(want) = &login.success.redirect_to {
-        let location_path = reply
+        // Where the login sent the user, parsed once: matched against `want`, and its path
+        // for the hint when it does not match.
+        let got = reply
             .first_location
             .as_deref()
-            .and_then(|l| ctx.http.url(l).ok())
-            .map(|u| u.path().to_string());
-        let matched = match (&reply.first_location, ctx.http.url(want)) {
-            (Some(loc), Ok(to)) => ctx
-                .http
-                .url(loc)
-                .is_ok_and(|got| login_check::redirect_matches(&to, &got)),
+            .and_then(|l| ctx.http.url(l).ok());
+        let matched = match (&got, ctx.http.url(want)) {
+            (Some(got), Ok(to)) => login_check::redirect_matches(&to, got),
             _ => false,
         };
         if matched {
@@ -1094,7 +1092,7 @@ fn login_verdict(
                 &login.path,
                 want,
                 reply.first_status,
-                location_path.as_deref()
+                got.as_ref().map(|u| u.path())
             )
         ));
     }
@@ -1115,20 +1113,17 @@ fn login_redirect_hint(
     let Some(location) = location else {
         return String::new();
     };
-    let page = |p: &str| {
-        crate::scenario::without_query(p)
-            .trim_end_matches('/')
-            .to_string()
-    };
-    if page(location) == page(login_path) && !matches!(status, 307 | 308) {
-        return String::new();
-    }
     if matches!(status, 307 | 308) {
         return format!(
             "; HTTP {status} says the login is at {location}: [login] path = \"{location}\""
         );
     }
-    if login_path.contains('?') {
+    let page = |p: &str| {
+        crate::scenario::without_query(p)
+            .trim_end_matches('/')
+            .to_string()
+    };
+    if page(location) == page(login_path) || login_path.contains('?') {
         return String::new();
     }
     format!(
