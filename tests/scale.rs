@@ -52,12 +52,79 @@ auth_persistence = 1.0
     let sent = g["sent"].as_u64().unwrap();
     assert_eq!(sent, n, "every arrival is one request");
     assert!(g["achieved_rate"].as_f64().unwrap() > 100.0, "{g}");
+    // A target that keeps up: the default cap on connections never held an arrival back.
+    assert_eq!(g["max_connections"], 256, "{g}");
+    assert_eq!(g["waited_for_connection"], 0, "{g}");
     // Both pages and probes, all authenticated, over several users' jars.
     assert!(r["auth"]["probes"].as_u64().unwrap() > 100);
     assert_eq!(r["auth"]["unauthenticated"], 0);
     assert_eq!(r["logins"]["ok"], 10);
     assert!(r["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
     assert!(r["histograms"]["overall"].as_str().unwrap().len() > 10);
+}
+
+/// An open-loop rate the target cannot answer (each page takes 1 s, so 600/s needs ~600
+/// requests in flight): the generator waits for one of its capped connections (256 by default)
+/// instead of opening a connection for every request still waiting for its answer, and the
+/// report says that the waits came from the cap.
+#[test]
+fn an_open_loop_past_the_targets_capacity_keeps_its_connections_bounded() {
+    let dir = TempDir::new("openloop-cap");
+    let scenario = write_scenario(
+        &dir,
+        "open.toml",
+        &format!(
+            r#"name = "open-cap"
+[target]
+url = "http://127.0.0.1:1"
+spawn = {{ builtin = {{ workers = 2, store = "shared", args = ["--latency-ms", "1000"] }} }}
+{LOGIN}
+[load]
+users = 4
+duration = "4s"
+rate = 600
+requests = ["/dashboard"]
+connection = "keep-alive"
+"#
+        ),
+    );
+    let reports = dir.path().join("reports");
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
+    let mut most = 0;
+    let out = sesscheck_watched(
+        &["run", &scenario, "--url", &url],
+        &envs,
+        &reports,
+        Duration::from_secs(60),
+        |pid| most = most.max(connections_to(pid, port)),
+    );
+    let r = out
+        .report
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}", out.explain()));
+    let g = &r["generator"];
+    // The load was real (many in flight at once), and never past the cap.
+    assert!(
+        most > 100,
+        "only {most} connections seen; {}",
+        out.explain()
+    );
+    assert!(most <= 256, "{most} connections open at once");
+    assert_eq!(g["max_connections"], 256, "{g}");
+    let waited = g["waited_for_connection"].as_u64().unwrap();
+    assert!(waited > 0 && g["late_sends"].as_u64().unwrap() > 0, "{g}");
+    // Said in words, where a table's wrapping does not split it: the Markdown report.
+    let (_, md) = out
+        .files
+        .iter()
+        .find(|(p, _)| p.extension().is_some_and(|x| x == "md"))
+        .expect("a Markdown report");
+    assert!(
+        md.contains(&format!("{waited} waited for one of the 256 connections")),
+        "{md}"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Issue 20, the shell side: `SESSCHECK_*` environment overrides (flag > environment > file),
 //! shell completions and the man page.
 mod common;
-use common::{free_port, sesscheck, sesscheck_watched, TempDir};
+use common::{connections_to, free_port, sesscheck, sesscheck_watched, TempDir};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -366,39 +366,6 @@ fn run_watched(
         watch(pid, port)
     });
     (out, port)
-}
-
-/// Socket inodes of process `pid` (Linux /proc).
-fn socket_inodes(pid: u32) -> Vec<String> {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
-    fds.flatten()
-        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-        .filter_map(|l| {
-            let l = l.to_string_lossy().into_owned();
-            l.strip_prefix("socket:[")?
-                .strip_suffix(']')
-                .map(String::from)
-        })
-        .collect()
-}
-
-/// How many of `pid`'s TCP connections to 127.0.0.1:`port` are established.
-fn connections_to(pid: u32, port: u16) -> usize {
-    let own = socket_inodes(pid);
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
-    table
-        .lines()
-        .skip(1)
-        .filter(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            f.len() > 9
-                && f[2].ends_with(&format!(":{port:04X}"))
-                && f[3] == "01"
-                && own.iter().any(|i| i == f[9])
-        })
-        .count()
 }
 
 /// `[load] max_connections` holds across threads: with 2 threads and a cap of 2, sesscheck never

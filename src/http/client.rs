@@ -120,6 +120,19 @@ pub struct Slot {
     waited: Duration,
 }
 
+impl Slot {
+    /// The same slot, waited for `waited` in all: an open-loop arrival queues from its intended
+    /// send time, not from when the generator came to ask for its slot.
+    pub fn queued_for(self, waited: Duration) -> Slot {
+        Slot { waited, ..self }
+    }
+
+    /// Whether it had to wait: every request in flight had a slot when it asked.
+    pub fn waited(&self) -> bool {
+        !self.waited.is_zero()
+    }
+}
+
 impl<'a> Req<'a> {
     /// A page load: GET, redirects followed.
     pub fn page(path: &'a str) -> Req<'a> {

@@ -453,8 +453,8 @@ fn queued_note(p99_ms: f64, p99_wait_ms: Option<f64>) -> String {
     match p99_wait_ms {
         Some(wait) if wait > 0.0 && wait >= p99_ms / 2.0 => format!(
             "; of it, up to {wait} ms (p99) was waiting for one of the [load] max_connections \
-             connections, before the request was sent: raise max_connections (or lower users) \
-             to measure the app's own latency"
+             connections, before the request was sent: raise max_connections (or lower users, \
+             or [load] rate) to measure the app's own latency"
         ),
         _ => String::new(),
     }

@@ -1230,23 +1230,29 @@ pub(crate) async fn open_user(ctx: &Ctx, vu: usize) -> Option<OpenUser> {
 }
 
 /// The `n`-th arrival of a user: its n-th page (or probe, every `probe.every` pages), with
-/// latency counted from `intended_us`, the time the schedule meant to send it.
+/// latency counted from `intended_us`, the time the schedule meant to send it, over the
+/// connection `slot` the generator waited for.
 pub(crate) async fn open_arrival(
     ctx: &Ctx,
     u: &OpenUser,
     n: u64,
     intended_us: u64,
+    slot: client::Slot,
     obs: &mut Vec<Observation>,
 ) {
     let t = &u.0;
+    let turn = Turn {
+        start: begin(ctx, t),
+        slot: Some(slot),
+    };
     let every = u64::from(ctx.plan.probe.every.max(1));
     let probing = !ctx.plan.probe.path.is_empty();
     let cycle = if probing { every + 1 } else { 1 };
     let o = if probing && n % cycle == every {
-        probe(ctx, t, Turn::now(ctx, t)).await
+        probe(ctx, t, turn).await
     } else {
         let i = (n - n / cycle) as usize;
-        load_request(ctx, t, i % ctx.paths.len(), Turn::now(ctx, t)).await
+        load_request(ctx, t, i % ctx.paths.len(), turn).await
     };
     let Some(mut o) = o else { return };
     o.start_us = o.start_us.min(intended_us);

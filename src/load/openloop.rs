@@ -41,39 +41,53 @@ pub async fn run(ctx: Arc<Ctx>) {
     let mut stats = Generator {
         mode: "open".into(),
         target_rate: rate,
+        max_connections: ctx.plan.load.connection_cap().unwrap_or(0),
         ..Default::default()
     };
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut k: u64 = 0;
     let mut max_lag_us = 0u64;
-    if !users.is_empty() {
-        while !engine::open_done(&ctx) {
-            let elapsed = start.elapsed().as_micros() as u64;
-            let due_now = due(rate, elapsed);
-            while k < due_now {
-                let intended = intended_us(rate, k);
-                let lag = elapsed.saturating_sub(intended);
-                max_lag_us = max_lag_us.max(lag);
-                if lag > LATE_AFTER_US {
-                    stats.late_sends += 1;
-                }
-                let u = users[(k % users.len() as u64) as usize].clone();
-                let n = k / users.len() as u64;
-                let ctx = ctx.clone();
-                tasks.spawn(async move {
-                    let mut obs = Vec::with_capacity(1);
-                    engine::open_arrival(&ctx, &u, n, start_us + intended, &mut obs).await;
-                    ctx.record(&mut obs);
-                });
-                k += 1;
+    // Set when an arrival had to wait for a connection, until one goes out on time again: the
+    // arrivals behind it were held back by the cap too, each from its own intended time.
+    let mut held_back = false;
+    'schedule: while !users.is_empty() && !engine::open_done(&ctx) {
+        while k < due(rate, start.elapsed().as_micros() as u64) {
+            // The cap on requests in flight: wait here, so that under overload the arrivals
+            // queue as numbers in the schedule, not as tasks each opening a connection.
+            let slot = tokio::select! {
+                slot = ctx.http.slot() => slot,
+                _ = ctx.stop.cancelled() => break 'schedule,
+                _ = tokio::time::sleep_until(ctx.deadline.into()) => break 'schedule,
+            };
+            let intended = intended_us(rate, k);
+            let lag = (start.elapsed().as_micros() as u64).saturating_sub(intended);
+            max_lag_us = max_lag_us.max(lag);
+            if lag > LATE_AFTER_US {
+                stats.late_sends += 1;
             }
-            while tasks.try_join_next().is_some() {}
-            let next = start + Duration::from_micros(intended_us(rate, k));
-            let until = next.min(ctx.deadline);
-            tokio::select! {
-                _ = tokio::time::sleep_until(until.into()) => {}
-                _ = ctx.stop.cancelled() => break,
-            }
+            held_back = slot.waited() || (held_back && lag > LATE_AFTER_US);
+            let slot = if held_back {
+                stats.waited_for_connection += 1;
+                slot.queued_for(Duration::from_micros(lag))
+            } else {
+                slot
+            };
+            let u = users[(k % users.len() as u64) as usize].clone();
+            let n = k / users.len() as u64;
+            let ctx = ctx.clone();
+            tasks.spawn(async move {
+                let mut obs = Vec::with_capacity(1);
+                engine::open_arrival(&ctx, &u, n, start_us + intended, slot, &mut obs).await;
+                ctx.record(&mut obs);
+            });
+            k += 1;
+        }
+        while tasks.try_join_next().is_some() {}
+        let next = start + Duration::from_micros(intended_us(rate, k));
+        let until = next.min(ctx.deadline);
+        tokio::select! {
+            _ = tokio::time::sleep_until(until.into()) => {}
+            _ = ctx.stop.cancelled() => break,
         }
     }
     let window = start.elapsed().as_secs_f64();

@@ -67,6 +67,13 @@ pub struct Generator {
     pub late_sends: u64,
     /// The largest delay between an intended and an actual send.
     pub max_lag_ms: f64,
+    /// The cap on requests in flight (`[load] max_connections`, or the open loop's default).
+    #[serde(default)]
+    pub max_connections: usize,
+    /// Arrivals held back because all `max_connections` were in flight: the target answered
+    /// slower than the rate needs. Their latency counts from the intended time, wait included.
+    #[serde(default)]
+    pub waited_for_connection: u64,
 }
 
 #[cfg(test)]

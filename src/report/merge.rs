@@ -270,6 +270,9 @@ fn merge_generators<'a>(mut all: impl Iterator<Item = &'a Generator>) -> Option<
         g.sent += o.sent;
         g.late_sends += o.late_sends;
         g.max_lag_ms = g.max_lag_ms.max(o.max_lag_ms);
+        // Each shard's process has a cap of its own.
+        g.max_connections += o.max_connections;
+        g.waited_for_connection += o.waited_for_connection;
     }
     g.target_rate = round3(g.target_rate);
     g.achieved_rate = round3(g.achieved_rate);
@@ -606,6 +609,8 @@ mod tests {
             sent: 300,
             late_sends: 1,
             max_lag_ms: 3.0,
+            max_connections: 256,
+            waited_for_connection: 4,
         };
         let h = Generator {
             max_lag_ms: 7.0,
@@ -618,9 +623,11 @@ mod tests {
                 m.achieved_rate,
                 m.sent,
                 m.late_sends,
-                m.max_lag_ms
+                m.max_lag_ms,
+                m.max_connections,
+                m.waited_for_connection
             ),
-            (200.0, 198.0, 600, 2, 7.0)
+            (200.0, 198.0, 600, 2, 7.0, 512, 8)
         );
     }
 }

@@ -594,13 +594,7 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
         );
     }
     if let Some(g) = &r.generator {
-        rows.push((
-            "generator",
-            format!(
-                "{}: {:.0}/s asked, {:.0}/s sent, {} late sends, max lag {:.1} ms",
-                g.mode, g.target_rate, g.achieved_rate, g.late_sends, g.max_lag_ms
-            ),
-        ));
+        rows.push(("generator", generator_line(g)));
     }
     if let Some(sh) = &r.shard {
         rows.push(("shard", sh.clone()));
@@ -642,6 +636,24 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
 
 /// Replace every secret (passwords, cookie values) with a marker, in every form it may take
 /// (see `redact::Redactor`).
+/// What the open-loop generator did, and when the cap on connections held it back, why: the
+/// target answered slower than the rate needs (by Little's law, in flight = rate × latency).
+fn generator_line(g: &Generator) -> String {
+    let mut line = format!(
+        "{}: {:.0}/s asked, {:.0}/s sent, {} late sends, max lag {:.1} ms",
+        g.mode, g.target_rate, g.achieved_rate, g.late_sends, g.max_lag_ms
+    );
+    if g.waited_for_connection > 0 {
+        line.push_str(&format!(
+            "; {} waited for one of the {} connections ([load] max_connections): the target \
+             answered slower than {:.0}/s needs with {} in flight, and their wait counts in \
+             the latency",
+            g.waited_for_connection, g.max_connections, g.target_rate, g.max_connections
+        ));
+    }
+    line
+}
+
 #[cfg(test)]
 pub fn redact(text: &str, secrets: &[String]) -> String {
     crate::util::redact::Redactor::new(secrets).redact(text)

@@ -323,7 +323,7 @@ pub fn lower(s: &Scenario, url: &url::Url) -> Result<Lowered, (String, String)> 
         insecure_tls: s.target.insecure_tls,
         timeout: load.loading_timeout.0,
         new_connections: load.connection == super::ConnectionPolicy::New,
-        max_connections: load.max_connections,
+        max_connections: load.connection_cap(),
         max_redirects: load.max_redirects,
         max_body: load.max_body_bytes,
         login_path: s.login_path().to_string(),

@@ -490,11 +490,29 @@ pub struct Load {
     #[serde(default)]
     pub rate: Option<f64>,
     /// At most this many requests in flight at once, so at most this many connections (default:
-    /// no limit, one connection per request in flight). Many users then share few connections,
-    /// each still with its own jar; a request waiting for a free connection counts that wait in
-    /// its latency.
+    /// no limit for closed-loop tabs, whose users and tabs bound them already;
+    /// `OPEN_LOOP_MAX_CONNECTIONS` with `rate`). Many users then share few connections, each
+    /// still with its own jar; a request waiting for a free connection counts that wait in its
+    /// latency.
     #[serde(default)]
     pub max_connections: Option<usize>,
+}
+
+/// The open loop's default `max_connections`. Arrivals keep coming whatever the target does, so
+/// without a cap a target slower than the rate gets one more connection for every request still
+/// waiting for its answer: thousands within seconds, past a common limit of 1,024 open files.
+/// With the cap, an arrival waits for a connection (its latency still counted from its intended
+/// time, as wrk2 does with its fixed connections). 256 in flight carry 25,000 requests/s at
+/// 10 ms each.
+pub const OPEN_LOOP_MAX_CONNECTIONS: usize = 256;
+
+impl Load {
+    /// The cap on requests in flight that the run applies: the scenario's, or the open loop's
+    /// default.
+    pub fn connection_cap(&self) -> Option<usize> {
+        self.max_connections
+            .or(self.rate.map(|_| OPEN_LOOP_MAX_CONNECTIONS))
+    }
 }
 
 fn default_users() -> usize {
