@@ -127,6 +127,115 @@ connection = "keep-alive"
     );
 }
 
+/// 150 users against a target it starts, on a command line (so the test can see the limit
+/// the target was given); `load` goes into [load].
+fn many_users_scenario(dir: &TempDir, load: &str) -> String {
+    let limit_file = dir.path().join("target-limit");
+    write_scenario(
+        dir,
+        "many.toml",
+        &format!(
+            r#"name = "many"
+[target]
+url = "http://127.0.0.1:{port}"
+spawn = {{ command = "ulimit -Sn > {limit}; exec {BIN} target --port $PORT --workers 2 --store shared --state-dir state" }}
+{LOGIN}
+[load]
+users = 150
+duration = "2s"
+requests = ["/dashboard"]
+connection = "keep-alive"
+think_time = "50ms"
+{load}
+"#,
+            port = free_port(),
+            limit = limit_file.display(),
+        ),
+    )
+}
+
+fn hard_limit_on_open_files() -> u64 {
+    let out = Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX)
+}
+
+/// A soft limit on open files (128) below the 150 connections of 150 users: sesscheck raises
+/// its own to the hard limit, so every login works (before, "Too many open files" came back
+/// as 70-odd failed logins and connection errors of the app), and the target it starts still
+/// gets the 128 it would have had without sesscheck.
+#[test]
+fn a_low_soft_limit_on_open_files_is_raised_for_sesscheck_and_kept_for_the_target() {
+    if hard_limit_on_open_files() < 1024 {
+        eprintln!("skipped: the hard limit on open files is below 1024 here");
+        return;
+    }
+    let dir = TempDir::new("nofile-soft");
+    let scenario = many_users_scenario(&dir, "");
+    let reports = dir.path().join("reports");
+    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
+    let out = sesscheck_under_ulimit(
+        "-Sn 128",
+        &["run", &scenario, "--quiet"],
+        &envs,
+        &reports,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let r = out.report.as_ref().unwrap();
+    assert_eq!(r["logins"]["ok"], 150, "{}", r["logins"]);
+    let given = std::fs::read_to_string(dir.path().join("target-limit")).unwrap();
+    assert_eq!(given.trim(), "128", "the target's soft limit");
+}
+
+/// A hard limit (128) the load cannot fit under: refused before anything starts, exit 2, with
+/// the cap that fits named; with that cap the same 150 users pass, taking turns on 64
+/// connections.
+#[test]
+fn a_load_that_cannot_fit_under_the_hard_limit_on_open_files_is_refused_with_the_cap_that_fits() {
+    let dir = TempDir::new("nofile-hard");
+    let scenario = many_users_scenario(&dir, "");
+    let reports = dir.path().join("reports");
+    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
+    let out = sesscheck_under_ulimit(
+        "-n 128",
+        &["run", &scenario, "--quiet"],
+        &envs,
+        &reports,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 2, "{}", out.explain());
+    assert!(
+        out.stderr.contains("150 connections")
+            && out
+                .stderr
+                .contains("set [load] max_connections = 64 or less")
+            && out.stderr.contains("ulimit -n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !dir.path().join("target-limit").exists(),
+        "the target was started before the refusal"
+    );
+
+    let scenario = many_users_scenario(&dir, "max_connections = 64");
+    let out = sesscheck_under_ulimit(
+        "-n 128",
+        &["run", &scenario, "--quiet"],
+        &envs,
+        &reports,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 0, "{}", out.explain());
+    assert_eq!(out.report.as_ref().unwrap()["logins"]["ok"], 150);
+}
+
 #[test]
 fn bad_shard_is_a_usage_error() {
     for bad in ["0/2", "3/2", "x", "1/0"] {

@@ -162,21 +162,32 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 /// recognises ("Connection refused (os error 111)").
 pub fn failure(e: &(dyn StdError + 'static), during: Stage) -> Failure {
     let mut timeout = false;
+    let mut out_of_files = false;
     let mut cause = e;
     loop {
         timeout |= is_timeout(cause);
+        out_of_files |= is_out_of_files(cause);
         match cause.source() {
             Some(next) => cause = next,
             None => break,
         }
     }
-    if timeout {
+    if out_of_files {
+        Failure::OutOfFiles(cause.to_string())
+    } else if timeout {
         Failure::Timeout(during)
     } else if during == Stage::Connect {
         Failure::Connect(cause.to_string())
     } else {
         Failure::Transport(cause.to_string())
     }
+}
+
+/// EMFILE (this process's limit, `ulimit -n`) or ENFILE (the system's).
+fn is_out_of_files(e: &(dyn StdError + 'static)) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::raw_os_error)
+        .is_some_and(|code| code == nix::libc::EMFILE || code == nix::libc::ENFILE)
 }
 
 fn is_timeout(e: &(dyn StdError + 'static)) -> bool {
@@ -215,6 +226,19 @@ mod tests {
         assert_eq!(host("https://example.test:443/"), "example.test");
         assert_eq!(host("https://example.test:80/"), "example.test:80");
         assert_eq!(host("http://[::1]:9000/"), "[::1]:9000");
+    }
+
+    #[test]
+    fn running_out_of_files_is_sesschecks_own_failure_not_a_refused_connect() {
+        let emfile = std::io::Error::from_raw_os_error(nix::libc::EMFILE);
+        let f = failure(&emfile, Stage::Connect);
+        assert!(matches!(f, Failure::OutOfFiles(_)), "{f:?}");
+        assert!(f.to_string().contains("ulimit -n"), "{f}");
+        let enfile = std::io::Error::from_raw_os_error(nix::libc::ENFILE);
+        assert!(matches!(
+            failure(&enfile, Stage::Connect),
+            Failure::OutOfFiles(_)
+        ));
     }
 
     #[test]

@@ -758,6 +758,9 @@ pub fn http_error(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Option<Findin
         let k = match (&o.failure, o.status) {
             (Some(Failure::BadProbe(_)), _) => "bad probe answer".to_string(),
             (Some(Failure::Connect(_)), _) => "connection failed".to_string(),
+            (Some(Failure::OutOfFiles(_)), _) => {
+                "not sent: sesscheck ran out of open files (its own limit, `ulimit -n`)".to_string()
+            }
             (Some(Failure::OffOrigin(_)), _) => {
                 "redirected off the target's origin (not followed)".to_string()
             }

@@ -329,7 +329,11 @@ const REFUSED_BACKOFF: Duration = Duration::from_millis(100);
 /// refused connection. Without it, every tab spins on refused connects during a restart
 /// (thousands per second), starving the restarting app of the CPU it needs to boot.
 fn pause_after(page: &Observation, think_time: Duration) -> Duration {
-    if matches!(page.failure, Some(Failure::Connect(_))) {
+    // Out of files: spinning would not free any.
+    if matches!(
+        page.failure,
+        Some(Failure::Connect(_) | Failure::OutOfFiles(_))
+    ) {
         think_time.max(REFUSED_BACKOFF)
     } else {
         think_time
@@ -1005,8 +1009,11 @@ async fn confirm_login(
         answers += 1;
         if let Some(f) = &check.failure {
             // No answer to judge by: a connection problem is the login's failure.
-            let failure =
-                matches!(f, Failure::Connect(_) | Failure::Transport(_)).then(|| f.clone());
+            let failure = matches!(
+                f,
+                Failure::Connect(_) | Failure::Transport(_) | Failure::OutOfFiles(_)
+            )
+            .then(|| f.clone());
             let why = format!("the probe {} right after it failed: {f}", check.path);
             obs.push(check);
             return Some(Err((why, failure)));

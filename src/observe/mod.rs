@@ -70,6 +70,9 @@ pub enum Failure {
     /// A redirect (or a request) to another origin than the target's, not followed: "302 to
     /// http://other:81/x" (no query). Add the host to `[target] allow_hosts` to follow it.
     OffOrigin(String),
+    /// sesscheck could not open a socket: it (or the system) ran out of open files. Its own
+    /// limit, not the target refusing; the cause's text.
+    OutOfFiles(String),
 }
 
 impl Failure {
@@ -92,6 +95,7 @@ impl Failure {
             | Failure::BadProbe(t)
             | Failure::Transport(t)
             | Failure::OffOrigin(t)
+            | Failure::OutOfFiles(t)
             | Failure::LoginRejected(t)
             | Failure::CsrfUnreadable(t) => *t = f(t),
             Failure::RedirectLoop(urls) => urls.iter_mut().for_each(|u| *u = f(u)),
@@ -116,6 +120,10 @@ impl std::fmt::Display for Failure {
             Failure::OffOrigin(what) => write!(
                 f,
                 "not followed: {what} leaves the target's origin (add the host to [target] allow_hosts to follow it)"
+            ),
+            Failure::OutOfFiles(cause) => write!(
+                f,
+                "sesscheck ran out of open files, not the app ({cause}): raise `ulimit -n` or set [load] max_connections"
             ),
         }
     }

@@ -41,6 +41,10 @@ pub struct GuardArgs {
     /// A folder to remove when sesscheck is gone (the run's scratch folder).
     #[arg(long)]
     pub remove: Option<PathBuf>,
+    /// The soft limit on open files to start the target with: the one sesscheck had before it
+    /// raised its own, so that the app runs as it would without sesscheck.
+    #[arg(long)]
+    pub open_files: Option<u64>,
     /// The target's program and arguments.
     #[arg(last = true, required = true)]
     pub command: Vec<String>,
@@ -68,6 +72,9 @@ pub fn run(args: GuardArgs) -> Result<u8> {
         .command
         .split_first()
         .context("no target command given")?;
+    if let Some(soft) = args.open_files {
+        crate::util::open_files::restore(soft).context("restoring the limit on open files")?;
+    }
     let leader = Command::new(program)
         .args(rest)
         .stdin(Stdio::null())

@@ -119,6 +119,9 @@ impl Supervisor {
         if let Some(dir) = &self.spec.scratch {
             cmd.arg("--remove").arg(dir);
         }
+        if let Some(soft) = crate::util::open_files::original_if_raised() {
+            cmd.arg("--open-files").arg(soft.to_string());
+        }
         cmd.arg("--")
             .arg(&self.spec.program)
             .args(&self.spec.args)

@@ -118,6 +118,52 @@ fn lanes(scenario: &Scenario, o: &Overrides) -> usize {
     o.threads.min(users).min(cap).max(1)
 }
 
+/// The most connections to the target this run can hold open at once: one per request in
+/// flight, so one per tab of this shard's users (logins and probes go through a user's tabs),
+/// or the cap on connections.
+fn peak_connections(scenario: &Scenario, o: &Overrides) -> u64 {
+    let users = crate::load::schedule::shard_users(scenario.load.users, o.shard).len();
+    let tabs = (users as u64).saturating_mul(scenario.load.tabs as u64);
+    match scenario.load.connection_cap() {
+        Some(cap) => tabs.min(cap as u64),
+        None => tabs,
+    }
+}
+
+/// Refuse, before anything starts, a load whose connections do not fit under the limit on open
+/// files: past it connects fail, and the run would blame the app for sesscheck's own limit.
+fn fits_open_files(
+    scenario: &Scenario,
+    o: &Overrides,
+    files: crate::util::open_files::OpenFiles,
+) -> Result<()> {
+    let peak = peak_connections(scenario, o);
+    let room = files.connections();
+    if peak <= room {
+        return Ok(());
+    }
+    let load = &scenario.load;
+    let why = match load.connection_cap() {
+        Some(cap) if cap as u64 == peak => format!("[load] max_connections = {cap}"),
+        _ => format!("[load] users = {} × tabs = {}", load.users, load.tabs),
+    };
+    Err(RunError {
+        outcome: Outcome::Invalid,
+        message: format!(
+            "this run can hold {peak} connections to the target open at once ({why}), but \
+             sesscheck may open only {} files (`ulimit -n`; {} are kept for its own use, and \
+             {} is the hard limit): set [load] max_connections = {room} or less (users then \
+             take turns on the connections, each with its own cookies), or raise the limit \
+             (`ulimit -n {}`, as root or in limits.conf)",
+            files.soft,
+            crate::util::open_files::SPARE,
+            files.hard,
+            peak + crate::util::open_files::SPARE
+        ),
+    }
+    .into())
+}
+
 pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
     if let Some(u) = &o.url {
         s.target.url = u.clone();
@@ -146,6 +192,9 @@ pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
             }
             .into());
         }
+    }
+    if let Some(files) = crate::util::open_files::raise() {
+        fits_open_files(&scenario, &o, files)?;
     }
     let clock = Instant::now();
     let events = match &o.events {

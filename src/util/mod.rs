@@ -3,5 +3,6 @@
 //! shared by the digest, the event stream and the report. Imports nothing of the crate.
 
 pub mod jsonseek;
+pub mod open_files;
 pub mod redact;
 pub mod stats;

@@ -166,10 +166,38 @@ pub fn sesscheck_watched(
     envs: &[(&str, &str)],
     report_dir: &Path,
     limit: Duration,
+    watch: impl FnMut(u32),
+) -> Outcome {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    watched(cmd, args, envs, report_dir, limit, watch)
+}
+
+/// `sesscheck`, run under `ulimit {ulimit}` (e.g. "-Sn 128": a soft limit on open files).
+pub fn sesscheck_under_ulimit(
+    ulimit: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    report_dir: &Path,
+    limit: Duration,
+) -> Outcome {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
+        .arg(BIN)
+        .args(args);
+    watched(cmd, args, envs, report_dir, limit, |_| {})
+}
+
+fn watched(
+    mut cmd: Command,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    report_dir: &Path,
+    limit: Duration,
     mut watch: impl FnMut(u32),
 ) -> Outcome {
-    let mut child = Command::new(BIN)
-        .args(args)
+    let mut child = cmd
         .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
