@@ -9,6 +9,7 @@
 
 use crate::http::client::{self, Body, Http, Jar, OneOff, Req, SharedJar};
 use crate::scenario::Scenario;
+use crate::util::html::attr;
 use anyhow::Result;
 use http::Method;
 use regex::Regex;
@@ -338,20 +339,6 @@ pub fn find_login_form(html: &str, page: &str) -> Option<LoginForm> {
     None
 }
 
-/// An attribute's value in a tag: `name="x"`, `name='x'` or `name=x`.
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let re = Regex::new(&format!(
-        r#"(?is)\s{}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#,
-        regex::escape(name)
-    ))
-    .ok()?;
-    let c = re.captures(tag)?;
-    c.get(1)
-        .or(c.get(2))
-        .or(c.get(3))
-        .map(|m| m.as_str().replace("&amp;", "&"))
-}
-
 /// Pointers into a debug endpoint's JSON: the worker's identity (a whole `worker.id`, else a
 /// `pid`) and the authenticated flag. None when the answer is not a JSON object with either.
 pub fn probe_pointers(path: &str, body: &[u8]) -> Option<ProbeFound> {
@@ -421,7 +408,7 @@ async fn learn_login(
                 let page = http.send(0, &jar, Req::page(&form.page)).await;
                 if let Ok(page) = page {
                     if let Some(token) =
-                        client::extract_hidden_field(&String::from_utf8_lossy(&page.body), field)
+                        crate::util::html::hidden_field(&String::from_utf8_lossy(&page.body), field)
                     {
                         fields.push((field.clone(), token));
                     }

@@ -967,44 +967,6 @@ async fn read_capped(
     Ok((out, true))
 }
 
-/// Find `<input ... name="FIELD" ... value="...">` in an HTML page (either attribute order).
-pub fn extract_hidden_field(html: &str, field: &str) -> Option<String> {
-    // Compiled once per process, not once per login.
-    static INPUT: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    static NAME: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    static VALUE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    let attr_re = |name: &str| {
-        Regex::new(&format!(
-            r#"(?is)\b{}\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))"#,
-            regex::escape(name)
-        ))
-        .expect("static regex")
-    };
-    let re = INPUT.get_or_init(|| Regex::new(r#"(?is)<input\b[^>]*>"#).expect("static regex"));
-    let name_re = NAME.get_or_init(|| attr_re("name"));
-    let value_re = VALUE.get_or_init(|| attr_re("value"));
-    let attr = |tag: &str, name: &str| -> Option<String> {
-        let re = if name == "name" { name_re } else { value_re };
-        let c = re.captures(tag)?;
-        c.get(1)
-            .or(c.get(2))
-            .or(c.get(3))
-            .map(|m| m.as_str().to_string())
-    };
-    let tag = re
-        .find_iter(html)
-        .map(|m| m.as_str())
-        .find(|tag| attr(tag, "name").as_deref() == Some(field))?;
-    let value = attr(tag, "value")?;
-    Some(
-        value
-            .replace("&amp;", "&")
-            .replace("&quot;", "\"")
-            .replace("&#x27;", "'")
-            .replace("&#39;", "'"),
-    )
-}
-
 /// The jar's fast paths against `cookie_store` itself (differential property test).
 #[cfg(test)]
 #[path = "client_jar_tests.rs"]
@@ -1013,22 +975,6 @@ mod jar_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hidden_field_in_either_order() {
-        let django =
-            r#"<form><input type="hidden" name="csrfmiddlewaretoken" value="abc123"></form>"#;
-        assert_eq!(
-            extract_hidden_field(django, "csrfmiddlewaretoken").as_deref(),
-            Some("abc123")
-        );
-        let flask = r#"<input id="csrf_token" value='t&amp;k' type=hidden name=csrf_token>"#;
-        assert_eq!(
-            extract_hidden_field(flask, "csrf_token").as_deref(),
-            Some("t&k")
-        );
-        assert_eq!(extract_hidden_field(flask, "other"), None);
-    }
 
     #[test]
     fn max_connections_is_split_over_the_load_threads() {

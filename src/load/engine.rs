@@ -825,7 +825,7 @@ async fn csrf_token(
     let r = send(ctx, t, Req::page(page)).await?;
     let mut o = finish(ctx, t, Step::Csrf, page, p, &r);
     let token = match &r {
-        Ok(reply) => client::extract_hidden_field(&String::from_utf8_lossy(&reply.body), field)
+        Ok(reply) => crate::util::html::hidden_field(&String::from_utf8_lossy(&reply.body), field)
             .ok_or_else(|| unreadable_csrf(page, field, reply)),
         // No answer at all: its own failure (a connection refused while a target restarts
         // is forgiven like any other).

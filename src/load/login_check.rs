@@ -47,7 +47,7 @@ pub fn page_summary(body: &[u8]) -> Option<String> {
             .find(|l| !l.is_empty())?,
     };
     if let Some(value) = element_text(&html, &lower, "<pre class=\"exception_value\"", "</pre>") {
-        summary = format!("{summary}: {}", squeeze(&unescape(&value)));
+        summary = format!("{summary}: {}", squeeze(&crate::util::html::decode(&value)));
     }
     if summary.is_empty() {
         return None;
@@ -61,16 +61,6 @@ fn element_text(html: &str, lower: &str, open: &str, close: &str) -> Option<Stri
     let inner_start = start + lower[start..].find('>')? + 1;
     let end = inner_start + lower[inner_start..].find(close)?;
     Some(html[inner_start..end].to_string())
-}
-
-/// The few entities error pages use.
-fn unescape(text: &str) -> String {
-    text.replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 fn strip_tags(html: &str) -> String {
