@@ -564,3 +564,70 @@ fn a_first_login_refused_while_others_work_is_tried_again() {
         .to_string();
     assert!(m.contains("HTTP 429") && m.contains("login_rate"), "{m}");
 }
+
+/// The built-in target's login form posting to /authenticate/login (as pgAdmin's /login page
+/// does), while visitors without a login are sent to /login; `store`, `password` as given.
+fn login_action_scenario(store: &str, password: &str) -> String {
+    format!(
+        r#"name = "login-action"
+[target]
+url = "http://127.0.0.1:8765"
+spawn = {{ builtin = {{ workers = 2, store = "{store}", args = ["--login-action", "/authenticate/login"] }} }}
+ready = {{ path = "/health", timeout = "20s" }}
+[login]
+path = "/authenticate/login"
+fields = {{ username = "user{{user}}", password = "{password}" }}
+success = {{ redirect_to = "/dashboard" }}
+[load]
+users = 3
+duration = "2s"
+requests = ["/dashboard"]
+think_time = "20ms"
+connection = "new"
+"#
+    )
+}
+
+/// Found on pgAdmin behind two replicas: with the login posting elsewhere than the login page,
+/// a redirect to /login was not taken for a logout, and a store that lost every session passed
+/// (2,255 pages, all of them redirects to /login, "anonymous 0"). Now the pages are asked once
+/// without a login first, /login is learned and said; the fault fails, a shared store passes.
+#[test]
+fn the_page_visitors_without_a_login_are_sent_to_is_learned_when_the_login_posts_elsewhere() {
+    let (out, _d) = run_text(&login_action_scenario("memory", "demo"));
+    assert_eq!(out.code, 1, "{}", out.explain());
+    assert!(
+        out.finding_kinds().contains(&"logout".to_string()),
+        "{}",
+        out.explain()
+    );
+    assert!(
+        out.stderr
+            .contains("send visitors without a login to /login"),
+        "{}",
+        out.stderr
+    );
+
+    let (out, _d) = run_text(&login_action_scenario("shared", "demo"));
+    assert_eq!(out.code, 0, "{}", out.explain());
+    assert_eq!(
+        out.report.as_ref().unwrap()["auth"]["unauthenticated"],
+        0,
+        "{}",
+        out.explain()
+    );
+}
+
+/// A wrong password on such an app comes back to the login page: said as a refused login, not
+/// as advice about `next` (which sent the pgAdmin trial the wrong way first).
+#[test]
+fn a_wrong_password_sent_back_to_the_login_page_is_called_refused() {
+    let (out, _d) = run_text(&login_action_scenario("shared", "wrong"));
+    assert_eq!(out.code, NOTHING_MEASURED, "{}", out.explain());
+    let login = out.finding("login_failed").expect("a login_failed finding");
+    let message = login["message"].as_str().unwrap();
+    assert!(
+        message.contains("that is the login page again") && !message.contains("next"),
+        "{message}"
+    );
+}

@@ -23,6 +23,11 @@ pub struct App {
 }
 
 impl App {
+    /// Where the login form posts.
+    pub fn login_action(&self) -> &str {
+        self.args.login_action.as_deref().unwrap_or("/login")
+    }
+
     pub fn new(args: TargetArgs) -> anyhow::Result<App> {
         let state_dir = args.resolved_state_dir();
         let mut secret = state_dir::read_secret(&state_dir, args.default_secret)?;

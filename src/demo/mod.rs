@@ -123,6 +123,11 @@ pub struct TargetArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub login_limit: u32,
 
+    /// The login form posts to this path instead of /login, and only there (as pgAdmin's
+    /// /login page posts to /authenticate/login); anonymous visitors are still sent to /login.
+    #[arg(long, value_name = "PATH")]
+    pub login_action: Option<String>,
+
     /// Save the session at the end of every request, Django-style: a session
     /// deleted meanwhile gives a 400, and a cookie for a missing session gets a
     /// fresh anonymous session cookie.

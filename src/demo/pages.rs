@@ -16,14 +16,16 @@ pub fn session_interrupted_400(path: &str) -> String {
     )
 }
 
-pub fn login_form(csrf_token: &str, failed: bool) -> String {
+/// `action`: where the form posts (`/login`, or `--login-action`).
+pub fn login_form(csrf_token: &str, failed: bool, action: &str) -> String {
     let error = if failed {
         "  <p class=\"error\">Invalid username or password.</p>\n"
     } else {
         ""
     };
     format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head><title>Log in</title></head>\n<body>\n  <h1>Log in</h1>\n{error}  <form method=\"post\" action=\"/login\">\n    <input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\n    <label>Username <input name=\"username\"></label>\n    <label>Password <input name=\"password\" type=\"password\"></label>\n    <button type=\"submit\">Log in</button>\n  </form>\n</body>\n</html>\n",
+        "<!doctype html>\n<html lang=\"en\">\n<head><title>Log in</title></head>\n<body>\n  <h1>Log in</h1>\n{error}  <form method=\"post\" action=\"{}\">\n    <input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\n    <label>Username <input name=\"username\"></label>\n    <label>Password <input name=\"password\" type=\"password\"></label>\n    <button type=\"submit\">Log in</button>\n  </form>\n</body>\n</html>\n",
+        escape_html(action),
         escape_html(csrf_token)
     )
 }

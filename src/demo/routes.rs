@@ -25,10 +25,15 @@ use std::time::Duration;
 const HANG: Duration = Duration::from_secs(3600);
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let login = match &app.args.login_action {
+        Some(action) => Router::new()
+            .route("/login", get(login_page))
+            .route(action, axum::routing::post(login_submit)),
+        None => Router::new().route("/login", get(login_page).post(login_submit)),
+    };
+    login
         .route("/", get(dashboard))
         .route("/dashboard", get(dashboard))
-        .route("/login", get(login_page).post(login_submit))
         .route("/logout", get(logout).post(logout))
         .route("/notes", axum::routing::post(notes))
         .route("/debug/session", get(debug_session))
@@ -273,7 +278,8 @@ async fn login_page(
     }
     let failed = parse_form(uri.query().unwrap_or("").as_bytes()).contains_key("error");
     let csrf_token = crypto::new_csrf_token(&app.secret);
-    let mut response = Html(pages::login_form(&csrf_token, failed)).into_response();
+    let mut response =
+        Html(pages::login_form(&csrf_token, failed, app.login_action())).into_response();
     if app.args.notes_csrf {
         // Django sets its CSRF cookie with the form; AJAX code sends it back in a header.
         set_cookie(
@@ -329,7 +335,9 @@ async fn login_submit(
     });
     if (username.is_empty() || !password_ok) && app.args.login_error_page {
         let csrf_token = crypto::new_csrf_token(&app.secret);
-        return handled(Html(pages::login_form(&csrf_token, true)).into_response());
+        return handled(
+            Html(pages::login_form(&csrf_token, true, app.login_action())).into_response(),
+        );
     }
     if username.is_empty() || !password_ok {
         // Like many real apps: a redirect, not a 401, so clients must check where it goes.

@@ -328,6 +328,16 @@ impl Http {
         self.hard_deadline = Some(at);
     }
 
+    /// Where the app sends visitors without a login: a redirect there is a logout.
+    pub fn login_page(&self) -> &str {
+        &self.login_path
+    }
+
+    /// The login page learned before the load (see `run::anonymous`).
+    pub fn set_login_page(&mut self, path: &str) {
+        self.login_path = path.to_string();
+    }
+
     pub fn url(&self, path: &str) -> Result<Url> {
         if let Some(t) = self.targets.get(path) {
             return Ok(t.url.clone());

@@ -1097,6 +1097,7 @@ fn login_verdict(
             login_check::describe(reply),
             login_redirect_hint(
                 &login.path,
+                ctx.http.login_page(),
                 want,
                 reply.first_status,
                 got.as_ref().map(|u| u.path())
@@ -1107,12 +1108,14 @@ fn login_verdict(
 }
 
 /// What to try when a login redirected to `location` (its path), not to `want`:
-/// - back to the login page: the app refused the login (the password?), nothing to add here;
+/// - back to the login page (where it posts, or `login_page`, where the app sends visitors
+///   without a login): the app refused the login;
 /// - 307/308 elsewhere: the login is at that address (`/login` → `/login/`), so post there;
 /// - elsewhere: many apps send a login to its `next` parameter, and without one to a default
 ///   (Django: LOGIN_REDIRECT_URL, `/accounts/profile/`), said when the path has no query yet.
 fn login_redirect_hint(
     login_path: &str,
+    login_page: &str,
     want: &str,
     status: u16,
     location: Option<&str>,
@@ -1130,7 +1133,12 @@ fn login_redirect_hint(
             .trim_end_matches('/')
             .to_string()
     };
-    if page(location) == page(login_path) || login_path.contains('?') {
+    if page(location) == page(login_path) || page(location) == page(login_page) {
+        return "; that is the login page again: the app refused the login (the password? an \
+                account locked after failed logins?)"
+            .to_string();
+    }
+    if login_path.contains('?') {
         return String::new();
     }
     format!(
@@ -1300,30 +1308,60 @@ mod tests {
 
     #[test]
     fn a_login_sent_elsewhere_is_told_about_next() {
-        let hint = login_redirect_hint("/admin/login/", "/admin/", 302, Some("/accounts/profile/"));
+        let hint = login_redirect_hint(
+            "/admin/login/",
+            "/admin/login/",
+            "/admin/",
+            302,
+            Some("/accounts/profile/"),
+        );
         assert_eq!(
             hint,
             "; if the app sends a login to its `next` parameter, give it one: [login] path = \"/admin/login/?next=/admin/\""
         );
         // Already has a query, or did not redirect at all: nothing to suggest.
         assert_eq!(
-            login_redirect_hint("/admin/login/?next=/x", "/admin/", 302, Some("/x")),
+            login_redirect_hint(
+                "/admin/login/?next=/x",
+                "/admin/login/",
+                "/admin/",
+                302,
+                Some("/x")
+            ),
             ""
         );
-        assert_eq!(login_redirect_hint("/login", "/dashboard", 200, None), "");
+        assert_eq!(
+            login_redirect_hint("/login", "/login", "/dashboard", 200, None),
+            ""
+        );
     }
 
-    /// Both found on Flask-AppBuilder: a wrong password comes back to `/login/?next=/`, and
-    /// `/login` answers a POST with 308 to `/login/`.
+    /// Found on Flask-AppBuilder (a wrong password comes back to `/login/?next=/`, and `/login`
+    /// answers a POST with 308 to `/login/`) and pgAdmin (the login posts to
+    /// /authenticate/login, a wrong password goes back to the /login page).
     #[test]
-    fn a_login_sent_back_or_moved_is_not_told_about_next() {
+    fn a_login_sent_back_is_refused_and_one_moved_is_told_where() {
+        let again = "; that is the login page again: the app refused the login (the password? an account locked after failed logins?)";
         assert_eq!(
-            login_redirect_hint("/login/", "/", 302, Some("/login/")),
-            ""
+            login_redirect_hint("/login/", "/login/", "/", 302, Some("/login/")),
+            again
         );
-        assert_eq!(login_redirect_hint("/login", "/", 302, Some("/login")), "");
         assert_eq!(
-            login_redirect_hint("/login", "/", 308, Some("/login/")),
+            login_redirect_hint("/login", "/login", "/", 302, Some("/login")),
+            again
+        );
+        assert_eq!(
+            login_redirect_hint(
+                "/authenticate/login",
+                "/login",
+                "/browser/",
+                302,
+                Some("/login")
+            ),
+            again
+        );
+        assert_eq!(
+            login_redirect_hint("/login", "/login", "/", 308, Some("/login/")),
             "; HTTP 308 says the login is at /login/: [login] path = \"/login/\""
         );
     }

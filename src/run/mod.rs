@@ -5,6 +5,7 @@
 //! (`live`) and the `--events` stream (`events`). May import every stage below it; only `cli`
 //! imports it.
 
+mod anonymous;
 mod audits;
 pub mod events;
 pub mod live;
@@ -252,7 +253,7 @@ async fn run_and_report(
     if scenario.target.insecure_tls {
         eprintln!("warning: insecure_tls = true: TLS certificates of {base} are NOT verified");
     }
-    let http =
+    let mut http =
         Http::new(&scenario.lowered.http, &base, lanes(&scenario, &o)).map_err(|e| RunError {
             outcome: Outcome::Invalid,
             message: format!("{e:#}"),
@@ -299,6 +300,19 @@ async fn run_and_report(
         },
         Err(e) => Err(e),
     };
+    if ready.is_ok() {
+        let learned = anonymous::learn_login_page(&mut scenario, &base).await;
+        if let Some(page) = &learned.login_page {
+            http.set_login_page(page);
+            eprintln!(
+                "sesscheck: the pages send visitors without a login to {page}, not to [login] path {}: a redirect to {page} counts as logged out (set [detect] login_path to choose yourself)",
+                scenario.login.as_ref().map_or("", |l| l.path.as_str())
+            );
+        }
+        for note in &learned.notes {
+            eprintln!("warning: {note}");
+        }
+    }
     let mut config_answer = None;
     let mut load_clock = clock;
     let browser_checks: Arc<Mutex<Vec<crate::browser::Check>>> = Default::default();
