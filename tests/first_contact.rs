@@ -631,3 +631,45 @@ fn a_wrong_password_sent_back_to_the_login_page_is_called_refused() {
         "{message}"
     );
 }
+
+/// Five users, one account (no `{user}` in the fields), the built-in target knowing only it.
+fn one_account_scenario(password: &str) -> String {
+    format!(
+        r#"name = "one-account"
+[target]
+url = "http://127.0.0.1:8765"
+spawn = {{ builtin = {{ workers = 2, store = "shared", args = ["--account", "admin:s3cret"] }} }}
+ready = {{ path = "/health", timeout = "20s" }}
+[login]
+path = "/login"
+fields = {{ username = "admin", password = "{password}" }}
+success = {{ redirect_to = "/dashboard" }}
+[load]
+users = 5
+duration = "2s"
+requests = ["/dashboard"]
+think_time = "20ms"
+"#
+    )
+}
+
+/// Found on pgAdmin, which locks an account after 3 failed logins: five users sharing the
+/// account with a wrong password failed together and locked it, and the next run, with the
+/// right password, failed too. Now the first user logs in alone and the others wait for it:
+/// one failed login, not five, and it is said; with the right password all five log in.
+#[test]
+fn users_sharing_one_account_try_a_wrong_password_once() {
+    let (out, _d) = run_text(&one_account_scenario("wrong"));
+    assert_eq!(out.code, NOTHING_MEASURED, "{}", out.explain());
+    let logins = &out.report.as_ref().unwrap()["logins"];
+    assert_eq!(logins["attempts"], 1, "{logins}");
+    assert!(
+        out.stderr.contains("4 other users did not try theirs"),
+        "{}",
+        out.stderr
+    );
+
+    let (out, _d) = run_text(&one_account_scenario("s3cret"));
+    assert_eq!(out.code, 0, "{}", out.explain());
+    assert_eq!(out.report.as_ref().unwrap()["logins"]["ok"], 5);
+}

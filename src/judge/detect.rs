@@ -22,6 +22,8 @@ pub struct DetectConfig {
     pub run_end_us: u64,
     /// sesscheck started the target, so `-v` shows its output (messages say so only then).
     pub target_output: bool,
+    /// `[load] connection = "new"`: every request had a connection of its own.
+    pub new_connections: bool,
 }
 
 /// Everything detectors look at.
@@ -467,9 +469,15 @@ pub fn worker_coverage(ev: &Evidence) -> Option<Finding> {
         count: pids.len() as u64,
         first_at_s: 0.0,
         message: format!(
-            "{probes} probes reached {} distinct workers {pids:?}, expected at least {want}; \
-             with keep-alive connections a user can stick to one worker (try [load] connection = \"new\")",
-            pids.len()
+            "{probes} probes reached {} distinct workers {pids:?}, expected at least {want}; {}",
+            pids.len(),
+            if ev.cfg.new_connections {
+                "every request had a new connection, so the server or balancer sent them all \
+                 there: are the other workers up and in the balancer?"
+            } else {
+                "with keep-alive connections a user can stick to one worker (try [load] \
+                 connection = \"new\")"
+            }
         ),
         example: json!({ "pids": pids }),
     })
@@ -826,6 +834,7 @@ mod tests {
             target_output: true,
             min_distinct_pids: Some(2),
             run_end_us: 20_000_000,
+            new_connections: false,
         }
     }
 

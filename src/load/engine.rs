@@ -26,8 +26,20 @@ pub struct Progress {
     pub errors: AtomicU64,
     pub anonymous: AtomicU64,
     pub logins: AtomicU64,
+    /// Users that never tried their login: they share one account whose first login failed.
+    pub logins_held_back: AtomicU64,
     /// Distinct worker identities seen so far.
     pub pids: Mutex<std::collections::BTreeSet<WorkerId>>,
+}
+
+/// Users that all log in to one account: the first logs in alone, and the others wait for it
+/// and only try once it has worked. A wrong password then fails once, not once per user: five
+/// users failing together locked a pgAdmin account (`MAX_LOGIN_ATTEMPTS = 3`), and the next
+/// run, with the right password, failed as well.
+struct OneAccount {
+    claimed: std::sync::atomic::AtomicBool,
+    /// None until the first login is over; then whether it worked.
+    first: tokio::sync::watch::Sender<Option<bool>>,
 }
 
 /// Everything the users share.
@@ -58,6 +70,8 @@ pub struct Ctx {
     /// `[browser]`: the jars of the first `users` virtual users, which the browser checks
     /// read their cookies from (the engine only registers them; it never waits on a browser).
     pub browser_jars: Mutex<Vec<(usize, SharedJar)>>,
+    /// Set when every user logs in to the same account (see `OneAccount`).
+    one_account: Option<OneAccount>,
 }
 
 impl Ctx {
@@ -97,6 +111,14 @@ impl Ctx {
             generator: Mutex::new(None),
             recorder: Arc::new(Recorder::new(clock, plan.digest.clone())),
             browser_jars: Mutex::new(Vec::new()),
+            one_account: plan
+                .login
+                .as_ref()
+                .filter(|l| l.is_one_account() && load.users * plan.sessions.per_user > 1)
+                .map(|_| OneAccount {
+                    claimed: Default::default(),
+                    first: tokio::sync::watch::Sender::new(None),
+                }),
             plan,
             http,
             clock,
@@ -351,6 +373,30 @@ const FIRST_LOGIN_TRIES: u32 = 3;
 /// logins on the account (apps lock accounts after a few). The cap keeps it so for an account
 /// of `[login] accounts` whose own password is wrong.
 async fn first_login(ctx: &Ctx, t: &TabId) -> bool {
+    let Some(gate) = &ctx.one_account else {
+        return first_login_tries(ctx, t).await;
+    };
+    if !gate.claimed.swap(true, Ordering::SeqCst) {
+        let ok = first_login_tries(ctx, t).await;
+        gate.first.send_replace(Some(ok));
+        return ok;
+    }
+    let mut first = gate.first.subscribe();
+    let worked = tokio::select! {
+        seen = first.wait_for(Option::is_some) => seen.ok().and_then(|r| *r),
+        _ = ctx.stop.cancelled() => None,
+        _ = tokio::time::sleep_until(ctx.deadline.into()) => None,
+    };
+    if worked == Some(false) {
+        ctx.progress
+            .logins_held_back
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    worked == Some(true) && first_login_tries(ctx, t).await
+}
+
+/// A user's first login, tried again as `first_login` says.
+async fn first_login_tries(ctx: &Ctx, t: &TabId) -> bool {
     let retry_pause = login_retry_pause(ctx);
     for attempt in 1..=FIRST_LOGIN_TRIES {
         let mut obs = Vec::new();

@@ -69,6 +69,7 @@ fn detect_config(scenario: &Scenario, run_end_us: u64) -> DetectConfig {
         min_distinct_pids: scenario.expect.min_distinct_pids,
         run_end_us,
         target_output: scenario.target.spawn.is_some(),
+        new_connections: scenario.lowered.http.new_connections,
     }
 }
 
@@ -475,8 +476,8 @@ async fn run_and_report(
         let _ = writeln!(out, "{}: {}", rep.scenario, verdict_line(&rep));
     } else {
         let _ = write!(out, "{}", redactor.redact(&report::table::render(&rep)));
-        if !scenario.probe.is_configured() {
-            let _ = writeln!(out, "worker spread not checked: no probe (no [probe] section; a page that redirects to the login page or answers 401/403 counts as anonymous)");
+        if let Some(line) = no_probe_line(&scenario.probe) {
+            let _ = writeln!(out, "{line}");
         }
         for p in &written {
             let _ = writeln!(out, "report: {}", p.display());
@@ -609,6 +610,12 @@ async fn drive(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
+    let held_back = progress.logins_held_back.load(Ordering::Relaxed);
+    if held_back > 0 {
+        eprintln!(
+            "warning: the users share one account and its first login failed, so {held_back} other users did not try theirs: more failed logins could lock the account"
+        );
+    }
     let recorded = ctx.recorder.take();
     let aborted = aborted.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let aborted = aborted.or_else(|| {
@@ -659,6 +666,20 @@ fn watch_signals(stop: CancellationToken, interrupted: Arc<std::sync::atomic::At
         eprintln!("sesscheck: interrupted twice; quitting without a report");
         std::process::exit(Outcome::Interrupted as i32);
     });
+}
+
+/// Said after the table of a run without a debug endpoint: how it told logged in from
+/// anonymous, and whether it knew the workers (a `worker_header` names them on every answer).
+fn no_probe_line(probe: &crate::scenario::Probe) -> Option<String> {
+    if probe.is_configured() {
+        return None;
+    }
+    let anonymous =
+        "a page that redirects to the login page or answers 401/403 counts as anonymous";
+    Some(match &probe.worker_header {
+        Some(h) => format!("no debug endpoint: workers named by the {h} header; {anonymous}"),
+        None => format!("worker spread not checked: no probe (no [probe] section; {anonymous})"),
+    })
 }
 
 /// Above this share of the requests' time spent logging in, the run measured the logins

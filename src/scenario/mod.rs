@@ -301,6 +301,17 @@ pub struct Login {
 fn default_login_path() -> String {
     "/login".into()
 }
+impl Login {
+    /// Every user logs in to the same account: no field names the user, and there is at most
+    /// one account in `accounts`.
+    pub fn is_one_account(&self) -> bool {
+        if self.accounts.is_some() {
+            return self.account_list.len() <= 1;
+        }
+        !self.fields.values().any(|v| v.contains("{user}"))
+    }
+}
+
 pub fn default_public_fields() -> Vec<String> {
     ["username", "user", "email", "login", "usuario", "name"]
         .map(String::from)
@@ -368,31 +379,69 @@ fn default_logout_method() -> String {
 }
 
 #[derive(Debug, Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "ProbeSection")]
 pub struct Probe {
     /// The app's debug endpoint answering JSON. Empty string: no probe.
-    #[serde(default = "default_ready_path")]
     pub path: String,
     /// JSON pointer to the worker PID.
-    #[serde(default = "default_pid_pointer")]
     pub pid: String,
     /// JSON pointer to the worker's identity, a string or a number ("/worker/id" answering
     /// "web-2:17"); replaces `pid`. See `worker::WorkerSpec`.
-    #[serde(default)]
     pub worker: Option<String>,
     /// JSON pointer to the worker's host: the identity is then "<host>:<pid>".
-    #[serde(default)]
     pub host: Option<String>,
     /// A response header naming the worker or replica (e.g. "X-Served-By", added by a reverse
     /// proxy), read from every response; joined with the JSON identity when there is one.
-    #[serde(default)]
     pub worker_header: Option<String>,
     /// JSON pointer to the authenticated flag.
-    #[serde(default = "default_auth_pointer")]
     pub authenticated: String,
     /// Probe after every N app requests.
-    #[serde(default = "one")]
     pub every: u32,
+}
+
+/// `[probe]` as written. Its `path` defaults to `/debug/session`, except in a section that
+/// names only a `worker_header`: that is the header alone, with no debug endpoint to ask (a
+/// pgAdmin trial's `[probe] worker_header = "X-Served-By"` stopped with exit 3 on a 404 from
+/// /debug/session).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProbeSection {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default = "default_pid_pointer")]
+    pid: String,
+    #[serde(default)]
+    worker: Option<String>,
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    worker_header: Option<String>,
+    #[serde(default = "default_auth_pointer")]
+    authenticated: String,
+    #[serde(default = "one")]
+    every: u32,
+}
+
+impl From<ProbeSection> for Probe {
+    fn from(p: ProbeSection) -> Probe {
+        let header_only = p.worker_header.is_some() && p.worker.is_none() && p.host.is_none();
+        let path = p.path.unwrap_or_else(|| {
+            if header_only {
+                String::new()
+            } else {
+                default_ready_path()
+            }
+        });
+        Probe {
+            path,
+            pid: p.pid,
+            worker: p.worker,
+            host: p.host,
+            worker_header: p.worker_header,
+            authenticated: p.authenticated,
+            every: p.every,
+        }
+    }
 }
 
 impl Probe {
@@ -1624,6 +1673,27 @@ url = "http://127.0.0.1:9"
 [load]
 duration = "1s"
 "#;
+
+    #[test]
+    fn a_probe_section_with_only_a_worker_header_asks_no_debug_endpoint() {
+        let probe = |section: &str| {
+            Scenario::parse(&format!("{MINIMAL}\n[probe]\n{section}\n"), "t.toml")
+                .unwrap()
+                .probe
+        };
+        let header = probe("worker_header = \"X-Served-By\"");
+        assert!(!header.is_configured(), "{header:?}");
+        assert_eq!(header.worker_header.as_deref(), Some("X-Served-By"));
+        let both = probe("worker_header = \"X-Served-By\"\npath = \"/debug/session\"");
+        assert_eq!(both.path, "/debug/session");
+        assert_eq!(probe("pid = \"/pid\"").path, "/debug/session");
+        assert_eq!(
+            probe("worker_header = \"X\"\nworker = \"/w\"").path,
+            "/debug/session"
+        );
+        let unknown = Scenario::parse(&format!("{MINIMAL}\n[probe]\npaht = \"/x\"\n"), "t.toml");
+        assert!(unknown.is_err(), "unknown keys are still refused");
+    }
 
     #[test]
     fn the_login_path_is_a_path_without_its_query() {
