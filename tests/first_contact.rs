@@ -522,6 +522,40 @@ fn csrf_page_and_field_typos_name_the_field_to_fix() {
     assert_exit_and_kinds(&out, 0, &[]);
 }
 
+/// Found on pgAdmin, whose login page is rendered by JavaScript and keeps its CSRF token in a
+/// script's JSON: a hidden-input field cannot read it (the message now points at
+/// csrf.pattern), a pattern can, and a pattern without a group is refused at the line.
+#[test]
+fn a_csrf_token_in_a_script_is_read_with_a_pattern() {
+    let args = "\"--require-csrf\", \"--csrf-in-script\"";
+    let (out, _d) = run_text(&scenario(
+        args,
+        &login(
+            "demo",
+            "csrf = { page = \"/login\", field = \"csrf_token\" }",
+        ),
+        PROBE,
+        "",
+    ));
+    assert_exit_and_kinds(&out, NOTHING_MEASURED, &["login_failed"]);
+    let m = out.finding("login_failed").unwrap()["message"].to_string();
+    assert!(m.contains("csrf.pattern"), "{m}");
+
+    let pattern =
+        r#"csrf = { page = "/login", field = "csrf_token", pattern = '"csrfToken":\s*"([^"]+)"' }"#;
+    let (out, _d) = run_text(&scenario(args, &login("demo", pattern), PROBE, ""));
+    assert_exit_and_kinds(&out, 0, &[]);
+
+    let no_group = r#"csrf = { page = "/login", pattern = '"csrfToken": "[^"]+"' }"#;
+    let (out, _d) = run_text(&scenario(args, &login("demo", no_group), PROBE, ""));
+    assert_eq!(out.code, 2, "{}", out.explain());
+    assert!(
+        out.stderr.contains("s.toml") && out.stderr.contains("needs a group around the token"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// A per-worker secret with a CSRF login: the token one worker signed fails on the other, so
 /// some logins fail while others work. The hint names the per-worker secret, beside the
 /// password (found on Flask-AppBuilder, whose per-worker SECRET_KEY failed 5 logins this way).

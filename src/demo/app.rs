@@ -23,9 +23,12 @@ pub struct App {
 }
 
 impl App {
-    /// Where the login form posts.
-    pub fn login_action(&self) -> &str {
-        self.args.login_action.as_deref().unwrap_or("/login")
+    /// How the login page is built (`--login-action`, `--csrf-in-script`).
+    pub fn form_shape(&self) -> crate::demo::pages::FormShape<'_> {
+        crate::demo::pages::FormShape {
+            action: self.args.login_action.as_deref().unwrap_or("/login"),
+            token_in_script: self.args.csrf_in_script,
+        }
     }
 
     pub fn new(args: TargetArgs) -> anyhow::Result<App> {

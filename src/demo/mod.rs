@@ -128,6 +128,11 @@ pub struct TargetArgs {
     #[arg(long, value_name = "PATH")]
     pub login_action: Option<String>,
 
+    /// The login page keeps its CSRF token only in a script's JSON (`"csrfToken": "..."`), not
+    /// in a hidden input, as pages rendered by JavaScript do.
+    #[arg(long)]
+    pub csrf_in_script: bool,
+
     /// Save the session at the end of every request, Django-style: a session
     /// deleted meanwhile gives a 400, and a cookie for a missing session gets a
     /// fresh anonymous session cookie.

@@ -16,17 +16,35 @@ pub fn session_interrupted_400(path: &str) -> String {
     )
 }
 
-/// `action`: where the form posts (`/login`, or `--login-action`).
-pub fn login_form(csrf_token: &str, failed: bool, action: &str) -> String {
+/// How the login page is built: where the form posts (`/login`, or `--login-action`), and
+/// whether the CSRF token is a hidden input or only in a script's JSON (`--csrf-in-script`,
+/// as pgAdmin's page, which its JavaScript renders, keeps it).
+pub struct FormShape<'a> {
+    pub action: &'a str,
+    pub token_in_script: bool,
+}
+
+pub fn login_form(csrf_token: &str, failed: bool, shape: &FormShape) -> String {
     let error = if failed {
         "  <p class=\"error\">Invalid username or password.</p>\n"
     } else {
         ""
     };
+    let token = escape_html(csrf_token);
+    let (hidden, script) = if shape.token_in_script {
+        (
+            String::new(),
+            format!("  <script>window.config = {{\"csrfToken\": \"{token}\"}};</script>\n"),
+        )
+    } else {
+        (
+            format!("    <input type=\"hidden\" name=\"csrf_token\" value=\"{token}\">\n"),
+            String::new(),
+        )
+    };
     format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head><title>Log in</title></head>\n<body>\n  <h1>Log in</h1>\n{error}  <form method=\"post\" action=\"{}\">\n    <input type=\"hidden\" name=\"csrf_token\" value=\"{}\">\n    <label>Username <input name=\"username\"></label>\n    <label>Password <input name=\"password\" type=\"password\"></label>\n    <button type=\"submit\">Log in</button>\n  </form>\n</body>\n</html>\n",
-        escape_html(action),
-        escape_html(csrf_token)
+        "<!doctype html>\n<html lang=\"en\">\n<head><title>Log in</title></head>\n<body>\n  <h1>Log in</h1>\n{error}  <form method=\"post\" action=\"{}\">\n{hidden}    <label>Username <input name=\"username\"></label>\n    <label>Password <input name=\"password\" type=\"password\"></label>\n    <button type=\"submit\">Log in</button>\n  </form>\n{script}</body>\n</html>\n",
+        escape_html(shape.action),
     )
 }
 

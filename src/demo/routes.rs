@@ -279,7 +279,7 @@ async fn login_page(
     let failed = parse_form(uri.query().unwrap_or("").as_bytes()).contains_key("error");
     let csrf_token = crypto::new_csrf_token(&app.secret);
     let mut response =
-        Html(pages::login_form(&csrf_token, failed, app.login_action())).into_response();
+        Html(pages::login_form(&csrf_token, failed, &app.form_shape())).into_response();
     if app.args.notes_csrf {
         // Django sets its CSRF cookie with the form; AJAX code sends it back in a header.
         set_cookie(
@@ -336,7 +336,7 @@ async fn login_submit(
     if (username.is_empty() || !password_ok) && app.args.login_error_page {
         let csrf_token = crypto::new_csrf_token(&app.secret);
         return handled(
-            Html(pages::login_form(&csrf_token, true, app.login_action())).into_response(),
+            Html(pages::login_form(&csrf_token, true, &app.form_shape())).into_response(),
         );
     }
     if username.is_empty() || !password_ok {

@@ -859,20 +859,21 @@ async fn pace_login(ctx: &Ctx) {
     }
 }
 
-/// Fetch `page` with the user's jar and copy out the hidden field (CSRF token).
+/// Fetch the CSRF page with the user's jar and copy out the token.
 async fn csrf_token(
     ctx: &Ctx,
     t: &TabId,
-    page: &str,
-    field: &str,
+    csrf: &crate::scenario::Csrf,
     obs: &mut Vec<Observation>,
 ) -> Option<Result<String, Failure>> {
+    let page = csrf.page.as_str();
     let p = begin(ctx, t);
     let r = send(ctx, t, Req::page(page)).await?;
     let mut o = finish(ctx, t, Step::Csrf, page, p, &r);
     let token = match &r {
-        Ok(reply) => crate::util::html::hidden_field(&String::from_utf8_lossy(&reply.body), field)
-            .ok_or_else(|| unreadable_csrf(page, field, reply)),
+        Ok(reply) => csrf
+            .read(&String::from_utf8_lossy(&reply.body))
+            .ok_or_else(|| unreadable_csrf(csrf, reply)),
         // No answer at all: its own failure (a connection refused while a target restarts
         // is forgiven like any other).
         Err(f) => Err(f.clone()),
@@ -886,16 +887,19 @@ async fn csrf_token(
 
 /// Why a CSRF page that answered gave no token, with what to check: the answer decides it
 /// (a server error is not a wrong field name).
-fn unreadable_csrf(page: &str, field: &str, reply: &client::Reply) -> Failure {
+fn unreadable_csrf(csrf: &crate::scenario::Csrf, reply: &client::Reply) -> Failure {
+    let (page, field) = (&csrf.page, &csrf.field);
     let answered = login_check::describe(reply);
     let check = match reply.status {
         500..=599 => "the app failed serving the login page, before any password was sent (a missing table? migrations not run?)".to_string(),
         404 => "check [login] csrf.page".to_string(),
         s if s >= 400 => format!("check [login] csrf.page (it answered {s})"),
-        _ => format!("check [login] csrf.field (the name of the hidden input holding the token, now {field:?})"),
+        _ if csrf.pattern.is_some() => "check [login] csrf.pattern (its first group is the token)".to_string(),
+        _ => format!("check [login] csrf.field (the name of the hidden input holding the token, now {field:?}), or give csrf.pattern when the page keeps it elsewhere (a script, a data- attribute)"),
     };
     Failure::CsrfUnreadable(format!(
-        "no CSRF token `{field}` on {page}: it answered {answered}; {check}"
+        "no CSRF token {} on {page}: it answered {answered}; {check}",
+        csrf.describe()
     ))
 }
 
@@ -942,10 +946,8 @@ async fn login_steps(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     }
     if let Some(csrf) = &login.csrf {
         // A person whose login page failed to load reloads it once; so does a virtual user.
-        let token = match csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
-            Some(Err(_)) if !ctx.stop.is_cancelled() => {
-                csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await
-            }
+        let token = match csrf_token(ctx, t, csrf, obs).await {
+            Some(Err(_)) if !ctx.stop.is_cancelled() => csrf_token(ctx, t, csrf, obs).await,
             token => token,
         };
         match token {
@@ -1240,7 +1242,7 @@ async fn logout_steps(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
     }
     let mut fields = Vec::new();
     if let Some(csrf) = &cfg.csrf {
-        if let Some(Ok(token)) = csrf_token(ctx, t, &csrf.page, &csrf.field, obs).await {
+        if let Some(Ok(token)) = csrf_token(ctx, t, csrf, obs).await {
             fields.push((csrf.field.clone(), token));
         }
     }

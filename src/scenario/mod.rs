@@ -324,9 +324,58 @@ pub struct Csrf {
     /// Page that holds the form, fetched with the user's cookie jar.
     #[serde(default = "default_login_path")]
     pub page: String,
-    /// Name of the hidden input: "csrf_token" (Flask-WTF), "csrfmiddlewaretoken" (Django).
+    /// The form field the token is sent in, and the hidden input it is read from:
+    /// "csrf_token" (Flask-WTF), "csrfmiddlewaretoken" (Django).
     #[serde(default = "default_csrf_field")]
     pub field: String,
+    /// Where the page keeps the token when it is no hidden input: a regular expression whose
+    /// first group is the token, e.g. `"csrfToken":\s*"([^"]+)"` for a token in a script's
+    /// JSON (pgAdmin), or a `<meta name="csrf-token" content="...">`.
+    #[serde(default)]
+    pub pattern: Option<TokenPattern>,
+}
+
+impl Csrf {
+    /// The token in a page: the pattern's first group, or the hidden input `field`, or a
+    /// `<meta name="FIELD" content="...">` (Rails, Laravel and many single-page apps).
+    pub fn read(&self, html: &str) -> Option<String> {
+        use crate::util::html;
+        match &self.pattern {
+            Some(p) => p.0.captures(html)?.get(1).map(|m| html::decode(m.as_str())),
+            None => html::hidden_field(html, &self.field).or_else(|| {
+                html::tags(html, "meta")
+                    .find(|tag| html::attr(tag, "name").as_deref() == Some(self.field.as_str()))
+                    .and_then(|tag| html::attr(tag, "content"))
+            }),
+        }
+    }
+
+    /// Where the token was looked for, for a message.
+    pub fn describe(&self) -> String {
+        match &self.pattern {
+            Some(p) => format!("matching csrf.pattern {:?}", p.0.as_str()),
+            None => format!("`{}`", self.field),
+        }
+    }
+}
+
+/// `[login] csrf.pattern`, compiled when the scenario is read: a regex with a group.
+#[derive(Debug, Clone)]
+pub struct TokenPattern(pub regex::Regex);
+
+impl<'de> Deserialize<'de> for TokenPattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error;
+        let text = String::deserialize(d)?;
+        let re = regex::Regex::new(&text)
+            .map_err(|e| D::Error::custom(format!("not a regular expression: {e}")))?;
+        if re.captures_len() < 2 {
+            return Err(D::Error::custom(
+                "needs a group around the token, e.g. \"csrfToken\":\\s*\"([^\"]+)\"",
+            ));
+        }
+        Ok(TokenPattern(re))
+    }
 }
 
 fn default_csrf_field() -> String {
@@ -1673,6 +1722,38 @@ url = "http://127.0.0.1:9"
 [load]
 duration = "1s"
 "#;
+
+    #[test]
+    fn a_csrf_token_is_read_from_a_hidden_input_a_meta_tag_or_a_pattern() {
+        let csrf = |extra: &str| -> Csrf {
+            toml::from_str(&format!(
+                "page = \"/login\"\nfield = \"csrf-token\"\n{extra}"
+            ))
+            .unwrap()
+        };
+        let plain = csrf("");
+        assert_eq!(
+            plain
+                .read(r#"<input type=hidden name="csrf-token" value="a&amp;b">"#)
+                .as_deref(),
+            Some("a&b")
+        );
+        assert_eq!(
+            plain
+                .read(r#"<meta name="csrf-token" content="m1">"#)
+                .as_deref(),
+            Some("m1")
+        );
+        assert_eq!(plain.read("<p>none</p>"), None);
+        let script = csrf(r#"pattern = '"csrfToken":\s*"([^"]+)"'"#);
+        assert_eq!(
+            script
+                .read(r#"<script>cfg = {"csrfToken": "s-3"}</script>"#)
+                .as_deref(),
+            Some("s-3")
+        );
+        assert!(script.describe().contains("csrf.pattern"));
+    }
 
     #[test]
     fn a_probe_section_with_only_a_worker_header_asks_no_debug_endpoint() {
