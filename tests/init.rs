@@ -268,6 +268,39 @@ fn a_page_without_a_login_form_is_exit_2_saying_so() {
     assert_eq!(o.code, 2, "{}", o.stderr);
     assert!(o.stderr.contains("no login form"), "{}", o.stderr);
     assert!(o.stderr.contains("--login"), "{}", o.stderr);
+    // Pages that answered without a form: perhaps rendered by JavaScript (pgAdmin's is), and
+    // each place named once (pgAdmin's trial saw "/login, /login").
+    assert!(o.stderr.contains("JavaScript renders"), "{}", o.stderr);
+    let tried = o
+        .stderr
+        .split("(tried ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let places: Vec<&str> = tried.split(", ").collect();
+    let mut unique = places.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(places.len(), unique.len(), "{tried}");
+    // Given a login page: no advice to give one.
+    let o = sc(
+        &[
+            "init",
+            &format!("http://127.0.0.1:{port}"),
+            "--login",
+            "/signin",
+        ],
+        &[],
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert!(
+        o.stderr.contains("/signin") && !o.stderr.contains("give the login page"),
+        "{}",
+        o.stderr
+    );
     // Nothing listens: exit 3.
     let o = sc(
         &["init", &format!("http://127.0.0.1:{}", free_port())],

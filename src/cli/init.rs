@@ -161,7 +161,12 @@ pub async fn run(args: InitArgs) -> std::result::Result<String, InitError> {
         }
     }
     candidates.extend(LOGIN_PATHS.iter().map(|p| p.to_string()));
+    // The home page's redirect is often one of the usual places: ask each once.
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|p| seen.insert(p.clone()));
     let mut form = None;
+    // Pages that answered, but with no login form in their HTML: rendered by JavaScript?
+    let mut formless: Vec<String> = Vec::new();
     let mut worker_header = header_identity(&home.headers);
     let mut csrf_cookie = None;
     for path in &candidates {
@@ -184,6 +189,7 @@ pub async fn run(args: InitArgs) -> std::result::Result<String, InitError> {
             form = Some(f);
             break;
         }
+        formless.push(path.clone());
         if args.login.as_deref() == Some(path.as_str()) {
             break;
         }
@@ -194,8 +200,24 @@ pub async fn run(args: InitArgs) -> std::result::Result<String, InitError> {
         } else {
             candidates.join(", ")
         };
+        let next = if formless.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} answered, but with no <form> with a password input in its HTML: a page \
+                 its JavaScript renders? Then write [login] by hand (README \"Point it at your \
+                 app\"): path = where the form posts (a browser's network tab shows the POST), \
+                 fields = its field names",
+                formless.join(", ")
+            )
+        };
+        let hint = if args.login.is_some() {
+            ""
+        } else {
+            "; give the login page with --login PATH"
+        };
         return Err(InitError::Usage(format!(
-            "no login form (a <form> with a password input) found on {base} (tried {tried}); give the login page with --login PATH"
+            "no login form (a <form> with a password input) found on {base} (tried {tried}){next}{hint}"
         )));
     };
     let mut probe = None;
