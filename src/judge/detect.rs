@@ -340,7 +340,8 @@ fn worker_split(ev: &Evidence, anonymous: &[&Observation]) -> Option<usize> {
 }
 
 /// Which workers (or replicas, when identities are `replica:worker` over several replicas)
-/// disagree about sessions: "logged in via web-1, anonymous on web-3 (12 of 12 times)", the
+/// disagree about sessions: "logged in via web-1, anonymous on web-3 (12 of the 12 answers
+/// web-3 gave them)", the
 /// pairs with the most anonymous answers first, and the one replica in every such pair.
 fn worker_disagreement(ev: &Evidence) -> Option<String> {
     let pairs = &ev.digest.worker_pairs;
@@ -377,12 +378,21 @@ fn worker_disagreement(ev: &Evidence) -> Option<String> {
         return None;
     }
     bad.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    let what = if by_replica { "replicas" } else { "workers" };
+    // Identities of one kind (a header, a PID) do not say whether they are processes of one
+    // server or replicas behind a balancer.
+    let what = if by_replica {
+        "replicas"
+    } else {
+        "workers (or replicas)"
+    };
     let shown: Vec<String> = bad
         .iter()
         .take(3)
         .map(|((via, on), anonymous, answers)| {
-            format!("logged in via {via}, anonymous on {on} ({anonymous} of {answers} times)")
+            format!(
+                "logged in via {via}, anonymous on {on} ({anonymous} of the {answers} answers \
+                 {on} gave them)"
+            )
         })
         .collect();
     let mut out = shown.join("; ");

@@ -524,7 +524,7 @@ fn requests_text(r: &Report) -> String {
     let neither = q.total.saturating_sub(q.ok + q.errors);
     if neither > 0 {
         text.push_str(&format!(
-            ", {neither} neither (refused logins, 401/403 answers)"
+            ", {neither} neither (refused logins, pages without the CSRF token, 401/403)"
         ));
     }
     text.push_str(&format!(" ({:.1}/s)", q.per_second));
