@@ -299,3 +299,33 @@ fn the_header_alone_tells_replicas_apart_without_a_probe() {
     let r = out.report.as_ref().unwrap();
     assert_eq!(r["auth"]["probes"], 0, "no probe was sent");
 }
+
+/// Found on pgAdmin behind nginx: with the header alone, a page that a replica answered with
+/// a redirect to the login page was put down to the replica that served the login page after
+/// it, so the finding named the wrong one (or none at all, with one user). The replica that
+/// sent the user to the login page is the one that did not know the session.
+#[test]
+fn the_header_alone_names_the_replica_that_sent_the_user_to_the_login_page() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = start(|r| {
+        if r == "web-3" {
+            "web-3-own-key"
+        } else {
+            "one-key-for-all"
+        }
+    });
+    let out = run(&t, "path = \"\"");
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let f = out
+        .finding("logout")
+        .unwrap_or_else(|| panic!("{}", out.explain()));
+    let msg = f["message"].as_str().unwrap();
+    assert!(msg.contains("anonymous on web-3"), "{msg}");
+    // web-1 and web-2 share their key: neither rejects the other's sessions.
+    assert!(
+        !msg.contains("logged in via web-1, anonymous on web-2")
+            && !msg.contains("logged in via web-2, anonymous on web-1"),
+        "{msg}"
+    );
+    assert!(msg.contains("web-3 disagrees with every other"), "{msg}");
+}

@@ -129,7 +129,8 @@ pub struct RunArgs {
     /// it on stdout and moves the summary table to stderr.
     #[arg(long, env = "SESSCHECK_EVENTS", value_name = "FILE|-")]
     pub events: Option<PathBuf>,
-    /// Print only the verdict line: no progress, no tables.
+    /// Print only the verdict line on stdout: no progress, no tables (warnings still go to
+    /// stderr).
     #[arg(long, short, env = "SESSCHECK_QUIET")]
     pub quiet: bool,
     /// Also show what a spawned target prints.

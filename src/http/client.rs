@@ -169,7 +169,8 @@ pub struct Reply {
     pub cookie_attrs: Vec<CookieAttrs>,
     /// A login cookie came back unchanged with a fresh lifetime (sliding sessions).
     pub renewed: bool,
-    /// `[probe] worker_header` of the last response in the chain: who served it.
+    /// `[probe] worker_header` of the last response in the chain, or of the one that sent the
+    /// user to the login page: who served it.
     pub served_by: Option<crate::observe::worker::WorkerId>,
     /// How long the request waited for a `[load] max_connections` slot before it was sent.
     pub waited: Duration,
@@ -509,7 +510,10 @@ impl Http {
             if resp.headers().values().any(|v| self.header_matches(v)) {
                 reply.pattern_match = true;
             }
-            if let Some(name) = &self.worker_header {
+            // Once a hop sent the user to the login page, its server is the one that did not
+            // know the session; the login page's server after it is not (found on pgAdmin
+            // behind nginx, where that blamed the wrong replica).
+            if let Some(name) = self.worker_header.as_ref().filter(|_| !reply.to_login) {
                 reply.served_by = resp
                     .headers()
                     .get(name)

@@ -245,9 +245,12 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
         .filter(|v| replacements.before(v).is_some())
         .count();
     let mut message = format!(
-        "{} of {seen} requests by logged-in users came back anonymous ({} users affected)",
+        "{} of {seen} requests by logged-in users came back anonymous ({} affected)",
         plain.len(),
-        users.len()
+        match users.len() {
+            1 => "1 user".to_string(),
+            n => format!("{n} users"),
+        }
     );
     // Most anonymous answers came after a response replaced the login cookie: that is the
     // symptom to name, before the workers'.

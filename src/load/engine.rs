@@ -1182,8 +1182,9 @@ fn login_redirect_hint(
             .to_string()
     };
     if page(location) == page(login_path) || page(location) == page(login_page) {
-        return "; that is the login page again: the app refused the login (the password? an \
-                account locked after failed logins?)"
+        return "; that is the login page again: the app refused the login (the password? a \
+                CSRF token the form wants, see [login] csrf? an account locked after failed \
+                logins?)"
             .to_string();
     }
     if login_path.contains('?') {
@@ -1389,7 +1390,7 @@ mod tests {
     /// /authenticate/login, a wrong password goes back to the /login page).
     #[test]
     fn a_login_sent_back_is_refused_and_one_moved_is_told_where() {
-        let again = "; that is the login page again: the app refused the login (the password? an account locked after failed logins?)";
+        let again = "; that is the login page again: the app refused the login (the password? a CSRF token the form wants, see [login] csrf? an account locked after failed logins?)";
         assert_eq!(
             login_redirect_hint("/login/", "/login/", "/", 302, Some("/login/")),
             again

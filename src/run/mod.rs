@@ -431,7 +431,9 @@ async fn run_and_report(
             )
         })
     });
-    if let Some(w) = logins_ate_the_load(&digest) {
+    let first_logins = crate::load::schedule::shard_users(scenario.load.users, o.shard).len()
+        * scenario.sessions.per_user;
+    if let Some(w) = logins_ate_the_load(&digest, first_logins as u64) {
         eprintln!("warning: {w}");
     }
     let rep = report::build(report::Inputs {
@@ -688,12 +690,24 @@ const LOGIN_SHARE_WARNING: f64 = 0.5;
 
 /// Says so when logins took most of the time users spent in requests: the verdict then rests
 /// on few pages and probes, and the latency figures are not the app's pages.
-fn logins_ate_the_load(digest: &Digest) -> Option<String> {
+/// `first_logins`: the users' own first logins; more than twice as many logins in all were
+/// mostly logins again after a user was sent to the login page (a logout bug), and then more
+/// time or fewer users is not the fix (the advice misled the pgAdmin trial).
+fn logins_ate_the_load(digest: &Digest, first_logins: u64) -> Option<String> {
     let share = digest.login_share()?;
+    let advice = if digest.logins > 2 * first_logins {
+        format!(
+            "most of them logins again after users were sent to the login page ({first_logins} \
+             users), so see the logout finding first"
+        )
+    } else {
+        "the load measured mostly logins; give [load] duration more time or use fewer [load] \
+         users"
+            .to_string()
+    };
     (share >= LOGIN_SHARE_WARNING && digest.logins_ok > 0).then(|| {
         format!(
-            "logins took {:.0} % of the time spent in requests ({} logins, {:.0} ms each on average; {} pages and probes): \
-             the load measured mostly logins; give [load] duration more time or use fewer [load] users",
+            "logins took {:.0} % of the time spent in requests ({} logins, {:.0} ms each on average; {} pages and probes): {advice}",
             share * 100.0,
             digest.logins,
             digest.login_us as f64 / digest.logins as f64 / 1000.0,
@@ -704,6 +718,25 @@ fn logins_ate_the_load(digest: &Digest) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn logins_that_ate_the_load_are_blamed_on_logouts_when_most_were_logins_again() {
+        let mut d = crate::observe::digest::Digest::of(&[], &[], Default::default());
+        let _ = d.overall.record(10_000);
+        d.traffic = 1;
+        d.login_us = 1_000_000;
+        d.logins_ok = 5;
+        d.logins = 5;
+        let first = super::logins_ate_the_load(&d, 5).unwrap();
+        assert!(first.contains("use fewer [load] users"), "{first}");
+        // pgAdmin with a store per replica: 245 logins for 5 users.
+        d.logins = 245;
+        let again = super::logins_ate_the_load(&d, 5).unwrap();
+        assert!(
+            again.contains("see the logout finding first") && !again.contains("fewer"),
+            "{again}"
+        );
+    }
+
     #[test]
     fn users_and_tabs_are_counted_in_words() {
         assert_eq!(super::users_and_tabs(10, 1), "10 users × 1 tab");
