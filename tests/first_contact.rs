@@ -512,6 +512,14 @@ fn csrf_page_and_field_typos_name_the_field_to_fix() {
         "{m}"
     );
     assert!(!m.contains("the password?"), "{m}");
+    // Each user asked the login page twice (a reload) and never sent its login: 6 requests,
+    // none of them an error (before, the 3 unsent logins were counted as 3 errors).
+    let q = &out.report.as_ref().unwrap()["requests"];
+    assert_eq!(
+        (q["total"].as_u64(), q["errors"].as_u64()),
+        (Some(6), Some(0)),
+        "{q}"
+    );
 
     let (out, _d) = run_text(&scenario(
         args,

@@ -21,7 +21,7 @@ pub async fn show(ctx: Arc<Ctx>) {
 fn counters(p: &Progress) -> String {
     let pids = p.pids.lock().map(|s| s.len()).unwrap_or(0);
     format!(
-        "requests {} | errors {} | anonymous {} | logged in {} | distinct PIDs {}",
+        "requests {} | errors {} | anonymous {} | logins ok {} | distinct workers {}",
         p.requests.load(Ordering::Relaxed),
         p.errors.load(Ordering::Relaxed),
         p.anonymous.load(Ordering::Relaxed),
@@ -36,7 +36,7 @@ fn counters(p: &Progress) -> String {
 fn short_counters(p: &Progress) -> String {
     let pids = p.pids.lock().map(|s| s.len()).unwrap_or(0);
     format!(
-        "{} req | {} logged in | {} err | {} anon | {} PIDs",
+        "{} req | {} logins ok | {} err | {} anon | {} workers",
         p.requests.load(Ordering::Relaxed),
         p.logins.load(Ordering::Relaxed),
         p.errors.load(Ordering::Relaxed),
@@ -95,7 +95,7 @@ mod tests {
         p.logins.store(12, Ordering::Relaxed);
         assert_eq!(
             short_counters(&p),
-            "0 req | 12 logged in | 0 err | 0 anon | 0 PIDs"
+            "0 req | 12 logins ok | 0 err | 0 anon | 0 workers"
         );
     }
 }

@@ -183,9 +183,15 @@ impl Digest {
     /// times are taken under the same lock that `Recorder` folds under, so a request that
     /// started after a restart's start (or after its ready) always sees that time here.
     pub fn add(&mut self, o: &Observation, restarts: &[RestartWindow]) {
-        self.total += 1;
-        self.ok += o.ok() as u64;
-        self.errors += is_error(o) as u64;
+        // A login whose CSRF token could not be read was never sent: a failed login, but no
+        // request (the pgAdmin trial's server saw 2 requests where the summary counted 3).
+        let sent =
+            !(o.step == Step::Login && matches!(o.failure, Some(Failure::CsrfUnreadable(_))));
+        if sent {
+            self.total += 1;
+            self.ok += o.ok() as u64;
+            self.errors += is_error(o) as u64;
+        }
         self.renewed |= o.renewed;
         self.remaining.add(o, restarts);
         self.last_end_us = self.last_end_us.max(o.end_us);
