@@ -154,6 +154,19 @@ think_time = "50ms"
     )
 }
 
+/// `sesscheck run SCENARIO --quiet` under `ulimit {ulimit}`, its reports in `dir`.
+fn run_under_ulimit(dir: &TempDir, ulimit: &str, scenario: &str) -> Outcome {
+    let reports = dir.path().join("reports");
+    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
+    sesscheck_under_ulimit(
+        ulimit,
+        &["run", scenario, "--quiet"],
+        &envs,
+        &reports,
+        Duration::from_secs(60),
+    )
+}
+
 fn hard_limit_on_open_files() -> u64 {
     let out = Command::new("sh")
         .args(["-c", "ulimit -Hn"])
@@ -177,15 +190,7 @@ fn a_low_soft_limit_on_open_files_is_raised_for_sesscheck_and_kept_for_the_targe
     }
     let dir = TempDir::new("nofile-soft");
     let scenario = many_users_scenario(&dir, "");
-    let reports = dir.path().join("reports");
-    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
-    let out = sesscheck_under_ulimit(
-        "-Sn 128",
-        &["run", &scenario, "--quiet"],
-        &envs,
-        &reports,
-        Duration::from_secs(60),
-    );
+    let out = run_under_ulimit(&dir, "-Sn 128", &scenario);
     assert_eq!(out.code, 0, "{}", out.explain());
     let r = out.report.as_ref().unwrap();
     assert_eq!(r["logins"]["ok"], 150, "{}", r["logins"]);
@@ -200,15 +205,7 @@ fn a_low_soft_limit_on_open_files_is_raised_for_sesscheck_and_kept_for_the_targe
 fn a_load_that_cannot_fit_under_the_hard_limit_on_open_files_is_refused_with_the_cap_that_fits() {
     let dir = TempDir::new("nofile-hard");
     let scenario = many_users_scenario(&dir, "");
-    let reports = dir.path().join("reports");
-    let envs = [("SESSCHECK_REPORT_DIR", reports.to_str().unwrap())];
-    let out = sesscheck_under_ulimit(
-        "-n 128",
-        &["run", &scenario, "--quiet"],
-        &envs,
-        &reports,
-        Duration::from_secs(60),
-    );
+    let out = run_under_ulimit(&dir, "-n 128", &scenario);
     assert_eq!(out.code, 2, "{}", out.explain());
     assert!(
         out.stderr.contains("150 connections")
@@ -225,13 +222,7 @@ fn a_load_that_cannot_fit_under_the_hard_limit_on_open_files_is_refused_with_the
     );
 
     let scenario = many_users_scenario(&dir, "max_connections = 64");
-    let out = sesscheck_under_ulimit(
-        "-n 128",
-        &["run", &scenario, "--quiet"],
-        &envs,
-        &reports,
-        Duration::from_secs(60),
-    );
+    let out = run_under_ulimit(&dir, "-n 128", &scenario);
     assert_eq!(out.code, 0, "{}", out.explain());
     assert_eq!(out.report.as_ref().unwrap()["logins"]["ok"], 150);
 }

@@ -222,6 +222,27 @@ fn workers(out: &common::Outcome) -> BTreeSet<String> {
         .collect()
 }
 
+/// The secret of each replica: one for all, but web-3 has its own.
+fn web_3_has_its_own_key(replica: &str) -> &'static str {
+    if replica == "web-3" {
+        "web-3-own-key"
+    } else {
+        "one-key-for-all"
+    }
+}
+
+/// The `logout` finding's message of a run (`probe` as in `run`) where web-3 has its own key.
+fn logout_message_with_web_3_apart(probe: &str) -> String {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let t = start(web_3_has_its_own_key);
+    let out = run(&t, probe);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let f = out
+        .finding("logout")
+        .unwrap_or_else(|| panic!("{}", out.explain()));
+    f["message"].as_str().unwrap().to_string()
+}
+
 const PROBE_PID: &str = "path = \"/sesscheck/probe\"\npid = \"/worker/pid\"";
 
 #[test]
@@ -257,20 +278,7 @@ fn shared_secret_passes_and_counts_every_replica_worker_apart() {
 
 #[test]
 fn a_replica_with_its_own_secret_key_is_named_in_the_logout_finding() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let t = start(|r| {
-        if r == "web-3" {
-            "web-3-own-key"
-        } else {
-            "one-key-for-all"
-        }
-    });
-    let out = run(&t, PROBE_PID);
-    assert_eq!(out.code, 1, "{}", out.explain());
-    let f = out
-        .finding("logout")
-        .unwrap_or_else(|| panic!("{}", out.explain()));
-    let msg = f["message"].as_str().unwrap();
+    let msg = &logout_message_with_web_3_apart(PROBE_PID);
     assert!(msg.contains("anonymous on web-3"), "{msg}");
     assert!(msg.contains("web-3 disagrees with every other"), "{msg}");
     assert!(
@@ -306,20 +314,7 @@ fn the_header_alone_tells_replicas_apart_without_a_probe() {
 /// sent the user to the login page is the one that did not know the session.
 #[test]
 fn the_header_alone_names_the_replica_that_sent_the_user_to_the_login_page() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let t = start(|r| {
-        if r == "web-3" {
-            "web-3-own-key"
-        } else {
-            "one-key-for-all"
-        }
-    });
-    let out = run(&t, "path = \"\"");
-    assert_eq!(out.code, 1, "{}", out.explain());
-    let f = out
-        .finding("logout")
-        .unwrap_or_else(|| panic!("{}", out.explain()));
-    let msg = f["message"].as_str().unwrap();
+    let msg = &logout_message_with_web_3_apart("path = \"\"");
     assert!(msg.contains("anonymous on web-3"), "{msg}");
     // web-1 and web-2 share their key: neither rejects the other's sessions.
     assert!(
