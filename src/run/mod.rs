@@ -615,7 +615,7 @@ async fn drive(
     let held_back = progress.logins_held_back.load(Ordering::Relaxed);
     if held_back > 0 {
         eprintln!(
-            "warning: the users share one account and its first login failed, so {held_back} other users did not try theirs: more failed logins could lock the account"
+            "warning: the users share one account and its first logins failed, so {held_back} other users did not try theirs: more failed logins could lock the account"
         );
     }
     let recorded = ctx.recorder.take();
