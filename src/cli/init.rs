@@ -160,6 +160,12 @@ pub async fn run(args: InitArgs) -> std::result::Result<String, InitError> {
             }
         }
     }
+    // A "Log in" link on the home page (Datasette's menu links to /-/login).
+    candidates.extend(
+        links_to_login(&String::from_utf8_lossy(&home.body), &base)
+            .into_iter()
+            .take(2),
+    );
     candidates.extend(LOGIN_PATHS.iter().map(|p| p.to_string()));
     // The home page's redirect is often one of the usual places: ask each once.
     let mut seen = std::collections::HashSet::new();
@@ -510,6 +516,27 @@ async fn learn_login(
 
 /// The same-origin paths an HTML page links to (`<a href>`), in order, once each; not
 /// assets, and not what looks like it would log out or change something.
+/// Same-origin links whose address says log in or sign in.
+fn links_to_login(html: &str, base: &Url) -> Vec<String> {
+    const WORDS: [&str; 6] = ["login", "log-in", "log_in", "signin", "sign-in", "sign_in"];
+    let anchor = Regex::new(r"(?is)<a\b[^>]*>").expect("a valid regex");
+    let mut out: Vec<String> = Vec::new();
+    for tag in anchor.find_iter(html) {
+        let Some(url) = attr(tag.as_str(), "href").and_then(|h| base.join(h.trim()).ok()) else {
+            continue;
+        };
+        let path = url.path().to_string();
+        let lower = path.to_ascii_lowercase();
+        if url.origin() == base.origin()
+            && WORDS.iter().any(|w| lower.contains(w))
+            && !out.contains(&path)
+        {
+            out.push(path);
+        }
+    }
+    out
+}
+
 fn links_in(html: &str, base: &Url) -> Vec<String> {
     const SKIP_WORDS: [&str; 7] = [
         "logout", "log-out", "log_out", "signout", "sign-out", "sign_out", "delete",
@@ -652,8 +679,12 @@ fn not_found(
         );
     }
     if probe.is_none() {
+        let workers = match worker_header {
+            Some(h) => format!("which worker answered is read from the {h} header only"),
+            None => "which worker answered is not checked".to_string(),
+        };
         out.push(format!(
-            "no debug endpoint answered JSON (tried {}): the scenario runs without [probe], so which worker answered is not checked; see README for the drop-in probe",
+            "no debug endpoint answered JSON (tried {}): the scenario runs without a probe, so {workers}; see README for the drop-in probe",
             PROBE_PATHS.join(", ")
         ));
     }
@@ -804,6 +835,19 @@ fn render(d: &Draft) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_in_link_on_the_home_page_is_a_place_to_look_for_the_form() {
+        let base = Url::parse("http://127.0.0.1:8880/").unwrap();
+        // Datasette's menu; a link elsewhere and a page that is no login are left out.
+        let html = r#"<a href="/-/login">Log in</a> <a href="/private">db</a>
+            <a href="https://idp.test/login">SSO</a> <a href="/-/login">again</a>
+            <a href='/accounts/sign-in/'>x</a>"#;
+        assert_eq!(
+            links_to_login(html, &base),
+            ["/-/login", "/accounts/sign-in/"]
+        );
+    }
 
     #[test]
     fn links_are_same_origin_pages_once_without_assets_or_logouts() {
