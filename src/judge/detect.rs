@@ -152,7 +152,10 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
             "{f}; some logins worked, so [login] is right: if the login page and the login reached different workers, a SECRET_KEY (or CSRF secret) that differs per worker rejects the token (with [login] accounts: check that account's password)"
         ),
         (Some(f @ Failure::LoginRejected(_)), _) => {
-            format!("{f}; check [login] path, fields (the password?) and success")
+            format!(
+                "{f}; check [login] path, fields (the password?) and success{}",
+                crossed_workers(ev, first)
+            )
         }
         (Some(f), _) => f.to_string(),
         (None, _) => format!(
@@ -176,6 +179,26 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
         ),
         example: describe(first),
     })
+}
+
+/// When every login failed and the failed login's CSRF page came from another worker than
+/// the login (known from `[probe] worker_header`), say so: workers that do not share their
+/// SECRET_KEY refuse that token as a wrong password is refused (Datasette behind a strict
+/// round-robin nginx, with a secret per replica and one shared account).
+fn crossed_workers(ev: &Evidence, login: &Observation) -> String {
+    let page = ev
+        .obs
+        .iter()
+        .filter(|o| o.step == Step::Csrf && o.vu == login.vu && o.start_us <= login.start_us)
+        .max_by_key(|o| o.start_us);
+    match (page.and_then(|p| p.worker), login.worker) {
+        (Some(from), Some(to)) if from != to => format!(
+            "; or the workers: its login page came from {from} and the login went to {to}, \
+             and workers that do not share their SECRET_KEY (or CSRF secret) refuse that token \
+             too (give users accounts of their own, `user{{user}}`, to tell the two apart)"
+        ),
+        _ => String::new(),
+    }
 }
 
 /// `logout` and `restart_logout`: a logged-in user seen anonymous. When a restart happened
@@ -922,6 +945,31 @@ mod tests {
         let mut o = obs(vu, Step::Login, 0, 10, status, Some(false));
         o.failure = Some(Failure::LoginRejected(format!("HTTP {status}")));
         o
+    }
+
+    #[test]
+    fn a_login_whose_page_came_from_another_worker_names_both_when_every_login_failed() {
+        let named = |n: &str| Some(crate::observe::worker::WorkerId::intern(n));
+        let mut page = obs(0, Step::Csrf, 0, 5, 200, None);
+        page.worker = named("127.0.0.1:8881");
+        let mut login = rejected_login(0, 403);
+        login.start_us = 6;
+        login.end_us = 10;
+        login.worker = named("127.0.0.1:8882");
+        let m = login_message(&[page.clone(), login.clone()], false);
+        assert!(
+            m.contains(
+                "its login page came from 127.0.0.1:8881 and the login went to 127.0.0.1:8882"
+            ),
+            "{m}"
+        );
+        // The same worker for both, or workers not known: the password is the likely cause.
+        login.worker = page.worker;
+        assert!(
+            !login_message(&[page.clone(), login.clone()], false).contains("login page came from")
+        );
+        login.worker = None;
+        assert!(!login_message(&[page, login], false).contains("login page came from"));
     }
 
     #[test]

@@ -697,6 +697,16 @@ async fn page(ctx: &Ctx, t: &TabId, path: &PathStr, turn: Turn) -> Option<Observ
     Some(o)
 }
 
+/// Who answered a login or its CSRF page, where `[probe] worker_header` alone names workers:
+/// a login page and a login answered by different workers is what a per-worker secret needs.
+fn header_worker(ctx: &Ctx, r: &Result<client::Reply, Failure>) -> Option<WorkerId> {
+    let reply = r.as_ref().ok()?;
+    ctx.probe_reader
+        .pages_identify(&ctx.plan.probe.path)
+        .then_some(reply.served_by)
+        .flatten()
+}
+
 /// Count a worker identity for the progress line.
 fn note_worker(ctx: &Ctx, worker: Option<WorkerId>) {
     if let Some(w) = worker {
@@ -886,6 +896,7 @@ async fn csrf_token(
     let p = begin(ctx, t);
     let r = send(ctx, t, Req::page(page)).await?;
     let mut o = finish(ctx, t, Step::Csrf, page, p, &r);
+    o.worker = header_worker(ctx, &r);
     let token = match &r {
         Ok(reply) => csrf
             .read(&String::from_utf8_lossy(&reply.body))
@@ -1005,6 +1016,7 @@ async fn login_steps(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
         return false;
     };
     let mut o = finish(ctx, t, Step::Login, login.path.as_str(), p, &r);
+    o.worker = header_worker(ctx, &r);
     let mut verdict = match &r {
         Ok(reply) => login_verdict(ctx, login, reply),
         Err(_) => Err(String::new()),
