@@ -24,6 +24,8 @@ pub struct DetectConfig {
     pub target_output: bool,
     /// `[load] connection = "new"`: every request had a connection of its own.
     pub new_connections: bool,
+    /// `[login] accounts`: users log in to accounts of a file, each with its own password.
+    pub accounts_file: bool,
 }
 
 /// Everything detectors look at.
@@ -149,7 +151,12 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
         ),
         // Some worked, so path, fields and success are right; what differs is where it landed.
         (Some(f @ Failure::LoginRejected(_)), _) if some_worked => format!(
-            "{f}; some logins worked, so [login] is right: if the login page and the login reached different workers, a SECRET_KEY (or CSRF secret) that differs per worker rejects the token (with [login] accounts: check that account's password)"
+            "{f}; some logins worked, so [login] is right: if the login page and the login reached different workers, a SECRET_KEY (or CSRF secret) that differs per worker rejects the token{}",
+            if ev.cfg.accounts_file {
+                " (or that account's password in [login] accounts)"
+            } else {
+                ""
+            }
         ),
         (Some(f @ Failure::LoginRejected(_)), _) => {
             format!(
@@ -871,6 +878,7 @@ mod tests {
             min_distinct_pids: Some(2),
             run_end_us: 20_000_000,
             new_connections: false,
+            accounts_file: false,
         }
     }
 
@@ -923,10 +931,16 @@ mod tests {
     /// `login_failed`'s message, for these login observations and whether sesscheck started
     /// the target.
     fn login_message(logins: &[Observation], target_output: bool) -> String {
-        let c = DetectConfig {
-            target_output,
-            ..cfg()
-        };
+        login_message_with(
+            DetectConfig {
+                target_output,
+                ..cfg()
+            },
+            logins,
+        )
+    }
+
+    fn login_message_with(c: DetectConfig, logins: &[Observation]) -> String {
         let digest = Digest::of(logins, &[], digest_config(&c));
         let audit = AuditConfig::default();
         let ev = Evidence {
@@ -988,6 +1002,18 @@ mod tests {
         let m = login_message(&[rejected_login(0, 400), login(1, 20)], false);
         assert!(
             m.contains("some logins worked, so [login] is right") && m.contains("SECRET_KEY"),
+            "{m}"
+        );
+        // An account's own password is named only where there is an accounts file (the
+        // Datasette trial saw it in a scenario without one).
+        assert!(!m.contains("[login] accounts"), "{m}");
+        let with_file = DetectConfig {
+            accounts_file: true,
+            ..cfg()
+        };
+        let m = login_message_with(with_file, &[rejected_login(0, 400), login(1, 20)]);
+        assert!(
+            m.contains("that account's password in [login] accounts"),
             "{m}"
         );
         // None worked: the scenario first.

@@ -70,6 +70,10 @@ fn detect_config(scenario: &Scenario, run_end_us: u64) -> DetectConfig {
         run_end_us,
         target_output: scenario.target.spawn.is_some(),
         new_connections: scenario.lowered.http.new_connections,
+        accounts_file: scenario
+            .login
+            .as_ref()
+            .is_some_and(|l| l.accounts.is_some()),
     }
 }
 
