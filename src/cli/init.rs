@@ -516,27 +516,37 @@ async fn learn_login(
 
 /// The same-origin paths an HTML page links to (`<a href>`), in order, once each; not
 /// assets, and not what looks like it would log out or change something.
-/// Same-origin links whose address says log in or sign in.
-fn links_to_login(html: &str, base: &Url) -> Vec<String> {
-    const WORDS: [&str; 6] = ["login", "log-in", "log_in", "signin", "sign-in", "sign_in"];
-    let anchor = Regex::new(r"(?is)<a\b[^>]*>").expect("a valid regex");
+/// The paths of a page's same-origin links, in order, each once; a link to a place on the page
+/// itself (`#top`) is no page.
+fn same_origin_links(html: &str, base: &Url) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for tag in anchor.find_iter(html) {
-        let Some(url) = attr(tag.as_str(), "href").and_then(|h| base.join(h.trim()).ok()) else {
+    for tag in crate::util::html::tags(html, "a") {
+        let Some(href) = attr(tag, "href").filter(|h| !h.starts_with('#')) else {
+            continue;
+        };
+        let Ok(url) = base.join(href.trim()) else {
             continue;
         };
         let path = url.path().to_string();
-        let lower = path.to_ascii_lowercase();
-        if url.origin() == base.origin()
-            && WORDS.iter().any(|w| lower.contains(w))
-            && !out.contains(&path)
-        {
+        if url.origin() == base.origin() && !out.contains(&path) {
             out.push(path);
         }
     }
     out
 }
 
+/// Same-origin links whose address says log in or sign in.
+fn links_to_login(html: &str, base: &Url) -> Vec<String> {
+    const WORDS: [&str; 6] = ["login", "log-in", "log_in", "signin", "sign-in", "sign_in"];
+    let mut links = same_origin_links(html, base);
+    links.retain(|path| {
+        let lower = path.to_ascii_lowercase();
+        WORDS.iter().any(|w| lower.contains(w))
+    });
+    links
+}
+
+/// Same-origin links that may be pages of the app: no logout (or delete) link, no asset.
 fn links_in(html: &str, base: &Url) -> Vec<String> {
     const SKIP_WORDS: [&str; 7] = [
         "logout", "log-out", "log_out", "signout", "sign-out", "sign_out", "delete",
@@ -544,30 +554,13 @@ fn links_in(html: &str, base: &Url) -> Vec<String> {
     const ASSET_ENDINGS: [&str; 9] = [
         ".css", ".js", ".png", ".jpg", ".svg", ".ico", ".gif", ".woff", ".woff2",
     ];
-    let anchor = Regex::new(r"(?is)<a\b[^>]*>").expect("a valid regex");
-    let mut out: Vec<String> = Vec::new();
-    for tag in anchor.find_iter(html) {
-        // Read as the form's attributes are; a link to a place on this page is no page.
-        let Some(href) = attr(tag.as_str(), "href").filter(|h| !h.starts_with('#')) else {
-            continue;
-        };
-        let Ok(url) = base.join(href.trim()) else {
-            continue;
-        };
-        if url.origin() != base.origin() {
-            continue;
-        }
-        let path = url.path().to_string();
+    let mut links = same_origin_links(html, base);
+    links.retain(|path| {
         let lower = path.to_ascii_lowercase();
-        if SKIP_WORDS.iter().any(|w| lower.contains(w))
-            || ASSET_ENDINGS.iter().any(|e| lower.ends_with(e))
-            || out.contains(&path)
-        {
-            continue;
-        }
-        out.push(path);
-    }
-    out
+        !SKIP_WORDS.iter().any(|w| lower.contains(w))
+            && !ASSET_ENDINGS.iter().any(|e| lower.ends_with(e))
+    });
+    links
 }
 
 /// Does an anonymous visitor get sent away from `answer`'s page? A redirect to the login page
