@@ -29,9 +29,10 @@ pub(super) struct Learned {
     pub notes: Vec<String>,
 }
 
-/// Ask the pages, and apply what was learned to the scenario (its `[detect] login_path` and
-/// the client's). Does nothing when `[detect] login_path` is set or there is no `[login]`.
-pub(super) async fn learn_login_page(sc: &mut Scenario, base: &Url) -> Learned {
+/// Ask the pages. The caller gives a learned login page to the client (`Http::set_login_page`),
+/// the one place the load reads it from. Does nothing when `[detect] login_path` is set or
+/// there is no `[login]`.
+pub(super) async fn learn_login_page(sc: &Scenario, base: &Url) -> Learned {
     if sc.login.is_none() || sc.detect.login_path.is_some() {
         return Learned::default();
     }
@@ -65,12 +66,7 @@ pub(super) async fn learn_login_page(sc: &mut Scenario, base: &Url) -> Learned {
             .filter(|to| to.origin() == base.origin());
         answers.push((page.to_string(), answer.status, to));
     }
-    let learned = judge(sc.login_path(), sc.probe.is_configured(), &answers);
-    if let Some(page) = &learned.login_page {
-        sc.detect.login_path = Some(page.clone());
-        sc.lowered.http.login_path = page.clone();
-    }
-    learned
+    judge(sc.login_path(), sc.probe.is_configured(), &answers)
 }
 
 /// The judgement, from the answers alone: (page, status, same-origin redirect target).

@@ -306,7 +306,7 @@ async fn run_and_report(
         Err(e) => Err(e),
     };
     if ready.is_ok() {
-        let learned = anonymous::learn_login_page(&mut scenario, &base).await;
+        let learned = anonymous::learn_login_page(&scenario, &base).await;
         if let Some(page) = &learned.login_page {
             http.set_login_page(page);
             eprintln!(
