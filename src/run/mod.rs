@@ -112,6 +112,16 @@ fn verdict_line(rep: &report::Report) -> String {
     format!("{} ({})", rep.verdict, kinds.join(", "))
 }
 
+/// How many users this process runs: all of them, or its shard's.
+fn users_here(scenario: &Scenario, o: &Overrides) -> usize {
+    crate::load::schedule::shard_users(scenario.load.users, o.shard).len()
+}
+
+/// The first logins of this process's users: one per session of each (`[sessions] per_user`).
+fn first_logins(scenario: &Scenario, o: &Overrides) -> usize {
+    users_here(scenario, o) * scenario.sessions.per_user
+}
+
 /// How many threads run the users: `--threads` for closed-loop users, but no more than there
 /// are users (of this shard) or `max_connections` (each thread needs one of its own); the
 /// open-loop generator runs on the run's own runtime.
@@ -119,7 +129,7 @@ fn lanes(scenario: &Scenario, o: &Overrides) -> usize {
     if scenario.load.rate.is_some() {
         return 1;
     }
-    let users = crate::load::schedule::shard_users(scenario.load.users, o.shard).len();
+    let users = users_here(scenario, o);
     let cap = scenario.load.max_connections.unwrap_or(usize::MAX);
     o.threads.min(users).min(cap).max(1)
 }
@@ -128,7 +138,7 @@ fn lanes(scenario: &Scenario, o: &Overrides) -> usize {
 /// flight, so one per tab of this shard's users (logins and probes go through a user's tabs),
 /// or the cap on connections.
 fn peak_connections(scenario: &Scenario, o: &Overrides) -> u64 {
-    let users = crate::load::schedule::shard_users(scenario.load.users, o.shard).len();
+    let users = users_here(scenario, o);
     let tabs = (users as u64).saturating_mul(scenario.load.tabs as u64);
     match scenario.load.connection_cap() {
         Some(cap) => tabs.min(cap as u64),
@@ -186,7 +196,7 @@ pub fn apply(mut s: Scenario, o: &Overrides) -> Scenario {
 
 pub async fn run(scenario: Scenario, o: Overrides) -> Result<Outcome> {
     if let Some((i, n)) = o.shard {
-        if crate::load::schedule::shard_users(scenario.load.users, o.shard).is_empty() {
+        if users_here(&scenario, &o) == 0 {
             return Err(RunError {
                 outcome: Outcome::Invalid,
                 message: format!(
@@ -343,16 +353,13 @@ async fn run_and_report(
                 });
                 let live = events.enabled().then(|| {
                     let cfg = detect_config(&scenario, 0);
-                    let first_logins =
-                        crate::load::schedule::shard_users(scenario.load.users, o.shard).len()
-                            * scenario.sessions.per_user;
                     Arc::new(Live::new(
                         events.clone(),
                         cfg,
                         scenario.lowered.audits.clone(),
                         config_answer.clone(),
                         log.clone(),
-                        first_logins as u64,
+                        first_logins(&scenario, &o) as u64,
                     ))
                 });
                 live_judge = live.clone();
@@ -435,9 +442,7 @@ async fn run_and_report(
             )
         })
     });
-    let first_logins = crate::load::schedule::shard_users(scenario.load.users, o.shard).len()
-        * scenario.sessions.per_user;
-    if let Some(w) = logins_ate_the_load(&digest, first_logins as u64) {
+    if let Some(w) = logins_ate_the_load(&digest, first_logins(&scenario, &o) as u64) {
         eprintln!("warning: {w}");
     }
     let rep = report::build(report::Inputs {
