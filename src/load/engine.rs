@@ -392,8 +392,8 @@ async fn first_login(ctx: &Ctx, t: &TabId) -> bool {
         if ok {
             gate.first.send_replace(Some(true));
         } else if gate.failed.fetch_add(1, Ordering::SeqCst) + 1 == FIRST_WAVE {
-            gate.first
-                .send_if_modified(|first| first.is_none() && first.replace(false).is_none());
+            // Every one of the first wave failed, so none set `true`: the others need not try.
+            gate.first.send_replace(Some(false));
         }
         return ok;
     }
