@@ -198,6 +198,31 @@ fn a_low_soft_limit_on_open_files_is_raised_for_sesscheck_and_kept_for_the_targe
     assert_eq!(given.trim(), "128", "the target's soft limit");
 }
 
+/// A restart command starts the app again, so it gets the soft limit sesscheck was given
+/// (128), not the one sesscheck raised for itself (before, it got the hard limit).
+#[test]
+fn a_restart_command_gets_the_limit_on_open_files_sesscheck_was_given() {
+    if hard_limit_on_open_files() < 1024 {
+        eprintln!("skipped: the hard limit on open files is below 1024 here");
+        return;
+    }
+    let dir = TempDir::new("nofile-restart");
+    let restart_limit = dir.path().join("restart-limit");
+    let scenario = many_users_scenario(
+        &dir,
+        &format!(
+            "[restart]\nat = \"1s\"\nmethod = {{ command = \"ulimit -Sn > {}\", timeout = \"5s\" }}\n",
+            restart_limit.display()
+        ),
+    )
+    .replace("users = 150", "users = 2")
+    .replace("duration = \"2s\"", "duration = \"3s\"");
+    let out = run_under_ulimit(&dir, "-Sn 128", &scenario);
+    let given = std::fs::read_to_string(&restart_limit)
+        .unwrap_or_else(|e| panic!("the restart command did not run ({e}): {}", out.explain()));
+    assert_eq!(given.trim(), "128", "the restart command's soft limit");
+}
+
 /// A hard limit (128) the load cannot fit under: refused before anything starts, exit 2, with
 /// the cap that fits named; with that cap the same 150 users pass, taking turns on 64
 /// connections.

@@ -243,6 +243,17 @@ pub async fn run_command(command: &str, timeout: Duration, cwd: Option<&PathBuf>
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
+    if let Some(soft) = crate::util::open_files::original_if_raised() {
+        // What the command starts (the app, again) gets the limit on open files it would have
+        // without sesscheck, as a target sesscheck spawns does (see the guard).
+        // SAFETY: between fork and exec the closure only makes two syscalls (getrlimit,
+        // setrlimit); it allocates nothing and takes no lock.
+        unsafe {
+            cmd.pre_exec(move || {
+                crate::util::open_files::restore(soft).map_err(std::io::Error::from)
+            });
+        }
+    }
     let child = cmd
         .spawn()
         .with_context(|| format!("starting restart command `{command}`"))?;
