@@ -414,6 +414,30 @@ fn a_planned_restart_that_never_ran_is_no_pass() {
     );
 }
 
+/// A restart that ran but ended after the load checked nothing either: no pass (exit 3), the
+/// reason in the report. Found on Calibre-Web: a restart command of 9.6 s in a 10 s load
+/// passed `max_restart_logouts` with no request after the restart.
+#[test]
+fn a_restart_the_load_ended_during_is_no_pass() {
+    let slow = "[restart]\nat = \"500ms\"\nmethod = { command = \"sleep 3\", timeout = \"10s\" }\n";
+    let (out, _d) = run_text(&scenario("", &login("demo", ""), PROBE, slow));
+    assert_eq!(out.code, 3, "{}", out.explain());
+    let r = out.report.as_ref().expect("the report is written");
+    assert_eq!(r["verdict"], "fail", "{}", out.explain());
+    assert_eq!(
+        r["restarts"].as_array().unwrap().len(),
+        1,
+        "{}",
+        out.explain()
+    );
+    let why = r["aborted"].as_str().unwrap();
+    assert!(
+        why.contains("restart 1 began at 0.")
+            && why.contains("no page or probe started after that before the load ended after 2."),
+        "{why}"
+    );
+}
+
 /// A restart time at or after the end of the load is a scenario error before anything runs.
 #[test]
 fn a_restart_after_the_end_of_the_load_is_a_scenario_error() {

@@ -595,6 +595,8 @@ async fn drive(
         .clone()
         .map(|live| tokio::spawn(crate::run::live::watch(live, ctx.recorder.clone(), clock)));
     crate::load::run(ctx.clone()).await;
+    // The load's own time: a restart still under way is waited for below.
+    let load_ran = clock.elapsed();
     stop.cancel();
     if let Some(t) = live_task {
         t.abort();
@@ -645,8 +647,9 @@ async fn drive(
             scenario.browser.is_some(),
             recorded.restarts.len(),
             progress.requests.load(Ordering::Relaxed),
-            clock.elapsed(),
+            load_ran,
         )
+        .or_else(|| restart::unmeasured(&recorded.restarts, &recorded.digest.recovery, load_ran))
     });
     Ok((recorded, aborted, generator))
 }

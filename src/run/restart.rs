@@ -184,3 +184,32 @@ pub(super) fn missed(
         load_ran.as_secs_f64()
     ))
 }
+
+/// A restart that ran while nothing came after it checked nothing either: the load ended while
+/// it was under way (a restart command slower than the rest of the load, found on Calibre-Web:
+/// a 9.6 s command in a 10 s load passed `max_restart_logouts` with no request after it), or
+/// before any user's next page. The reason for the first such restart, so the run is no pass.
+pub(super) fn unmeasured(
+    restarts: &[crate::observe::RestartWindow],
+    recovery: &[crate::observe::digest::Recovery],
+    load_ran: Duration,
+) -> Option<String> {
+    let (i, r) = restarts
+        .iter()
+        .enumerate()
+        .find(|(i, _)| recovery.get(*i).is_none_or(|rec| rec.active.is_empty()))?;
+    let began = r.start_us as f64 / 1e6;
+    let ready = match r.ready_us {
+        Some(us) => format!(
+            "the target answered ready again at {:.1} s",
+            us as f64 / 1e6
+        ),
+        None => "the target did not answer ready again".to_string(),
+    };
+    Some(format!(
+        "restart {} began at {began:.1} s ({}) and {ready}, but no page or probe started after that before the load ended after {:.1} s: what the restart did to sessions was not checked, so this is no pass. Trigger the restart earlier or lengthen load.duration",
+        i + 1,
+        r.method,
+        load_ran.as_secs_f64()
+    ))
+}
