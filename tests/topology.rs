@@ -324,3 +324,117 @@ fn the_header_alone_names_the_replica_that_sent_the_user_to_the_login_page() {
     );
     assert!(msg.contains("web-3 disagrees with every other"), "{msg}");
 }
+
+/// nginx's `$upstream_addr`, which the README suggests as the worker header, lists every
+/// server nginx tried: `127.0.0.1:DEAD, 127.0.0.1:LIVE` after a failover. One live replica
+/// behind an upstream whose first server is down (never marked failed, so every other request
+/// fails over): one worker, so `min_distinct_pids = 2` fails. Before, the failover's list
+/// counted as a second worker and the check passed (found on Calibre-Web: "3 distinct workers"
+/// of two replicas).
+#[test]
+fn a_failover_list_in_upstream_addr_is_the_server_that_answered() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("failover");
+    let live = free_port();
+    let dead = free_port();
+    let target = Command::new(env!("CARGO_BIN_EXE_sesscheck"))
+        .args(["target", "--port", &live.to_string(), "--workers", "1"])
+        .args(["--store", "shared", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the built-in target");
+    let _target = Proc(target);
+    wait_listening(live, "the built-in target");
+    let port = free_port();
+    let d = dir.path().display();
+    let conf = format!(
+        r#"worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  upstream app {{
+    server 127.0.0.1:{dead} max_fails=0;
+    server 127.0.0.1:{live};
+  }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://app;
+      proxy_next_upstream error timeout non_idempotent;
+      add_header X-Upstream $upstream_addr always;
+    }}
+  }}
+}}
+"#
+    );
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let nginx = Command::new("nginx")
+        .args(["-p", &d.to_string(), "-e", &format!("{d}/error.log")])
+        .args(["-c", conf_path.to_str().unwrap(), "-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting nginx (`bash .ci/run` installs it)");
+    let _nginx = Nginx(Proc(nginx));
+    wait_listening(port, "nginx");
+
+    let scenario = dir.scenario(&format!(
+        r#"name = "failover"
+[target]
+url = "http://127.0.0.1:{port}"
+ready = {{ path = "/health", timeout = "20s" }}
+[login]
+path = "/login"
+fields = {{ username = "user{{user}}", password = "demo" }}
+[probe]
+worker_header = "X-Upstream"
+[load]
+users = 4
+duration = "2s"
+requests = ["/dashboard"]
+think_time = "20ms"
+[expect]
+min_distinct_pids = 2
+"#
+    ));
+    let rd = dir.reports();
+    let out = sesscheck(
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--report-dir",
+            rd.to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+        &rd,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, 1, "{}", out.explain());
+    assert_eq!(
+        workers(&out),
+        BTreeSet::from([format!("127.0.0.1:{live}")]),
+        "{}",
+        out.explain()
+    );
+    let failed: Vec<&str> = out.report.as_ref().unwrap()["expectations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(failed, ["min_distinct_pids"], "{}", out.explain());
+}

@@ -518,7 +518,8 @@ impl Http {
                     .headers()
                     .get(name)
                     .and_then(|v| v.to_str().ok())
-                    .filter(|v| !v.trim().is_empty())
+                    .map(crate::observe::worker::answering_server)
+                    .filter(|v| !v.is_empty())
                     .map(crate::observe::worker::WorkerId::intern);
             }
             let location = resp

@@ -37,6 +37,17 @@ fn table() -> &'static RwLock<Table> {
     TABLE.get_or_init(Default::default)
 }
 
+/// The server that answered, from a header a proxy fills with every server it tried: nginx's
+/// `$upstream_addr` (which the README suggests) is `127.0.0.1:8881, 127.0.0.1:8882` after a
+/// failover, and joins upstream groups with ` : ` after an internal redirect; the last one
+/// answered. Taken whole, every failover made a "worker" of its own, which props up
+/// `min_distinct_pids` (found on Calibre-Web behind nginx: three workers of two replicas).
+pub fn answering_server(header: &str) -> &str {
+    let last = header.rsplit(',').next().unwrap_or(header);
+    let last = last.rsplit(" : ").next().unwrap_or(last);
+    last.trim()
+}
+
 impl WorkerId {
     /// The id of `name` (trimmed, cut at `MAX_NAME_CHARS`), adding it to the table if new.
     pub fn intern(name: &str) -> WorkerId {
@@ -279,6 +290,22 @@ fn kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_answering_server_is_the_last_one_a_proxy_tried() {
+        assert_eq!(answering_server("web-1"), "web-1");
+        assert_eq!(answering_server(" 127.0.0.1:8881 "), "127.0.0.1:8881");
+        assert_eq!(
+            answering_server("127.0.0.1:8881, 127.0.0.1:8882"),
+            "127.0.0.1:8882"
+        );
+        assert_eq!(
+            answering_server("127.0.0.1:8881, 127.0.0.1:8882 : 127.0.0.1:9000"),
+            "127.0.0.1:9000"
+        );
+        assert_eq!(answering_server("[::1]:8881, [::1]:8882"), "[::1]:8882");
+        assert_eq!(answering_server("unix:/run/app.sock"), "unix:/run/app.sock");
+    }
 
     #[test]
     fn interning_gives_one_id_per_name() {
