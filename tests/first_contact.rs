@@ -739,3 +739,30 @@ fn users_sharing_one_account_try_a_wrong_password_twice_not_once_each() {
     assert_eq!(out.code, 0, "{}", out.explain());
     assert_eq!(out.report.as_ref().unwrap()["logins"]["ok"], 5);
 }
+
+/// A page that answers every logged-in user 403 (an admin page in a non-admin's [load]
+/// requests; here the built-in target's `/status/403`) is the account's limit, not a lost
+/// session: a warning `page_refused`, no `logout` (found on Calibre-Web, where the run blamed
+/// the replicas' SECRET_KEY, exit 1). With sessions really lost per worker, the other page's
+/// logouts still fail the run.
+#[test]
+fn a_page_that_refuses_every_logged_in_user_is_no_logout() {
+    let pages = "requests = [\"/dashboard\", \"/status/403\"]";
+    let text =
+        scenario("", &login("demo", ""), "", "").replace("requests = [\"/dashboard\"]", pages);
+    let (out, _d) = run_text(&text);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    assert!(out.finding("logout").is_none(), "{}", out.explain());
+    let f = out.finding("page_refused").expect("a page_refused warning");
+    assert_eq!(f["severity"], "warning", "{f}");
+    let m = f["message"].as_str().unwrap();
+    assert!(
+        m.contains("/status/403 (") && m.contains("HTTP 403 every time"),
+        "{m}"
+    );
+
+    let faulty = text.replace("store = \"shared\"", "store = \"memory\"");
+    let (out, _d) = run_text(&faulty);
+    assert_eq!(out.code, 1, "{}", out.explain());
+    assert!(out.finding("logout").is_some(), "{}", out.explain());
+}

@@ -7,6 +7,7 @@ use crate::judge::audit::{self, AuditConfig, ConfigAnswer, LifetimeInfo};
 use crate::judge::finding::{Finding, FindingKind, Severity};
 use crate::judge::logins::LoginEnds;
 use crate::observe::digest::Digest;
+use crate::observe::worker::WorkerId;
 use crate::observe::{Failure, Observation, Phase, RestartWindow, Stage, Step};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -61,10 +62,16 @@ pub fn judge_all(ev: &Evidence) -> Judgement {
     let interrupted = interrupted_indices(ev);
     // Anonymous answers that another session of the same account caused are conflicts, not logouts.
     let kicked = audit::kicked_out(ev.obs, ev.audit);
-    let explained: BTreeSet<usize> = interrupted.union(&kicked).copied().collect();
+    let (refused, refused_finding) = refused_pages(ev);
+    let explained: BTreeSet<usize> = interrupted
+        .union(&kicked)
+        .chain(refused.iter())
+        .copied()
+        .collect();
     let mut out = Vec::new();
     out.extend(login_failed(ev));
     out.extend(logouts(ev, &explained));
+    out.extend(refused_finding);
     out.extend(worker_coverage(ev));
     out.extend(session_interrupted(ev, &interrupted));
     out.extend(infinite_loading(ev));
@@ -206,6 +213,61 @@ fn crossed_workers(ev: &Evidence, login: &Observation) -> String {
         ),
         _ => String::new(),
     }
+}
+
+/// Pages that refuse these accounts, not lost sessions: a page that answered every logged-in
+/// user 403 and never served it to them, while the workers that refused it (or any, where
+/// the run does not know workers) served the users' other pages as logged in. An admin page
+/// in `[load] requests` of a non-admin account did that on Calibre-Web, and the run blamed
+/// the replicas' SECRET_KEY. Only 403 ("forbidden"): a redirect to the login page or a 401 says
+/// "not logged in" in the app's own words. The indices of those answers, and a warning.
+fn refused_pages(ev: &Evidence) -> (BTreeSet<usize>, Option<Finding>) {
+    let served = &ev.digest.authenticated_pages;
+    let mut by_path: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, o) in ev.obs.iter().enumerate() {
+        if o.step == Step::Request && o.unexplained_anonymous() {
+            by_path.entry(&o.path).or_default().push(i);
+        }
+    }
+    let mut refused = BTreeSet::new();
+    let mut paths = Vec::new();
+    for (path, answers) in by_path {
+        let served_elsewhere = |worker: Option<WorkerId>| {
+            served
+                .keys()
+                .any(|(p, w)| &**p != path && (worker.is_none() || *w == worker))
+        };
+        let forbidden = answers.iter().all(|&i| {
+            let o = &ev.obs[i];
+            o.status == Some(403) && served_elsewhere(o.worker)
+        });
+        if forbidden && !served.keys().any(|(p, _)| &**p == path) {
+            paths.push((path, answers.len()));
+            refused.extend(answers);
+        }
+    }
+    let first = refused
+        .iter()
+        .map(|&i| &ev.obs[i])
+        .min_by_key(|o| o.start_us);
+    let finding = first.map(|first| {
+        let which = paths
+            .iter()
+            .map(|(p, n)| format!("{p} ({n} times)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Finding {
+            kind: FindingKind::PageRefused,
+            severity: Severity::Warning,
+            count: refused.len() as u64,
+            first_at_s: secs(first.start_us),
+            message: format!(
+                "{which} answered logged-in users HTTP 403 every time, while their other pages showed them logged in (on the same workers, where the run knows them): these accounts may not see that page (an admin page?), so those answers are not counted as logouts; take it out of [load] requests or log in with an account that may see it"
+            ),
+            example: describe(first),
+        }
+    });
+    (refused, finding)
 }
 
 /// `logout` and `restart_logout`: a logged-in user seen anonymous. When a restart happened

@@ -37,10 +37,13 @@ pub enum FindingKind {
     SessionLifetime,
     CookieAttributes,
     Config,
+    /// A page that answered every logged-in user 403 while their other pages worked: the
+    /// accounts may not see it (an admin page). A warning; its answers are no logouts.
+    PageRefused,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 13] = [
+    pub const ALL: [FindingKind; 14] = [
         FindingKind::Logout,
         FindingKind::RestartLogout,
         FindingKind::WorkerCoverage,
@@ -54,7 +57,14 @@ impl FindingKind {
         FindingKind::SessionLifetime,
         FindingKind::CookieAttributes,
         FindingKind::Config,
+        FindingKind::PageRefused,
     ];
+
+    /// Whether some expectation judges this kind: all but `page_refused`, which is advice
+    /// about the scenario's pages (always a warning), not a fault of the app.
+    pub fn can_fail(self) -> bool {
+        self != FindingKind::PageRefused
+    }
 
     /// The stable identifier, as in the report.
     pub fn as_str(self) -> &'static str {
@@ -72,6 +82,7 @@ impl FindingKind {
             FindingKind::SessionLifetime => "session_lifetime",
             FindingKind::CookieAttributes => "cookie_attributes",
             FindingKind::Config => "config",
+            FindingKind::PageRefused => "page_refused",
         }
     }
 }

@@ -95,6 +95,10 @@ pub struct Digest {
     pub persistence_ok: u64,
     /// When each path first answered ok (end, µs): a path that never worked is not "interrupted".
     pub first_ok: FxHashMap<PathStr, u64>,
+    /// Pages that answered a logged-in user as logged in, per path and answering worker (None:
+    /// not known): a page that never did, while the same workers served the users' other
+    /// pages, refuses these accounts rather than losing their sessions (see `refused_pages`).
+    pub authenticated_pages: FxHashMap<(PathStr, Option<WorkerId>), u64>,
     /// Per user and login epoch, the latest start of an authenticated answer that the user's
     /// own login explains: "anonymous, then authenticated again" means the session lives on
     /// some workers only.
@@ -158,6 +162,7 @@ impl Digest {
             persistence_judged: 0,
             persistence_ok: 0,
             first_ok: FxHashMap::default(),
+            authenticated_pages: FxHashMap::default(),
             last_authenticated: FxHashMap::default(),
             recovery: Vec::new(),
             renewed: false,
@@ -260,6 +265,10 @@ impl Digest {
         }
         if o.logged_in && o.authenticated.is_some() {
             self.seen_logged_in += 1;
+        }
+        if o.step == Step::Request && o.own_login_held() && o.authenticated == Some(true) {
+            let key = (o.path.clone(), o.worker);
+            *self.authenticated_pages.entry(key).or_default() += 1;
         }
         self.add_worker_pair(o, restarts);
         if o.own_login_held() && o.authenticated == Some(true) {
