@@ -766,3 +766,27 @@ fn a_page_that_refuses_every_logged_in_user_is_no_logout() {
     assert_eq!(out.code, 1, "{}", out.explain());
     assert!(out.finding("logout").is_some(), "{}", out.explain());
 }
+
+/// A login page that sends a logged-in user on to the app (as Flask apps and Django's
+/// `redirect_authenticated_user` do) answers a re-login of a user whose session is alive with
+/// a redirect: that is the user still logged in, not a login that failed on a CSRF field.
+/// Found on Calibre-Web: an admin page answered 403, the user logged in again, and the run
+/// failed with "no CSRF token ... check [login] csrf.field" on a healthy setup. With sessions
+/// kept per worker the same scenario still fails, on `logout`.
+#[test]
+fn a_login_page_that_sends_a_logged_in_user_on_is_no_failed_login() {
+    let csrf = "csrf = { page = \"/login\", field = \"csrf_token\" }";
+    let args = "\"--require-csrf\", \"--login-redirects-logged-in\"";
+    let text = scenario(args, &login("demo", csrf), "", "").replace(
+        "requests = [\"/dashboard\"]",
+        "requests = [\"/dashboard\", \"/status/403\"]",
+    );
+    let (out, _d) = run_text(&text);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    assert!(out.finding("login_failed").is_none(), "{}", out.explain());
+    assert!(out.finding("page_refused").is_some(), "{}", out.explain());
+
+    let (out, _d) = run_text(&text.replace("store = \"shared\"", "store = \"memory\""));
+    assert_eq!(out.code, 1, "{}", out.explain());
+    assert!(out.finding("logout").is_some(), "{}", out.explain());
+}

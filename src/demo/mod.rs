@@ -128,6 +128,12 @@ pub struct TargetArgs {
     #[arg(long, value_name = "PATH")]
     pub login_action: Option<String>,
 
+    /// The login page sends a user who is logged in on to /app, as many Flask apps do
+    /// (`if current_user.is_authenticated: return redirect(...)`) and Django's LoginView with
+    /// `redirect_authenticated_user`.
+    #[arg(long)]
+    pub login_redirects_logged_in: bool,
+
     /// The login page keeps its CSRF token only in a script's JSON (`"csrfToken": "..."`), not
     /// in a hidden input, as pages rendered by JavaScript do.
     #[arg(long)]

@@ -276,6 +276,10 @@ async fn login_page(
         // `/` sends this session here, and here sends it back: a loop.
         return redirect("/");
     }
+    if app.args.login_redirects_logged_in && app.user_of(rs.session.as_ref()).is_some() {
+        // A page without a form: nothing there to take a CSRF token from.
+        return redirect("/app");
+    }
     let failed = parse_form(uri.query().unwrap_or("").as_bytes()).contains_key("error");
     let csrf_token = crypto::new_csrf_token(&app.secret);
     let mut response =

@@ -885,31 +885,59 @@ async fn pace_login(ctx: &Ctx) {
     }
 }
 
+/// What the CSRF page gave a login.
+enum CsrfAnswer {
+    Token(String),
+    /// A user who had logged in before was sent on from the login page to the app's page:
+    /// the app still counts the user logged in, as Flask apps and Django's
+    /// `redirect_authenticated_user` do. Found on Calibre-Web behind two replicas: the
+    /// re-login after an anonymous answer failed as "check [login] csrf.field", though the
+    /// replica that served the login page knew the session.
+    StillLoggedIn,
+    Unreadable(Failure),
+}
+
 /// Fetch the CSRF page with the user's jar and copy out the token.
 async fn csrf_token(
     ctx: &Ctx,
     t: &TabId,
     csrf: &crate::scenario::Csrf,
     obs: &mut Vec<Observation>,
-) -> Option<Result<String, Failure>> {
+) -> Option<CsrfAnswer> {
     let page = csrf.page.as_str();
     let p = begin(ctx, t);
     let r = send(ctx, t, Req::page(page)).await?;
     let mut o = finish(ctx, t, Step::Csrf, page, p, &r);
     o.worker = header_worker(ctx, &r);
-    let token = match &r {
-        Ok(reply) => csrf
-            .read(&String::from_utf8_lossy(&reply.body))
-            .ok_or_else(|| unreadable_csrf(csrf, reply)),
+    let had_logged_in = !client::lock(&t.jar).login_cookies.is_empty();
+    let answer = match &r {
+        Ok(reply) => match csrf.read(&String::from_utf8_lossy(&reply.body)) {
+            Some(token) => CsrfAnswer::Token(token),
+            None => match sent_on_logged_in(reply) {
+                Some(_) if had_logged_in => CsrfAnswer::StillLoggedIn,
+                _ => CsrfAnswer::Unreadable(unreadable_csrf(csrf, reply)),
+            },
+        },
         // No answer at all: its own failure (a connection refused while a target restarts
         // is forgiven like any other).
-        Err(f) => Err(f.clone()),
+        Err(f) => CsrfAnswer::Unreadable(f.clone()),
     };
-    if let (Err(f), None) = (&token, &o.failure) {
+    if let (CsrfAnswer::Unreadable(f), None) = (&answer, &o.failure) {
         o.failure = Some(f.clone());
     }
     obs.push(o);
-    Some(token)
+    Some(answer)
+}
+
+/// Where the login page sent the user on to, if it redirected to a page that answered 2xx and
+/// is not the login page: what an app does with a user it counts as logged in.
+fn sent_on_logged_in(reply: &client::Reply) -> Option<&str> {
+    let redirected = (300..400).contains(&reply.first_status);
+    let landed = (200..300).contains(&reply.status) && !reply.to_login;
+    reply
+        .first_location
+        .as_deref()
+        .filter(|_| redirected && landed)
 }
 
 /// Why a CSRF page that answered gave no token, with what to check: the answer decides it
@@ -974,12 +1002,21 @@ async fn login_steps(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) -> bool {
     if let Some(csrf) = &login.csrf {
         // A person whose login page failed to load reloads it once; so does a virtual user.
         let token = match csrf_token(ctx, t, csrf, obs).await {
-            Some(Err(_)) if !ctx.stop.is_cancelled() => csrf_token(ctx, t, csrf, obs).await,
+            Some(CsrfAnswer::Unreadable(_)) if !ctx.stop.is_cancelled() => {
+                csrf_token(ctx, t, csrf, obs).await
+            }
             token => token,
         };
         match token {
-            Some(Ok(token)) => fields.push((csrf.field.clone(), token)),
-            Some(Err(failure)) => {
+            Some(CsrfAnswer::Token(token)) => fields.push((csrf.field.clone(), token)),
+            Some(CsrfAnswer::StillLoggedIn) => {
+                // Logged in again without a login: the anonymous answer before this came from
+                // a worker that did not know the session (counted as such), not from the app
+                // forgetting the user. The session, and its cookies, carry on.
+                client::lock(&t.jar).logged_in = true;
+                return true;
+            }
+            Some(CsrfAnswer::Unreadable(failure)) => {
                 record_login_failure(ctx, t, login, obs, failure);
                 return false;
             }
@@ -1271,7 +1308,7 @@ async fn logout_steps(ctx: &Ctx, t: &TabId, obs: &mut Vec<Observation>) {
     }
     let mut fields = Vec::new();
     if let Some(csrf) = &cfg.csrf {
-        if let Some(Ok(token)) = csrf_token(ctx, t, csrf, obs).await {
+        if let Some(CsrfAnswer::Token(token)) = csrf_token(ctx, t, csrf, obs).await {
             fields.push((csrf.field.clone(), token));
         }
     }
