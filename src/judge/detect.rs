@@ -145,7 +145,17 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
     let attempts = ev.digest.logins;
     // The cause in words (never a Rust debug name), then what to check.
     let some_worked = failed.len() < attempts as usize;
+    let in_restart = |o: &Observation| {
+        during_restart(o.start_us, ev.restarts) || during_restart(o.end_us, ev.restarts)
+    };
     let why = match (&first.failure, first.status) {
+        // A server error while the target restarted is the restart's (Calibre-Web behind
+        // nginx: logins in flight when a replica got SIGTERM came back 502), not the app's
+        // tables.
+        (Some(f @ Failure::LoginRejected(_)), Some(500..=599)) if in_restart(first) => format!(
+            "{f}, while the target restarted ({} of the failed logins were in flight then): the restart cut them off (a proxy answers 502/503 while a replica is down, or the old process dropped requests in flight); a graceful restart lets them finish",
+            failed.iter().filter(|o| in_restart(o)).count()
+        ),
         // The answer decides what to check: a server error is not a wrong password.
         (Some(f @ Failure::LoginRejected(_)), Some(500..=599)) => format!(
             "{f}; the app failed (a server error), so this says nothing about the password: see its output (a missing table? migrations not run?)"
@@ -1003,12 +1013,20 @@ mod tests {
     }
 
     fn login_message_with(c: DetectConfig, logins: &[Observation]) -> String {
-        let digest = Digest::of(logins, &[], digest_config(&c));
+        login_message_around(c, logins, &[])
+    }
+
+    fn login_message_around(
+        c: DetectConfig,
+        logins: &[Observation],
+        restarts: &[RestartWindow],
+    ) -> String {
+        let digest = Digest::of(logins, restarts, digest_config(&c));
         let audit = AuditConfig::default();
         let ev = Evidence {
             obs: logins,
             digest: &digest,
-            restarts: &[],
+            restarts,
             cfg: &c,
             server_log_matches: 0,
             audit: &audit,
@@ -1021,6 +1039,35 @@ mod tests {
         let mut o = obs(vu, Step::Login, 0, 10, status, Some(false));
         o.failure = Some(Failure::LoginRejected(format!("HTTP {status}")));
         o
+    }
+
+    #[test]
+    fn a_server_error_to_a_login_in_flight_during_a_restart_is_put_down_to_the_restart() {
+        let restart = RestartWindow {
+            start_us: 8,
+            ready_us: Some(50),
+            method: "command".into(),
+        };
+        let mut ok = obs(1, Step::Login, 0, 5, 302, Some(true));
+        ok.failure = None;
+        let cut = rejected_login(0, 502);
+        let m = login_message_around(cfg(), &[ok.clone(), cut.clone()], &[restart.clone()]);
+        assert!(
+            m.contains("while the target restarted (1 of the failed logins were in flight then)")
+                && !m.contains("migrations"),
+            "{m}"
+        );
+        // The same 502 long before the restart is the app's.
+        let early = RestartWindow {
+            start_us: 1_000,
+            ready_us: Some(2_000),
+            ..restart
+        };
+        let m = login_message_around(cfg(), &[ok, cut], &[early]);
+        assert!(
+            m.contains("migrations") && !m.contains("while the target restarted"),
+            "{m}"
+        );
     }
 
     #[test]
