@@ -790,3 +790,42 @@ fn a_login_page_that_sends_a_logged_in_user_on_is_no_failed_login() {
     assert_eq!(out.code, 1, "{}", out.explain());
     assert!(out.finding("logout").is_some(), "{}", out.explain());
 }
+
+/// "answered again after 1.0 s" is how long the restart took, which is downtime only if
+/// requests failed meanwhile: the summary says which (found on Calibre-Web, where nginx kept
+/// serving from the other replica during a 9.6 s restart command).
+#[test]
+fn the_restart_line_says_whether_requests_failed_while_it_ran() {
+    let rolling =
+        "[restart]\nat = \"500ms\"\nmethod = { command = \"sleep 1\", timeout = \"10s\" }\n";
+    let text = scenario("", &login("demo", ""), PROBE, rolling)
+        .replace("duration = \"2s\"", "duration = \"3s\"");
+    let (out, _d) = run_text(&text);
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let md = markdown(&out);
+    assert!(
+        md.contains("that is how long the restart took: the ")
+            && md.contains("pages and probes sent meanwhile were all answered"),
+        "{md}"
+    );
+
+    // The built-in target stopped and started again: what came in meanwhile failed.
+    let down = "[restart]\nat = \"500ms\"\nmethod = \"supervisor\"\n";
+    let text = scenario("", &login("demo", ""), PROBE, down)
+        .replace("duration = \"2s\"", "duration = \"4s\"");
+    let (out, _d) = run_text(&text);
+    let md = markdown(&out);
+    assert!(
+        md.contains("pages and probes sent meanwhile failed") && !md.contains("were all answered"),
+        "{md}"
+    );
+}
+
+/// The Markdown report of a run: its key figures unwrapped, as the table shows them.
+fn markdown(out: &Outcome) -> String {
+    out.files
+        .iter()
+        .find(|(p, _)| p.extension().is_some_and(|x| x == "md"))
+        .map(|(_, text)| text.clone())
+        .unwrap_or_else(|| panic!("no Markdown report: {}", out.explain()))
+}

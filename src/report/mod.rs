@@ -503,6 +503,25 @@ pub(crate) fn grade_findings(findings: &mut [Finding], expectations: &[Check]) {
     }
 }
 
+/// What the load saw while the one restart was under way: "ready again after 9.6 s" alone
+/// read as 9.6 s of downtime on Calibre-Web, where nginx kept serving from the other replica
+/// all along and the figure was the restart command's own time. Empty with several restarts
+/// (their windows share one phase) or no request in the window.
+fn during_restart_line(r: &Report) -> String {
+    let during = r.phases.iter().find(|p| p.name == "during_restart");
+    match (r.restarts.len(), during) {
+        (1, Some(p)) if p.requests > 0 && p.errors == 0 => format!(
+            " (that is how long the restart took: the {} pages and probes sent meanwhile were all answered)",
+            p.requests
+        ),
+        (1, Some(p)) if p.requests > 0 => format!(
+            " ({} of the {} pages and probes sent meanwhile failed)",
+            p.errors, p.requests
+        ),
+        _ => String::new(),
+    }
+}
+
 /// Pages and probes (the phases count them; `requests.total` also counts logins and logouts).
 fn pages_and_probes(r: &Report) -> u64 {
     r.phases.iter().map(|p| p.requests).sum()
@@ -607,6 +626,7 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
         if let Some(all) = rs.all_workers_s {
             down.push_str(&format!(", all workers after {all:.2} s"));
         }
+        down.push_str(&during_restart_line(r));
         rows.push((
             "restart",
             format!("at {:.1} s into the load by {}: {down}", rs.at_s, rs.method),
