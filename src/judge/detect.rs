@@ -1051,7 +1051,11 @@ mod tests {
         let mut ok = obs(1, Step::Login, 0, 5, 302, Some(true));
         ok.failure = None;
         let cut = rejected_login(0, 502);
-        let m = login_message_around(cfg(), &[ok.clone(), cut.clone()], &[restart.clone()]);
+        let m = login_message_around(
+            cfg(),
+            &[ok.clone(), cut.clone()],
+            std::slice::from_ref(&restart),
+        );
         assert!(
             m.contains("while the target restarted (1 of the failed logins were in flight then)")
                 && !m.contains("migrations"),
