@@ -325,29 +325,27 @@ fn the_header_alone_names_the_replica_that_sent_the_user_to_the_login_page() {
     assert!(msg.contains("web-3 disagrees with every other"), "{msg}");
 }
 
-/// nginx's `$upstream_addr`, which the README suggests as the worker header, lists every
-/// server nginx tried: `127.0.0.1:DEAD, 127.0.0.1:LIVE` after a failover. One live replica
-/// behind an upstream whose first server is down (never marked failed, so every other request
-/// fails over): one worker, so `min_distinct_pids = 2` fails. Before, the failover's list
-/// counted as a second worker and the check passed (found on Calibre-Web: "3 distinct workers"
-/// of two replicas).
-#[test]
-fn a_failover_list_in_upstream_addr_is_the_server_that_answered() {
-    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = TempDir::new("failover");
-    let live = free_port();
-    let dead = free_port();
-    let target = Command::new(env!("CARGO_BIN_EXE_sesscheck"))
-        .args(["target", "--port", &live.to_string(), "--workers", "1"])
+/// The built-in target on `port` (one worker, a store and secret in `state`), for nginx to
+/// balance: two of them with their own `state` are two replicas with a secret each.
+fn builtin_replica(port: u16, state: &std::path::Path, args: &[&str]) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_sesscheck"))
+        .args(["target", "--port", &port.to_string(), "--workers", "1"])
         .args(["--store", "shared", "--state-dir"])
-        .arg(dir.path().join("state"))
+        .arg(state)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("starting the built-in target");
-    let _target = Proc(target);
-    wait_listening(live, "the built-in target");
+    let replica = Proc(child);
+    wait_listening(port, "the built-in target");
+    replica
+}
+
+/// nginx on a port of its own, round-robin over `servers` (nginx `server` lines), adding
+/// `X-Upstream: $upstream_addr` to every answer, as the README suggests.
+fn nginx_over(dir: &TempDir, servers: &str) -> (u16, Nginx) {
     let port = free_port();
     let d = dir.path().display();
     let conf = format!(
@@ -363,8 +361,7 @@ http {{
   uwsgi_temp_path {d}/uwsgi;
   scgi_temp_path {d}/scgi;
   upstream app {{
-    server 127.0.0.1:{dead} max_fails=0;
-    server 127.0.0.1:{live};
+{servers}
   }}
   server {{
     listen 127.0.0.1:{port};
@@ -387,8 +384,28 @@ http {{
         .stderr(Stdio::null())
         .spawn()
         .expect("starting nginx (`bash .ci/run` installs it)");
-    let _nginx = Nginx(Proc(nginx));
+    let nginx = Nginx(Proc(nginx));
     wait_listening(port, "nginx");
+    (port, nginx)
+}
+
+/// nginx's `$upstream_addr`, which the README suggests as the worker header, lists every
+/// server nginx tried: `127.0.0.1:DEAD, 127.0.0.1:LIVE` after a failover. One live replica
+/// behind an upstream whose first server is down (never marked failed, so every other request
+/// fails over): one worker, so `min_distinct_pids = 2` fails. Before, the failover's list
+/// counted as a second worker and the check passed (found on Calibre-Web: "3 distinct workers"
+/// of two replicas).
+#[test]
+fn a_failover_list_in_upstream_addr_is_the_server_that_answered() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("failover");
+    let live = free_port();
+    let dead = free_port();
+    let _target = builtin_replica(live, &dir.path().join("state"), &[]);
+    let (port, _nginx) = nginx_over(
+        &dir,
+        &format!("    server 127.0.0.1:{dead} max_fails=0;\n    server 127.0.0.1:{live};"),
+    );
 
     let scenario = dir.scenario(&format!(
         r#"name = "failover"
@@ -437,4 +454,52 @@ min_distinct_pids = 2
         .filter_map(|c| c["name"].as_str())
         .collect();
     assert_eq!(failed, ["min_distinct_pids"], "{}", out.explain());
+}
+
+/// `sesscheck init` on two replicas with a secret each behind a round-robin nginx: the login
+/// page and the login reach different replicas, and the good password's login is refused (the
+/// CSRF token). init said "check the password" (Calibre-Web trial); it now names the two
+/// replicas. With one secret for both, the login is learned as usual.
+#[test]
+fn init_names_the_replicas_a_refused_login_went_between() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let init = |shared: bool| {
+        let dir = TempDir::new("init-replicas");
+        let (a, b) = (free_port(), free_port());
+        let state = |name: &str| dir.path().join(if shared { "state" } else { name });
+        let _replicas = [
+            builtin_replica(a, &state("a"), &["--require-csrf"]),
+            builtin_replica(b, &state("b"), &["--require-csrf"]),
+        ];
+        let (port, _nginx) = nginx_over(
+            &dir,
+            &format!("    server 127.0.0.1:{a};\n    server 127.0.0.1:{b};"),
+        );
+        let file = dir.path().join("app.toml");
+        let rd = dir.reports();
+        let out = sesscheck(
+            &[
+                "init",
+                &format!("http://127.0.0.1:{port}"),
+                "--user",
+                "user1",
+                "-o",
+                file.to_str().unwrap(),
+            ],
+            &[("SESSCHECK_PASSWORD", "demo")],
+            &rd,
+            Duration::from_secs(60),
+        );
+        assert_eq!(out.code, 0, "{}", out.explain());
+        std::fs::read_to_string(&file).unwrap()
+    };
+    let apart = init(false);
+    assert!(
+        apart.contains("but its login page came from 127.0.0.1:")
+            && apart.contains("so the password may be right"),
+        "{apart}"
+    );
+    let together = init(true);
+    assert!(!together.contains("login page came from"), "{together}");
+    assert!(together.contains("success = "), "{together}");
 }

@@ -114,6 +114,9 @@ struct LoginLearned {
     confirmed: Option<bool>,
     /// Same-origin paths the landing page links to, as the logged-in user saw it.
     links: Vec<String>,
+    /// The good login's page and its POST were served by these two different workers (known
+    /// from the worker header): what a refused token means then is not sure.
+    crossed: Option<(String, String)>,
 }
 
 /// The pages the scenario loads, and whether they show a logout.
@@ -246,9 +249,16 @@ pub async fn run(args: InitArgs) -> std::result::Result<String, InitError> {
                 ))
             })?;
             Some(
-                learn_login(&base, &form, probe.as_ref(), user, &password)
-                    .await
-                    .map_err(|e| InitError::Unreachable(format!("{e:#}")))?,
+                learn_login(
+                    &base,
+                    &form,
+                    probe.as_ref(),
+                    worker_header.as_deref(),
+                    user,
+                    &password,
+                )
+                .await
+                .map_err(|e| InitError::Unreachable(format!("{e:#}")))?,
             )
         }
         None => None,
@@ -414,11 +424,16 @@ async fn learn_login(
     base: &Url,
     form: &LoginForm,
     probe: Option<&ProbeFound>,
+    worker_header: Option<&str>,
     user: &str,
     password: &str,
 ) -> Result<LoginLearned> {
+    // With the worker header, every answer says who served it (`Reply::served_by`).
+    let header = worker_header
+        .map(|h| format!("[probe]\npath = \"\"\nworker_header = {}\n", toml_string(h)))
+        .unwrap_or_default();
     let draft = format!(
-        "name = \"init\"\n[target]\nurl = {}\n[load]\nduration = \"1s\"\nrequests = [{}]\n",
+        "name = \"init\"\n[target]\nurl = {}\n{header}[load]\nduration = \"1s\"\nrequests = [{}]\n",
         toml_string(base.as_str()),
         toml_string(&form.page)
     );
@@ -432,9 +447,11 @@ async fn learn_login(
             if let Some(u) = &form.user_field {
                 fields.push((u.clone(), user.to_string()));
             }
+            let mut page_worker = None;
             if let Some(field) = &form.csrf_field {
                 let page = http.send(0, &jar, Req::page(&form.page)).await;
                 if let Ok(page) = page {
+                    page_worker = page.served_by;
                     if let Some(token) =
                         crate::util::html::hidden_field(&String::from_utf8_lossy(&page.body), field)
                     {
@@ -455,11 +472,17 @@ async fn learn_login(
                 .send(0, &jar, req)
                 .await
                 .map_err(|e| anyhow::anyhow!("the login POST {} failed: {e}", form.action))?;
-            anyhow::Ok((reply, jar))
+            let crossed = match (page_worker, reply.served_by) {
+                (Some(page), Some(post)) if page != post => {
+                    Some((page.to_string(), post.to_string()))
+                }
+                _ => None,
+            };
+            anyhow::Ok((reply, jar, crossed))
         }
     };
-    let (good, jar) = attempt(password.to_string()).await?;
-    let (bad, _) = attempt(format!("{password}-sesscheck-wrong")).await?;
+    let (good, jar, crossed) = attempt(password.to_string()).await?;
+    let (bad, _, _) = attempt(format!("{password}-sesscheck-wrong")).await?;
     let login_path = form.action.trim_end_matches('/').to_string();
     let landing = |r: &client::Reply| {
         r.first_location
@@ -511,6 +534,7 @@ async fn learn_login(
         bad: bad_text,
         confirmed,
         links,
+        crossed,
     })
 }
 
@@ -686,10 +710,18 @@ fn not_found(
     }
     match learned {
         None => out.push("no login was tried (give --user and the password in SESSCHECK_PASSWORD): where a good login lands is a guess".into()),
-        Some(l) if l.good_to.is_none() => out.push(format!(
-            "the login with the password answered HTTP {} without a redirect away from the login page: check the password, or set [login] success by hand",
-            l.good_status
-        )),
+        Some(l) if l.good_to.is_none() => match &l.crossed {
+            // Found on Calibre-Web as two replicas with a secret each: "check the password"
+            // while the password was right and the replicas refused each other's CSRF token.
+            Some((page, post)) => out.push(format!(
+                "the login with the password answered HTTP {} without a redirect away from the login page, but its login page came from {page} and the login went to {post}: workers (or replicas) that do not share their SECRET_KEY (or CSRF secret) refuse that token, so the password may be right; `sesscheck run` with accounts of their own per user (user{{user}}) tells the two apart; set [login] success by hand",
+                l.good_status
+            )),
+            None => out.push(format!(
+                "the login with the password answered HTTP {} without a redirect away from the login page: check the password, or set [login] success by hand",
+                l.good_status
+            )),
+        },
         Some(l) if l.confirmed == Some(false) => out.push("after the login with the password the app still said anonymous: check the password".into()),
         Some(_) => {}
     }
