@@ -48,11 +48,54 @@ pub fn page_summary(body: &[u8]) -> Option<String> {
     };
     if let Some(value) = element_text(&html, &lower, "<pre class=\"exception_value\"", "</pre>") {
         summary = format!("{summary}: {}", squeeze(&crate::util::html::decode(&value)));
+    } else if let Some(alert) = alert_text(&html, &lower).filter(|a| *a != summary) {
+        summary = format!("{summary}: {alert}");
     }
     if summary.is_empty() {
         return None;
     }
     Some(summary.chars().take(240).collect())
+}
+
+/// The text of the page's first message to the user that has any: an element whose class
+/// names an alert, a flash or an error (`alert alert-danger`, Django's `errorlist` and
+/// `errornote`, `flashes`). A refused login's reason is there, not in the title: Calibre-Web's
+/// "Please wait one minute before next login" (its rate limit, answered 401 with the login page)
+/// read as a wrong password or a SECRET_KEY per replica.
+fn alert_text(html: &str, lower: &str) -> Option<String> {
+    const MARKS: [&str; 3] = ["alert", "flash", "error"];
+    let mut from = 0;
+    while let Some(found) = lower[from..].find(" class=") {
+        let at = from + found;
+        from = at + 1;
+        let open = lower[..at].rfind('<')?;
+        let Some(close) = lower[at..].find('>').map(|n| at + n) else {
+            break;
+        };
+        let tag = &lower[open..=close];
+        let marked = crate::util::html::attr(tag, "class").is_some_and(|class| {
+            class
+                .split_whitespace()
+                .any(|c| MARKS.iter().any(|m| c.contains(m)))
+        });
+        let name: String = tag[1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        if !marked || name.is_empty() || tag.contains("display:none") || tag.contains("hidden") {
+            continue;
+        }
+        let inner = &html[close + 1..];
+        let end = lower[close + 1..]
+            .find(&format!("</{name}"))
+            .unwrap_or(inner.len().min(400));
+        let text = crate::util::html::decode(&strip_tags(&inner[..end]));
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() {
+            return Some(text.chars().take(160).collect());
+        }
+    }
+    None
 }
 
 /// The text inside the first element that starts with `open` (a lowercase tag prefix).
@@ -130,6 +173,28 @@ pub fn default_verdict(reply: &Reply) -> Result<(), Rejection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_logins_page_says_what_its_alert_says() {
+        let calibre = "<html><head><title>Calibre-Web | Login</title></head><body>\n<div class=\"alert alert-info\" style=\"display:none\"></div>\n<div id=\"flash_danger\" class=\"alert alert-danger\">Please wait one minute before next login</div><form><input type=password name=password></form></body></html>";
+        assert_eq!(
+            page_summary(calibre.as_bytes()).as_deref(),
+            Some("Calibre-Web | Login: Please wait one minute before next login")
+        );
+        let django = "<title>Log in | Django site admin</title><p class=\"errornote\">\n    Please enter the correct username and password for a staff account.\n</p>";
+        assert_eq!(
+            page_summary(django.as_bytes()).as_deref(),
+            Some("Log in | Django site admin: Please enter the correct username and password for a staff account.")
+        );
+        let form_errors = "<title>Sign in</title><ul class=\"errorlist nonfield\"><li>Wrong user name &amp; password</li></ul>";
+        assert_eq!(
+            page_summary(form_errors.as_bytes()).as_deref(),
+            Some("Sign in: Wrong user name & password")
+        );
+        // No message on the page: the title alone, as before.
+        let plain = "<title>Dashboard</title><div class=\"card\">Welcome</div>";
+        assert_eq!(page_summary(plain.as_bytes()).as_deref(), Some("Dashboard"));
+    }
 
     fn reply(status: u16, location: Option<&str>, body: &str) -> Reply {
         Reply {
