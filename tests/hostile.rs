@@ -510,8 +510,12 @@ fn i_an_endless_output_line_keeps_memory_bounded() {
     );
 }
 
+/// A restart still running when the load ends: the run waits for it and writes its report,
+/// with no `infinite_loading` for the requests it never sent. Nothing came after the restart,
+/// so nothing about it was checked: no pass (exit 3, the reason in `aborted`), as a restart
+/// that never ran (before, this passed; found on Calibre-Web with a 9.6 s restart command).
 #[test]
-fn h_a_restart_that_spans_the_end_of_the_load_is_not_an_abort() {
+fn h_a_restart_that_spans_the_end_of_the_load_is_reported_as_unchecked() {
     let port = free_port();
     let dir = TempDir::new("restart-spans-end");
     let _reaper = Reaper(vec![format!("--port {port} ")]);
@@ -519,9 +523,14 @@ fn h_a_restart_that_spans_the_end_of_the_load_is_not_an_abort() {
         .replace("duration = \"20s\"", "duration = \"2s\"");
     let o = run_scenario(&dir, &text, LIMIT);
     assert!(!o.timed_out, "{o:?}");
-    assert_ne!(o.code, Some(3), "{o:?}");
+    assert_eq!(o.code, Some(3), "{o:?}");
     let rep = report(&dir);
-    assert!(rep["aborted"].is_null(), "{rep}");
+    assert!(
+        rep["aborted"]
+            .as_str()
+            .is_some_and(|a| a.contains("no page or probe started after that")),
+        "{rep}"
+    );
     assert!(
         !finding_kinds(&rep).contains(&"infinite_loading".to_string()),
         "{rep}"
