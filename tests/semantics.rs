@@ -129,3 +129,28 @@ fn logout_scope_user_fails_when_other_sessions_survive() {
         .to_string();
     assert!(msg.contains("still logged in"), "{msg}");
 }
+
+/// smoke.toml without its probe: the replay of the pre-logout cookie (and the other device's
+/// scope check) is judged from the first page, as every page is without a probe. Before, it
+/// went to the probe's empty path and judged nothing, so Label Studio's signed-cookie
+/// sessions, alive after the logout, passed `no_logout_not_revoked`.
+#[test]
+fn without_a_probe_an_unrevoked_logout_is_found_from_the_pages() {
+    let no_probe = |target_args: &str| {
+        run_edited(
+            "scenarios/smoke.toml",
+            &[
+                (HEALTHY_ARGS, &format!("args = [{target_args}]")),
+                ("[probe]\npath = \"/debug/session\"\n", ""),
+                ("remaining = \"/expires_in\"", ""),
+                ("min_distinct_pids = 2\nauth_persistence = 1.0\n", ""),
+            ],
+            SHORT,
+            &[],
+        )
+    };
+    let (out, _d) = no_probe("\"--session-lifetime\", \"3600\", \"--sliding\"");
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let (out, _d) = no_probe("\"--session-lifetime\", \"3600\", \"--sliding\", \"--no-revoke\"");
+    assert_exit_and_kinds(&out, 1, &["logout_not_revoked"]);
+}

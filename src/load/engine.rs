@@ -274,7 +274,7 @@ async fn end_check_steps(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation
             tab: first.tab,
             jar: Arc::new(Mutex::new(old)),
         };
-        if let Some(mut p) = probe(ctx, &replay, Turn::now(ctx, &replay)).await {
+        if let Some(mut p) = session_check(ctx, &replay).await {
             p.step = Step::Replay;
             obs.push(p);
         }
@@ -285,12 +285,29 @@ async fn end_check_steps(ctx: &Ctx, devices: &[TabId], obs: &mut Vec<Observation
             .iter()
             .filter(|d| client::lock(&d.jar).logged_in)
         {
-            if let Some(mut p) = probe(ctx, other, Turn::now(ctx, other)).await {
+            if let Some(mut p) = session_check(ctx, other).await {
                 p.step = Step::ScopeCheck;
                 obs.push(p);
             }
         }
     }
+}
+
+/// Is this jar's session alive? The probe says, or without one the first page of `[load]
+/// requests` (a redirect to the login page, 401 or 403: anonymous). Before, a scenario without
+/// a probe sent the replay to the probe's empty path, `/`, and judged nothing from its answer:
+/// Label Studio's signed-cookie sessions, alive after logout, passed `[checks] revocation`.
+async fn session_check(ctx: &Ctx, t: &TabId) -> Option<Observation> {
+    if !ctx.plan.probe.path.is_empty() {
+        return probe(ctx, t, Turn::now(ctx, t)).await;
+    }
+    let index = ctx
+        .plan
+        .load
+        .requests
+        .iter()
+        .position(|r| matches!(r, crate::scenario::requests::RequestSpec::Page(_)))?;
+    page(ctx, t, &ctx.paths[index], Turn::now(ctx, t)).await
 }
 
 /// One tab: pages and probes in turn; tab 0 also does the periodic logout when configured.
