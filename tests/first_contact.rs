@@ -829,3 +829,21 @@ fn markdown(out: &Outcome) -> String {
         .map(|(_, text)| text.clone())
         .unwrap_or_else(|| panic!("no Markdown report: {}", out.explain()))
 }
+
+/// `auth_persistence` is a share of probe answers: with a header-only `[probe]` (no probe
+/// path) it could only be "0 of 0", which failed the run (Label Studio trial). It is a
+/// scenario error, naming the file, line and field.
+#[test]
+fn auth_persistence_without_a_probe_is_a_scenario_error() {
+    let probe = "[probe]\nworker_header = \"X-Served-By\"\n";
+    let expect = "[expect]\nauth_persistence = 1.0\n";
+    let (out, _d) = run_text(&scenario("", &login("demo", ""), probe, expect));
+    assert_eq!(out.code, 2, "{}", out.explain());
+    assert!(
+        out.stderr.contains("s.toml:")
+            && out.stderr.contains("expect.auth_persistence")
+            && out.stderr.contains("asks no probe"),
+        "{}",
+        out.stderr
+    );
+}

@@ -390,6 +390,18 @@ pub fn grade(e: &Expectation, limit: f64, figures: &Figures) -> Check {
             e.figure,
             Figure::DowntimeS | Figure::Findings(FindingKind::LoginFailed | FindingKind::Config)
         );
+    // A share of no probe answers at all (every probe failed, or none was sent) is not 0.
+    let no_probes = e.figure == Figure::AuthPersistence && figures.persistence.denominator == 0;
+    if no_probes && !unmeasured {
+        return Check {
+            measured: false,
+            ..check(
+                0.0,
+                true,
+                format!("{what}: not measured (no probe of a logged-in user was answered)"),
+            )
+        };
+    }
     if unmeasured {
         return Check {
             measured: false,
@@ -505,6 +517,32 @@ mod tests {
             "{}",
             logins.message
         );
+    }
+
+    /// `auth_persistence` over no probe answers is not measured, not "0 of 0 ... (0)": that
+    /// failed the run on nothing (Label Studio trial). Over some answers it is graded.
+    #[test]
+    fn auth_persistence_over_no_probes_is_not_measured() {
+        let e = Expectation::named("auth_persistence").unwrap();
+        let figures = |numerator, denominator| Figures {
+            findings: Vec::new(),
+            traffic: 100,
+            p99_ms: 1.0,
+            p99_wait_ms: None,
+            downtimes_s: Vec::new(),
+            distinct_workers: 1,
+            persistence: Counts {
+                numerator,
+                denominator,
+            },
+            nothing_measured: false,
+            not_counted: NotCounted::default(),
+        };
+        let none = grade(e, 1.0, &figures(0, 0));
+        assert!(!none.measured && none.passed, "{none:?}");
+        assert!(none.message.contains("not measured"), "{}", none.message);
+        let some = grade(e, 1.0, &figures(9, 10));
+        assert!(some.measured && !some.passed, "{some:?}");
     }
 
     /// A missed p99 names sesscheck's own connection queue only when it is at least half of

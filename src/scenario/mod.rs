@@ -1318,6 +1318,14 @@ impl Scenario {
                     "is a fraction between 0.0 and 1.0",
                 );
             }
+            // A share of probe answers: without a probe it could only be "0 of 0" (found on
+            // Label Studio with a header-only [probe], which failed the run on nothing).
+            if !self.probe.is_configured() {
+                return bad(
+                    "expect.auth_persistence",
+                    "is the share of probe answers that said authenticated, and this scenario asks no probe ([probe] path): leave it out (max_logouts counts logouts from the pages), or add a probe",
+                );
+            }
         }
         if let Some(a) = self.expect.max_error_rate {
             if !(0.0..=1.0).contains(&a) {
