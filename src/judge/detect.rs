@@ -507,7 +507,14 @@ fn worker_disagreement(ev: &Evidence) -> Option<String> {
         .iter()
         .filter(|g| bad.iter().all(|((a, b), _, _)| a == **g || b == **g))
         .collect();
-    if bad.len() >= 2 && in_all.len() == 1 && groups.len() >= 3 {
+    // ...and only where the others were seen to agree: with a key per worker, a sample whose
+    // disagreeing pairs happen to share one worker named it the odd one (Label Studio trial).
+    let others_agree = |odd: &String| {
+        grouped
+            .iter()
+            .any(|((a, b), n)| a != odd && b != odd && n.answers > 0)
+    };
+    if bad.len() >= 2 && in_all.len() == 1 && groups.len() >= 3 && others_agree(in_all[0]) {
         out.push_str(&format!(
             "; {} disagrees with every other one of the {what}",
             in_all[0]
@@ -1039,6 +1046,52 @@ mod tests {
         let mut o = obs(vu, Step::Login, 0, 10, status, Some(false));
         o.failure = Some(Failure::LoginRejected(format!("HTTP {status}")));
         o
+    }
+
+    /// "X disagrees with every other one" needs the others seen agreeing: three workers with
+    /// a key each, sampled so that both disagreeing pairs share one, name no odd one out.
+    #[test]
+    fn the_odd_worker_out_is_named_only_when_the_others_agree() {
+        use crate::observe::digest::PairCount;
+        use crate::observe::worker::WorkerId;
+        let (a, b, c) = (
+            WorkerId::intern("odd-a"),
+            WorkerId::intern("odd-b"),
+            WorkerId::intern("odd-c"),
+        );
+        let say = |pairs: &[(WorkerId, WorkerId, u64, u64)]| {
+            let c_ = cfg();
+            let mut digest = Digest::of(&[], &[], digest_config(&c_));
+            for &(via, on, answers, authenticated) in pairs {
+                digest.pids.insert(via, 1);
+                digest.pids.insert(on, 1);
+                digest.worker_pairs.insert(
+                    (via, on),
+                    PairCount {
+                        answers,
+                        authenticated,
+                    },
+                );
+            }
+            let audit = AuditConfig::default();
+            let ev = Evidence {
+                obs: &[],
+                digest: &digest,
+                restarts: &[],
+                cfg: &c_,
+                server_log_matches: 0,
+                audit: &audit,
+                config: None,
+            };
+            worker_disagreement(&ev).unwrap()
+        };
+        let sampled = say(&[(a, b, 4, 0), (c, b, 3, 0)]);
+        assert!(!sampled.contains("disagrees with every other"), "{sampled}");
+        let odd = say(&[(a, b, 4, 0), (c, b, 3, 0), (a, c, 5, 5)]);
+        assert!(
+            odd.contains("odd-b disagrees with every other one"),
+            "{odd}"
+        );
     }
 
     #[test]
