@@ -847,3 +847,31 @@ fn auth_persistence_without_a_probe_is_a_scenario_error() {
         out.stderr
     );
 }
+
+/// A `[logout] path` the app does not have (404) logs nobody out: a run whose every
+/// deliberate logout was refused is no pass (exit 3) and says which path and method to check
+/// (Label Studio trial: `/user/logout/` counted as 16 deliberate logouts). The right path
+/// passes.
+#[test]
+fn logouts_that_all_answer_404_are_no_pass() {
+    let logouts = |path: &str| {
+        format!("logout_every = \"300ms\"\nrelogin = true\n[logout]\npath = \"{path}\"\n")
+    };
+    let (out, _d) = run_text(&scenario("", &login("demo", ""), PROBE, &logouts("/nope")));
+    assert_eq!(out.code, 3, "{}", out.explain());
+    let why = out.report.as_ref().unwrap()["aborted"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        why.contains("deliberate logouts (") && why.contains("/nope) answered HTTP 404"),
+        "{why}"
+    );
+    let (out, _d) = run_text(&scenario(
+        "",
+        &login("demo", ""),
+        PROBE,
+        &logouts("/logout"),
+    ));
+    assert_eq!(out.code, 0, "{}", out.explain());
+}

@@ -78,6 +78,10 @@ pub struct Digest {
     /// probes' time, it says whether the load measured the app or mostly its logins.
     pub login_us: u64,
     pub logouts: u64,
+    /// Deliberate logouts the app refused (answered 4xx: a wrong `[logout] path` or method),
+    /// and the first such status.
+    pub logouts_refused: u64,
+    pub logout_refused_status: Option<u16>,
     /// Worker identity → answers carrying it (probes; with `worker_header`, every page).
     pub pids: BTreeMap<WorkerId, u64>,
     /// Per user and login epoch, the first worker that answered it authenticated: "logged in
@@ -155,6 +159,8 @@ impl Digest {
             logins_ok: 0,
             login_us: 0,
             logouts: 0,
+            logouts_refused: 0,
+            logout_refused_status: None,
             pids: BTreeMap::new(),
             first_authenticated_by: FxHashMap::default(),
             worker_pairs: FxHashMap::default(),
@@ -218,7 +224,13 @@ impl Digest {
                 self.logins_ok += (o.authenticated == Some(true)) as u64;
                 self.login_us += o.latency_us();
             }
-            Step::Logout => self.logouts += 1,
+            Step::Logout => {
+                self.logouts += 1;
+                if let Some(status @ 400..=499) = o.status {
+                    self.logouts_refused += 1;
+                    self.logout_refused_status.get_or_insert(status);
+                }
+            }
             Step::Request | Step::Probe => self.add_traffic(o, restarts),
             _ => {}
         }

@@ -434,14 +434,16 @@ async fn run_and_report(
     let was_interrupted = interrupted.load(Ordering::SeqCst);
     // A run that sent no page and no probe measured nothing; unless a finding says why (every
     // login failed), it must not pass.
-    let aborted = aborted.or_else(|| {
-        (digest.traffic == 0 && findings.is_empty() && !was_interrupted).then(|| {
-            format!(
-                "no load request was sent in {:.1} s: nothing was measured, so this is no pass (check [load] and max_duration)",
-                duration_s
-            )
+    let aborted = aborted
+        .or_else(|| {
+            (digest.traffic == 0 && findings.is_empty() && !was_interrupted).then(|| {
+                format!(
+                    "no load request was sent in {:.1} s: nothing was measured, so this is no pass (check [load] and max_duration)",
+                    duration_s
+                )
+            })
         })
-    });
+        .or_else(|| refused_logouts(&digest, &scenario.logout));
     if let Some(w) = logins_ate_the_load(&digest, first_logins(&scenario, &o) as u64) {
         eprintln!("warning: {w}");
     }
@@ -652,6 +654,23 @@ async fn drive(
         .or_else(|| restart::unmeasured(&recorded.restarts, &recorded.digest.recovery, load_ran))
     });
     Ok((recorded, aborted, generator))
+}
+
+/// Every deliberate logout refused (4xx): the users were never logged out, so what the
+/// scenario's logouts were there to check (tabs racing a logout, revocation, re-login) was not
+/// checked. Found on Label Studio: a guessed `/user/logout/` answered 404 and the run counted
+/// "16 deliberate logouts".
+fn refused_logouts(
+    digest: &crate::observe::digest::Digest,
+    logout: &crate::scenario::Logout,
+) -> Option<String> {
+    let status = digest.logout_refused_status?;
+    (digest.logouts_refused == digest.logouts).then(|| {
+        format!(
+            "all {} deliberate logouts ({} {}) answered HTTP {status}, so no user was logged out and what the logouts were to check was not: this is no pass. Check [logout] path and method (Django 5 logs out on POST only; give [logout] csrf when it wants a token)",
+            digest.logouts, logout.method, logout.path
+        )
+    })
 }
 
 /// Ctrl-C or SIGTERM: stop sending, then the report is written as usual.
