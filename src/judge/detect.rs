@@ -395,7 +395,18 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
             secs(culprit.end_us),
             secs(victim.start_us)
         ));
-        if culprit.authenticated == Some(false) {
+        // The login whose cookie it overwrote ended before the answer came back; a request
+        // sent before that login ended was sent without its cookie (Label Studio trial: tab 1's
+        // request crossed tab 0's logout and re-login, and its anonymous answer's new session
+        // cookie replaced the re-login's, as it would in a browser).
+        let overwritten = LoginEnds::of(ev.obs).last_by(culprit.vu, culprit.end_us);
+        if culprit.start_us < overwritten {
+            message.push_str(&format!(
+                "; that request was sent at {:.3}s, before the login it overwrote had finished ({:.3}s), so it carried no such session: its answer's cookie replaced the new login's, as a browser tab's in flight across a logout and login would",
+                secs(culprit.start_us),
+                secs(overwritten)
+            ));
+        } else if culprit.authenticated == Some(false) {
             // Found on Wagtail: the request that dropped the cookie is not to blame, the
             // worker that answered it without knowing the session is.
             message.push_str(&format!(
@@ -1512,6 +1523,27 @@ mod tests {
         assert_eq!(on_paths(&one), "on /x");
         let many: BTreeMap<&str, usize> = [("/a", 1), ("/b", 2), ("/c", 3), ("/d", 4)].into();
         assert_eq!(on_paths(&many), "on /d 4×, /c 3×, /b 2× and 1 more path");
+    }
+
+    /// A request in flight across the user's re-login: its anonymous answer replaced the new
+    /// login's cookie. That is the race, not a worker that did not know the session.
+    #[test]
+    fn a_cookie_replaced_by_a_request_sent_before_the_login_names_the_race() {
+        let mut v = healthy();
+        let mut relogin = obs(1, Step::Login, 7000, 7400, 302, Some(true));
+        relogin.failure = None;
+        v.push(relogin);
+        let mut crossing = obs(1, Step::Request, 6900, 8000, 200, Some(false));
+        crossing.replaced_login_cookie = Some("sessionid".into());
+        v.push(crossing);
+        v.push(obs(1, Step::Request, 9000, 9100, 200, Some(false)));
+        let f = run(&v, &[]);
+        let m = message_of(&f, FindingKind::Logout);
+        assert!(
+            m.contains("before the login it overwrote had finished")
+                && !m.contains("did not know the session"),
+            "{m}"
+        );
     }
 
     /// Found on Wagtail with a per-worker cache: "replaced by the response to GET
