@@ -1427,6 +1427,7 @@ impl Scenario {
                     .iter()
                     .any(|p| p.eq_ignore_ascii_case(k))
                     && !v.is_empty()
+                    && !is_form_flag(k, v)
                 {
                     out.push(v.clone());
                 }
@@ -1503,6 +1504,29 @@ const CREDENTIAL_HEADER_WORDS: [&str; 9] = [
     "csrf",
     "credential",
 ];
+
+/// A checkbox's value in a field whose name is not a credential's (`remember = "on"`,
+/// `persist_session = "1"`): no secret. Redacted, "on" became `[REDACTED]` in every "anonymous
+/// on web-2" of the messages (Label Studio trial).
+fn is_form_flag(name: &str, value: &str) -> bool {
+    const FLAGS: [&str; 8] = ["on", "off", "true", "false", "yes", "no", "1", "0"];
+    let name = name.to_ascii_lowercase();
+    // Not the header words: "session" names a checkbox here (`persist_session`).
+    const CREDENTIAL_FIELD_WORDS: [&str; 10] = [
+        "pass",
+        "pw",
+        "secret",
+        "token",
+        "key",
+        "pin",
+        "otp",
+        "code",
+        "auth",
+        "credential",
+    ];
+    FLAGS.iter().any(|f| value.eq_ignore_ascii_case(f))
+        && !CREDENTIAL_FIELD_WORDS.iter().any(|w| name.contains(w))
+}
 
 /// The HTTP methods a logout may use.
 pub const LOGOUT_METHODS: [&str; 4] = ["POST", "GET", "DELETE", "PUT"];
@@ -1909,6 +1933,17 @@ duration = "1s"
             format!("{MINIMAL}\n[login]\nfields = {{ username = \"u\", password = \"pw1\" }}\n");
         let s = Scenario::parse(&text, "t.toml").unwrap();
         assert_eq!(s.secrets(), vec!["pw1".to_string()]);
+    }
+
+    #[test]
+    fn a_checkbox_value_is_no_secret_but_a_pin_of_one_digit_is() {
+        let text = format!(
+            "{MINIMAL}\n[login]\nfields = {{ email = \"u\", password = \"pw1\", persist_session = \"on\", pin = \"1\" }}\n"
+        );
+        let s = Scenario::parse(&text, "t.toml").unwrap();
+        let mut secrets = s.secrets();
+        secrets.sort();
+        assert_eq!(secrets, vec!["1".to_string(), "pw1".to_string()]);
     }
 
     #[test]
