@@ -248,7 +248,14 @@ pub fn cookie_attributes(obs: &[Observation], cfg: &AuditConfig) -> Option<Findi
                 continue;
             }
             let before = problems.len();
-            if rules.http_only && !c.http_only {
+            // A CSRF cookie is read by the page's scripts on purpose (Django's `csrftoken`,
+            // Angular's `XSRF-TOKEN`): the HttpOnly rule is for session cookies (Label Studio
+            // trial), unless `names` lists it.
+            let scripts_read_it = rules.names.is_empty() && {
+                let n = c.name.to_ascii_lowercase();
+                n.contains("csrf") || n.contains("xsrf")
+            };
+            if rules.http_only && !c.http_only && !scripts_read_it {
                 problems.insert(format!(
                     "cookie `{}` lacks HttpOnly (scripts can read it)",
                     c.name
@@ -706,6 +713,41 @@ mod tests {
         assert_eq!(f.count, 2);
         assert!(
             f.message.contains("lacks HttpOnly") && f.message.contains("no SameSite"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn a_csrf_cookie_without_http_only_is_no_finding_unless_named() {
+        let rules = CookieRules {
+            http_only: true,
+            secure: false,
+            same_site: "any".into(),
+            max_size: 4096,
+            names: vec![],
+        };
+        let mut cfg = AuditConfig {
+            cookies: Some(rules),
+            ..Default::default()
+        };
+        let csrf = CookieAttrs {
+            name: "csrftoken".into(),
+            ..attrs(false, Some("Lax"))
+        };
+        let mut login = o(0, Step::Login, 0, Some(true));
+        login.cookies = Some(LoginCookies::shared(vec![
+            attrs(true, Some("Lax")),
+            csrf.clone(),
+        ]));
+        assert!(cookie_attributes(&[login.clone()], &cfg).is_none());
+        // Listed by name, it is audited like any other.
+        if let Some(r) = cfg.cookies.as_mut() {
+            r.names = vec!["csrftoken".into()];
+        }
+        let f = cookie_attributes(&[login], &cfg).unwrap();
+        assert!(
+            f.message.contains("`csrftoken` lacks HttpOnly"),
             "{}",
             f.message
         );
