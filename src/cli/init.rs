@@ -430,7 +430,7 @@ async fn learn_login(
 ) -> Result<LoginLearned> {
     // With the worker header, every answer says who served it (`Reply::served_by`).
     let header = worker_header
-        .map(|h| format!("[probe]\npath = \"\"\nworker_header = {}\n", toml_string(h)))
+        .map(|h| format!("[probe]\nworker_header = {}\n", toml_string(h)))
         .unwrap_or_default();
     let draft = format!(
         "name = \"init\"\n[target]\nurl = {}\n{header}[load]\nduration = \"1s\"\nrequests = [{}]\n",
@@ -831,7 +831,7 @@ fn render(d: &Draft) -> String {
         }
         None => match d.worker_header {
             Some(h) => s.push_str(&format!(
-                "# No debug endpoint: the worker comes from the {h} header, and pages tell anonymous (a redirect to the login page, 401, 403).\n[probe]\npath = \"\"\nworker_header = {}\n\n",
+                "# No debug endpoint: the worker comes from the {h} header, and pages tell anonymous (a redirect to the login page, 401, 403); a [probe] with only worker_header asks no debug endpoint.\n[probe]\nworker_header = {}\n\n",
                 q(h)
             )),
             None => s.push_str("# No [probe]: pages alone tell anonymous (a redirect to the login page, 401, 403); which worker answered is not known.\n\n"),
