@@ -27,6 +27,9 @@ pub struct DetectConfig {
     pub new_connections: bool,
     /// `[login] accounts`: users log in to accounts of a file, each with its own password.
     pub accounts_file: bool,
+    /// Paths of `[load] requests` that are writes (POST ...): a write refused with 403 is a
+    /// failed write (a missing CSRF header), never a page the account may not see.
+    pub write_paths: Vec<String>,
 }
 
 /// Everything detectors look at.
@@ -235,7 +238,8 @@ fn refused_pages(ev: &Evidence) -> (BTreeSet<usize>, Option<Finding>) {
     let served = &ev.digest.authenticated_pages;
     let mut by_path: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, o) in ev.obs.iter().enumerate() {
-        if o.step == Step::Request && o.unexplained_anonymous() {
+        let write = ev.cfg.write_paths.iter().any(|w| **w == *o.path);
+        if o.step == Step::Request && o.unexplained_anonymous() && !write {
             by_path.entry(&o.path).or_default().push(i);
         }
     }
@@ -969,6 +973,7 @@ mod tests {
             run_end_us: 20_000_000,
             new_connections: false,
             accounts_file: false,
+            write_paths: Vec::new(),
         }
     }
 
@@ -1186,6 +1191,7 @@ mod tests {
         assert!(!m.contains("[login] accounts"), "{m}");
         let with_file = DetectConfig {
             accounts_file: true,
+            write_paths: Vec::new(),
             ..cfg()
         };
         let m = login_message_with(with_file, &[rejected_login(0, 400), login(1, 20)]);

@@ -74,6 +74,15 @@ fn detect_config(scenario: &Scenario, run_end_us: u64) -> DetectConfig {
             .login
             .as_ref()
             .is_some_and(|l| l.accounts.is_some()),
+        write_paths: scenario
+            .load
+            .requests
+            .iter()
+            .filter_map(|r| match r {
+                crate::scenario::requests::RequestSpec::Write(w) => Some(w.path.clone()),
+                crate::scenario::requests::RequestSpec::Page(_) => None,
+            })
+            .collect(),
     }
 }
 
