@@ -792,6 +792,14 @@ pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
             "{} users got no authenticated page within recovery_timeout after a restart",
             unrecovered.len()
         );
+        if let Some((late, slowest_s)) = served_late(ev, &unrecovered) {
+            // Label Studio under a HUP: new workers took 5-7 s to import the app, nobody was
+            // logged out, and "no authenticated page" read as sessions lost.
+            part.push_str(&format!(
+                " ({late} of them were served logged in again later, the last after {slowest_s:.1} s: the app recovers slower than recovery_timeout ({:.1} s), e.g. new workers still starting, rather than losing the sessions)",
+                ev.cfg.recovery_timeout_us as f64 / 1e6
+            ));
+        }
         if already_failing > 0 {
             part.push_str(&format!(
                 " ({already_failing} more are counted under `logout`: anonymous before the restart, or again after logging in anew since; their sessions do not stick, which the restart did not cause)"
@@ -870,6 +878,25 @@ fn unrecovered_users(ev: &Evidence) -> (Vec<u32>, usize) {
     out.retain(|vu| !failing_anyway.contains(vu));
     let folded = before - out.len();
     (out.into_iter().collect(), folded)
+}
+
+/// Of the users who were not served within `recovery_timeout` after a restart, how many were
+/// served logged in again later, and the longest wait (seconds from ready).
+fn served_late(ev: &Evidence, unrecovered: &[u32]) -> Option<(usize, f64)> {
+    let mut late = 0;
+    let mut slowest_us = 0;
+    for vu in unrecovered {
+        let waits = ev
+            .restarts
+            .iter()
+            .zip(&ev.digest.recovery)
+            .filter_map(|(r, rec)| Some(rec.back_at.get(vu)?.saturating_sub(r.ready_us?)));
+        if let Some(wait) = waits.max() {
+            late += 1;
+            slowest_us = slowest_us.max(wait);
+        }
+    }
+    (late > 0).then(|| (late, slowest_us as f64 / 1e6))
 }
 
 /// `http_error`: error statuses and transport failures not explained by a restart or a logout.
@@ -1432,6 +1459,30 @@ mod tests {
         v.push(c);
         let f = run(&v, &r);
         assert!(kinds(&f).contains(&"infinite_loading"), "{f:?}");
+    }
+
+    /// A user served logged in again only after recovery_timeout (new workers still starting)
+    /// is still infinite_loading, but the message says how late, so it does not read as lost
+    /// sessions (Label Studio under a HUP).
+    #[test]
+    fn a_slow_recovery_says_when_users_were_served_again() {
+        let mut v = healthy();
+        let r = one_restart();
+        let mut c = obs(1, Step::Request, 12_000, 12_100, 0, None);
+        c.status = None;
+        c.failure = Some(Failure::Connect("refused".into()));
+        v.push(c.clone());
+        let f = run(&v, &r);
+        let m = message_of(&f, FindingKind::InfiniteLoading);
+        assert!(!m.contains("served logged in again later"), "{m}");
+        v.push(obs(1, Step::Request, 3_900_000, 4_011_000, 200, Some(true)));
+        let f = run(&v, &r);
+        let m = message_of(&f, FindingKind::InfiniteLoading);
+        assert!(
+            m.contains("1 of them were served logged in again later, the last after 4.0 s")
+                && m.contains("recovery_timeout (2.0 s)"),
+            "{m}"
+        );
     }
 
     /// Issue 15 item 5: a user already logged out before the restart (a per-worker store) who

@@ -51,6 +51,9 @@ pub struct Recovery {
     pub active: BTreeSet<u32>,
     /// Users with an authenticated answer within `recovery_timeout` of ready.
     pub recovered: BTreeSet<u32>,
+    /// When each user's first authenticated answer after ready ended (µs), however late: a
+    /// user not `recovered` but here was served again, slowly.
+    pub back_at: BTreeMap<u32, u64>,
 }
 
 /// Every observation's contribution to the report and the detectors.
@@ -333,8 +336,12 @@ impl Digest {
                 rec.active.insert(o.vu);
             }
             let until = ready.saturating_add(self.cfg.recovery_timeout_us);
-            if o.authenticated == Some(true) && o.end_us >= ready && o.end_us <= until {
-                rec.recovered.insert(o.vu);
+            if o.authenticated == Some(true) && o.end_us >= ready {
+                if o.end_us <= until {
+                    rec.recovered.insert(o.vu);
+                }
+                let back = rec.back_at.entry(o.vu).or_insert(o.end_us);
+                *back = (*back).min(o.end_us);
             }
         }
     }
