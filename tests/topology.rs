@@ -116,47 +116,9 @@ fn start(secret_of: impl Fn(&str) -> &'static str) -> Topology {
         names.push_str(&format!("    \"127.0.0.1:{port}\" {name};\n"));
         wait_listening(port, name);
     }
-    let port = free_port();
-    let d = dir.path().display();
-    let conf = format!(
-        r#"worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 512; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
-  map $upstream_addr $replica {{
-{names}    default unknown;
-  }}
-  upstream app {{
-{upstreams}  }}
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      proxy_pass http://app;
-      add_header X-Served-By $replica always;
-    }}
-  }}
-}}
-"#
-    );
-    let conf_path = dir.path().join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let nginx = Command::new("nginx")
-        .args(["-p", &d.to_string(), "-e", &format!("{d}/error.log")])
-        .args(["-c", conf_path.to_str().unwrap(), "-g", "daemon off;"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting nginx");
-    let nginx = Nginx(Proc(nginx));
-    wait_listening(port, "nginx");
+    // `$upstream_addr` is the replica's address; the map turns it into its name.
+    let names = format!("  map $upstream_addr $replica {{\n{names}    default unknown;\n  }}\n");
+    let (port, nginx) = nginx_over(&dir, &names, upstreams.trim_end(), "X-Served-By $replica");
     Topology {
         port,
         _replicas: replicas,
@@ -343,9 +305,10 @@ fn builtin_replica(port: u16, state: &std::path::Path, args: &[&str]) -> Proc {
     replica
 }
 
-/// nginx on a port of its own, round-robin over `servers` (nginx `server` lines), adding
-/// `X-Upstream: $upstream_addr` to every answer, as the README suggests.
-fn nginx_over(dir: &TempDir, servers: &str) -> (u16, Nginx) {
+/// nginx on a port of its own, round-robin over `servers` (nginx `server` lines), adding the
+/// header `add_header` names (`X-Upstream $upstream_addr`, as the README suggests) to every
+/// answer; `http` goes into its `http` block (a `map`).
+fn nginx_over(dir: &TempDir, http: &str, servers: &str, add_header: &str) -> (u16, Nginx) {
     let port = free_port();
     let d = dir.path().display();
     let conf = format!(
@@ -360,7 +323,7 @@ http {{
   fastcgi_temp_path {d}/fastcgi;
   uwsgi_temp_path {d}/uwsgi;
   scgi_temp_path {d}/scgi;
-  upstream app {{
+{http}  upstream app {{
 {servers}
   }}
   server {{
@@ -368,7 +331,7 @@ http {{
     location / {{
       proxy_pass http://app;
       proxy_next_upstream error timeout non_idempotent;
-      add_header X-Upstream $upstream_addr always;
+      add_header {add_header} always;
     }}
   }}
 }}
@@ -404,7 +367,9 @@ fn a_failover_list_in_upstream_addr_is_the_server_that_answered() {
     let _target = builtin_replica(live, &dir.path().join("state"), &[]);
     let (port, _nginx) = nginx_over(
         &dir,
+        "",
         &format!("    server 127.0.0.1:{dead} max_fails=0;\n    server 127.0.0.1:{live};"),
+        "X-Upstream $upstream_addr",
     );
 
     let scenario = dir.scenario(&format!(
@@ -473,7 +438,9 @@ fn init_names_the_replicas_a_refused_login_went_between() {
         ];
         let (port, _nginx) = nginx_over(
             &dir,
+            "",
             &format!("    server 127.0.0.1:{a};\n    server 127.0.0.1:{b};"),
+            "X-Upstream $upstream_addr",
         );
         let file = dir.path().join("app.toml");
         let rd = dir.reports();
