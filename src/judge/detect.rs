@@ -166,6 +166,11 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
         (Some(f @ Failure::LoginRejected(_)), Some(404)) => {
             format!("{f}; check [login] path")
         }
+        // The page says so in words (Calibre-Web answers its login limit with 401 and "Please
+        // wait one minute before next login"): that, not a secret per worker.
+        (Some(f @ Failure::LoginRejected(detail)), _) if says_wait(detail) => format!(
+            "{f}; the app's page asks to wait: a login limit (per account or per address), which repeated logins of one account hit; pace logins with [login] login_rate, give users accounts of their own, or spread them with [login] source_addresses"
+        ),
         (Some(f @ Failure::LoginRejected(_)), Some(429)) => format!(
             "{f}; the app limits logins (429 Too Many Requests): pace them below its limit with [login] login_rate (logins/s), or spread them with [login] source_addresses if it counts per client address"
         ),
@@ -206,6 +211,21 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
         ),
         example: describe(first),
     })
+}
+
+/// A refused login's page that asks the user to wait or says there were too many attempts.
+fn says_wait(detail: &str) -> bool {
+    const WORDS: [&str; 7] = [
+        "please wait",
+        "too many",
+        "try again later",
+        "rate limit",
+        "temporarily locked",
+        "account is locked",
+        "throttled",
+    ];
+    let d = detail.to_ascii_lowercase();
+    WORDS.iter().any(|w| d.contains(w))
 }
 
 /// When every login failed and the failed login's CSRF page came from another worker than
@@ -1135,6 +1155,26 @@ mod tests {
             odd.contains("odd-b disagrees with every other one"),
             "{odd}"
         );
+    }
+
+    /// Calibre-Web's login limit: 401 with the login page and "Please wait one minute before
+    /// next login". Some logins worked, yet the cause is the limit, not a secret per worker.
+    #[test]
+    fn a_login_page_that_asks_to_wait_is_a_login_limit() {
+        let ok = obs(1, Step::Login, 0, 5, 302, Some(true));
+        let mut limited = rejected_login(0, 401);
+        limited.failure = Some(Failure::LoginRejected(
+            "HTTP 401, page \"Calibre-Web | Login: Please wait one minute before next login\""
+                .into(),
+        ));
+        let m = login_message_with(cfg(), &[ok.clone(), limited]);
+        assert!(
+            m.contains("a login limit") && !m.contains("SECRET_KEY"),
+            "{m}"
+        );
+        // A plain refusal while others worked still points at the workers.
+        let m = login_message_with(cfg(), &[ok, rejected_login(0, 401)]);
+        assert!(m.contains("SECRET_KEY"), "{m}");
     }
 
     #[test]
