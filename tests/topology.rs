@@ -463,7 +463,9 @@ fn init_names_the_replicas_a_refused_login_went_between() {
     let apart = init(false);
     assert!(
         apart.contains("but its login page came from 127.0.0.1:")
-            && apart.contains("so the password may be right"),
+            && apart.contains("so the password may be right")
+            && apart.contains("but its login page and POST reached different workers")
+            && !apart.contains("# A good login answered"),
         "{apart}"
     );
     let together = init(true);

@@ -802,6 +802,12 @@ fn render(d: &Draft) -> String {
                     l.good_status, l.bad
                 ));
                 s.push_str(&format!("success = {{ redirect_to = {} }}\n", q(to)));
+            } else if l.crossed.is_some() {
+                // No good login was seen: both were refused tokens (see "not found" above).
+                s.push_str(&format!(
+                    "# The login with the password answered HTTP {} and a wrong password {}, but its login page and POST reached different workers: set `success` by hand once a login works.\n",
+                    l.good_status, l.bad
+                ));
             } else {
                 s.push_str(&format!(
                     "# A good login answered HTTP {} and a wrong password {}: set `success` by hand if they look alike.\n",
