@@ -857,8 +857,18 @@ fn logouts_that_all_answer_404_are_no_pass() {
     let logouts = |path: &str| {
         format!("logout_every = \"300ms\"\nrelogin = true\n[logout]\npath = \"{path}\"\n")
     };
-    let (out, _d) = run_text(&scenario("", &login("demo", ""), PROBE, &logouts("/nope")));
+    // A login page that sends logged-in users on: the users, never logged out, log in again
+    // and find themselves still logged in, which is no failed login either.
+    let csrf = "csrf = { page = \"/login\", field = \"csrf_token\" }";
+    let args = "\"--require-csrf\", \"--login-redirects-logged-in\"";
+    let (out, _d) = run_text(&scenario(
+        args,
+        &login("demo", csrf),
+        PROBE,
+        &logouts("/nope"),
+    ));
     assert_eq!(out.code, 3, "{}", out.explain());
+    assert!(out.finding("login_failed").is_none(), "{}", out.explain());
     let why = out.report.as_ref().unwrap()["aborted"]
         .as_str()
         .unwrap_or_default()

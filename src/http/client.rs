@@ -39,6 +39,9 @@ pub struct Jar {
     /// Bumped at every login and logout, so observations can tell they raced one.
     pub epoch: u32,
     pub logged_in: bool,
+    /// Some login of this user worked (never cleared, not even by a logout): a login page
+    /// that sends the user on to the app then means "still logged in" (see `CsrfAnswer`).
+    pub ever_logged_in: bool,
     /// A login after the first failed (the app was down, or answered 5xx): the user tries again
     /// on a page at or after this time, as a person sent back to the login page would.
     pub login_retry_at: Option<std::time::Instant>,

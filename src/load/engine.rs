@@ -926,7 +926,9 @@ async fn csrf_token(
     let r = send(ctx, t, Req::page(page)).await?;
     let mut o = finish(ctx, t, Step::Csrf, page, p, &r);
     o.worker = header_worker(ctx, &r);
-    let had_logged_in = !client::lock(&t.jar).login_cookies.is_empty();
+    // Not `login_cookies`: a logout clears them, and a logout the app refused (a wrong
+    // [logout] path) leaves the user logged in (Label Studio trial).
+    let had_logged_in = client::lock(&t.jar).ever_logged_in;
     let answer = match &r {
         Ok(reply) => match csrf.read(&String::from_utf8_lossy(&reply.body)) {
             Some(token) => CsrfAnswer::Token(token),
@@ -1293,6 +1295,7 @@ fn remember_login(ctx: &Ctx, jar: &SharedJar, reply: &client::Reply) {
         }
     }
     j.logged_in = true;
+    j.ever_logged_in = true;
     j.epoch += 1;
 }
 
