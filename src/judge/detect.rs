@@ -27,6 +27,8 @@ pub struct DetectConfig {
     pub new_connections: bool,
     /// `[login] accounts`: users log in to accounts of a file, each with its own password.
     pub accounts_file: bool,
+    /// Every user logs in to one account (`Login::is_one_account`).
+    pub one_account: bool,
     /// Paths of `[load] requests` that are writes (POST ...): a write refused with 403 is a
     /// failed write (a missing CSRF header), never a page the account may not see.
     pub write_paths: Vec<String>,
@@ -242,7 +244,12 @@ fn crossed_workers(ev: &Evidence, login: &Observation) -> String {
         (Some(from), Some(to)) if from != to => format!(
             "; or the workers: its login page came from {from} and the login went to {to}, \
              and workers that do not share their SECRET_KEY (or CSRF secret) refuse that token \
-             too (give users accounts of their own, `user{{user}}`, to tell the two apart)"
+             too{}",
+            if ev.cfg.one_account {
+                " (give users accounts of their own, `user{user}`, to tell the two apart)"
+            } else {
+                ""
+            }
         ),
         _ => String::new(),
     }
@@ -1041,6 +1048,7 @@ mod tests {
             run_end_us: 20_000_000,
             new_connections: false,
             accounts_file: false,
+            one_account: true,
             write_paths: Vec::new(),
         }
     }
@@ -1244,7 +1252,17 @@ mod tests {
         assert!(
             m.contains(
                 "its login page came from 127.0.0.1:8881 and the login went to 127.0.0.1:8882"
-            ),
+            ) && m.contains("give users accounts of their own"),
+            "{m}"
+        );
+        // Users with accounts of their own are not told to get them (Label Studio trial).
+        let own = DetectConfig {
+            one_account: false,
+            ..cfg()
+        };
+        let m = login_message_with(own, &[page.clone(), login.clone()]);
+        assert!(
+            m.contains("its login page came from") && !m.contains("accounts of their own"),
             "{m}"
         );
         // The same worker for both, or workers not known: the password is the likely cause.
@@ -1279,6 +1297,7 @@ mod tests {
         assert!(!m.contains("[login] accounts"), "{m}");
         let with_file = DetectConfig {
             accounts_file: true,
+            one_account: false,
             write_paths: Vec::new(),
             ..cfg()
         };

@@ -74,6 +74,7 @@ fn detect_config(scenario: &Scenario, run_end_us: u64) -> DetectConfig {
             .login
             .as_ref()
             .is_some_and(|l| l.accounts.is_some()),
+        one_account: scenario.login.as_ref().is_some_and(|l| l.is_one_account()),
         write_paths: scenario
             .load
             .requests
