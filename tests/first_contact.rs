@@ -430,6 +430,12 @@ fn a_restart_the_load_ended_during_is_no_pass() {
         "{}",
         out.explain()
     );
+    assert!(
+        out.stdout
+            .contains("first-contact: fail (no pass: restart 1 began at 0."),
+        "{}",
+        out.stdout
+    );
     let why = r["aborted"].as_str().unwrap();
     assert!(
         why.contains("restart 1 began at 0.")

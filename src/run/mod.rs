@@ -115,7 +115,17 @@ fn verdict_line(rep: &report::Report) -> String {
             .map(|c| c.name.as_str())
             .collect();
         if checks.is_empty() {
-            return rep.verdict.clone();
+            // Aborted with every check passing: the reason's first clause, so that the CI
+            // log's last line says why (FlaskBB trial: "fail" alone after a HUP restart the
+            // load never got past).
+            return match &rep.aborted {
+                Some(why) => format!(
+                    "{} (no pass: {})",
+                    rep.verdict,
+                    why.split(':').next().unwrap_or(why).trim()
+                ),
+                None => rep.verdict.clone(),
+            };
         }
         return format!("{} ({})", rep.verdict, checks.join(", "));
     }
