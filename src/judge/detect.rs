@@ -185,6 +185,12 @@ pub fn login_failed(ev: &Evidence) -> Option<Finding> {
                 ""
             }
         ),
+        // Flask-WTF and Django answer a missing or refused CSRF token 400; a wrong password
+        // gets the form again (FlaskBB trial: "the password?" for 400s on a CSRF form).
+        (Some(f @ Failure::LoginRejected(_)), Some(400)) => format!(
+            "{f}; a 400 is what Flask-WTF and Django answer a missing or refused CSRF token (a wrong password gets the form again): check [login] csrf{}",
+            crossed_workers(ev, first)
+        ),
         (Some(f @ Failure::LoginRejected(_)), _) => {
             format!(
                 "{f}; check [login] path, fields (the password?) and success{}",
@@ -844,7 +850,7 @@ pub fn infinite_loading(ev: &Evidence) -> Option<Finding> {
             // Label Studio under a HUP: new workers took 5-7 s to import the app, nobody was
             // logged out, and "no authenticated page" read as sessions lost.
             part.push_str(&format!(
-                " ({late} of them were served logged in again later, the last after {slowest_s:.1} s: the app recovers slower than recovery_timeout ({:.1} s), e.g. new workers still starting, rather than losing the sessions)",
+                " ({late} of them were served logged in again later, the last after {slowest_s:.1} s: slower than recovery_timeout ({:.1} s); new workers still starting?)",
                 ev.cfg.recovery_timeout_us as f64 / 1e6
             ));
         }
@@ -1307,9 +1313,18 @@ mod tests {
             "{m}"
         );
         // None worked: the scenario first.
-        let m = login_message(&[rejected_login(0, 400), rejected_login(1, 400)], false);
+        let m = login_message(&[rejected_login(0, 401), rejected_login(1, 401)], false);
         assert!(
             m.contains("(the password?)") && !m.contains("SECRET_KEY"),
+            "{m}"
+        );
+        // None worked with 400, the refused-token status (FlaskBB trial): the CSRF setup,
+        // not the password.
+        let m = login_message(&[rejected_login(0, 400), rejected_login(1, 400)], false);
+        assert!(
+            m.contains("refused CSRF token")
+                && m.contains("check [login] csrf")
+                && !m.contains("(the password?)"),
             "{m}"
         );
     }
