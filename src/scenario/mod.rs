@@ -1506,9 +1506,14 @@ const CREDENTIAL_HEADER_WORDS: [&str; 9] = [
 ];
 
 /// A checkbox's value in a field whose name is not a credential's (`remember = "on"`,
-/// `persist_session = "1"`): no secret. Redacted, "on" became `[REDACTED]` in every "anonymous
-/// on web-2" of the messages (Label Studio trial).
+/// `persist_session = "1"`), or a submit button's (`submit = "Login"`): no secret. Redacted,
+/// "on" became `[REDACTED]` in every "anonymous on web-2" of the messages (Label Studio trial),
+/// and "Login" in every page title (FlaskBB trial).
 fn is_form_flag(name: &str, value: &str) -> bool {
+    const BUTTONS: [&str; 3] = ["submit", "button", "commit"];
+    if BUTTONS.iter().any(|b| name.eq_ignore_ascii_case(b)) {
+        return true;
+    }
     const FLAGS: [&str; 8] = ["on", "off", "true", "false", "yes", "no", "1", "0"];
     let name = name.to_ascii_lowercase();
     // Not the header words: "session" names a checkbox here (`persist_session`).
@@ -1938,7 +1943,7 @@ duration = "1s"
     #[test]
     fn a_checkbox_value_is_no_secret_but_a_pin_of_one_digit_is() {
         let text = format!(
-            "{MINIMAL}\n[login]\nfields = {{ email = \"u\", password = \"pw1\", persist_session = \"on\", pin = \"1\" }}\n"
+            "{MINIMAL}\n[login]\nfields = {{ email = \"u\", password = \"pw1\", persist_session = \"on\", pin = \"1\", submit = \"Login\" }}\n"
         );
         let s = Scenario::parse(&text, "t.toml").unwrap();
         let mut secrets = s.secrets();
