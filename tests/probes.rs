@@ -287,3 +287,73 @@ fn fastapi_probe_off_is_404_and_token_guards_it() {
     let _g = serial();
     check_off_and_token(fastapi());
 }
+
+/// `sesscheck_probe.wsgi:wrap` around an app nobody edited: gunicorn loads the wrapper, every
+/// answer says `X-Sesscheck-Worker: host:pid`, and `[probe] worker_header` alone (no debug
+/// endpoint) tells the workers apart. One SECRET_KEY: pass over several workers. A key per
+/// worker (`flask_random_secret`, no `--preload`): `logout`, naming the workers.
+#[test]
+fn the_wsgi_wrapper_names_the_workers_of_an_unchanged_app() {
+    let _g = serial();
+    require_python("flask, flask_login, gunicorn, sesscheck_probe.wsgi");
+    let run = |app_dir: &str| {
+        let dir = TempDir::new("probe-wsgi");
+        let port = free_port();
+        let text = format!(
+            r#"name = "probe-wsgi"
+[target]
+url = "http://127.0.0.1:{port}"
+spawn = {{ command = "exec python3 -m gunicorn -w 3 -b 127.0.0.1:$PORT 'sesscheck_probe.wsgi:wrap(\"app:app\")'", cwd = "{cwd}", env = {{ SESSCHECK_PROBE = "1" }} }}
+ready = {{ path = "/login", timeout = "40s" }}
+[login]
+path = "/login"
+fields = {{ username = "user{{user}}", password = "demo" }}
+success = {{ redirect_to = "/dashboard" }}
+csrf = {{ page = "/login", field = "csrf_token" }}
+[probe]
+worker_header = "X-Sesscheck-Worker"
+[load]
+users = 6
+duration = "3s"
+requests = ["/dashboard"]
+connection = "new"
+[expect]
+min_distinct_pids = 2
+"#,
+            cwd = targets().join(app_dir).display(),
+        );
+        let path = dir.scenario(&text);
+        let rd = dir.reports();
+        sesscheck(
+            &[
+                "run",
+                path.to_str().unwrap(),
+                "--report-dir",
+                rd.to_str().unwrap(),
+                "--quiet",
+            ],
+            &[],
+            &rd,
+            Duration::from_secs(90),
+        )
+    };
+    let out = run("flask_signed");
+    assert_eq!(out.code, 0, "{}", out.explain());
+    let r = out.report.as_ref().unwrap();
+    let workers: Vec<&String> = r["workers"]["pids"].as_object().unwrap().keys().collect();
+    assert!(
+        workers.len() >= 2 && workers.iter().all(|w| w.contains(':')),
+        "host:pid of several workers: {workers:?}"
+    );
+    assert_eq!(r["auth"]["probes"], 0, "no debug endpoint was asked");
+
+    let out = run("flask_random_secret");
+    assert_eq!(out.code, 1, "{}", out.explain());
+    let m = out
+        .finding("logout")
+        .unwrap_or_else(|| panic!("{}", out.explain()))["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(m.contains("anonymous on ") && m.contains(':'), "{m}");
+}
