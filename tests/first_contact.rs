@@ -825,6 +825,21 @@ fn the_restart_line_says_whether_requests_failed_while_it_ran() {
         md.contains("pages and probes sent meanwhile failed") && !md.contains("were all answered"),
         "{md}"
     );
+    // When its users had a logged-in answer again, which can be well after the ready check
+    // (a HUP's old workers answer it at once): never before the target was back.
+    assert!(
+        md.contains("its users served logged in again within"),
+        "{md}"
+    );
+    let restart = &out.report.as_ref().unwrap()["restarts"][0];
+    let (back, down) = (
+        restart["users_back_s"].as_f64(),
+        restart["downtime_s"].as_f64(),
+    );
+    assert!(
+        matches!((back, down), (Some(b), Some(d)) if b >= d),
+        "{restart}"
+    );
 }
 
 /// The Markdown report of a run: its key figures unwrapped, as the table shows them.

@@ -242,6 +242,12 @@ pub struct RestartInfo {
     /// the probe (absent: not waited for, or they never all did). Added in issue 15.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub all_workers_s: Option<f64>,
+    /// From the restart's start until the last user who was served after it got a logged-in
+    /// answer (absent: nobody was). A HUP's old workers answer the ready check at once while
+    /// the new ones still start (Label Studio: ready after 0.02 s, users back after 7.7 s).
+    /// Added in stop 29.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_back_s: Option<f64>,
 }
 
 /// Fill in each restart's `all_workers_s` from when all workers answered (run times, µs).
@@ -404,13 +410,19 @@ pub fn build(inp: Inputs) -> Report {
     let restarts: Vec<RestartInfo> = inp
         .restarts
         .iter()
-        .map(|r| RestartInfo {
+        .enumerate()
+        .map(|(i, r)| RestartInfo {
             at_s: round3(r.start_us as f64 / 1e6),
             method: r.method.clone(),
             downtime_s: r
                 .ready_us
                 .map(|e| round3(e.saturating_sub(r.start_us) as f64 / 1e6)),
             all_workers_s: None,
+            users_back_s: d
+                .recovery
+                .get(i)
+                .and_then(|rec| rec.back_at.values().max())
+                .map(|back| round3(back.saturating_sub(r.start_us) as f64 / 1e6)),
         })
         .collect();
     let latency_ms = Latency::of(&d.overall);
@@ -625,6 +637,11 @@ pub fn key_figures(r: &Report) -> Vec<(&'static str, String)> {
             .unwrap_or_else(|| "never came back".into());
         if let Some(all) = rs.all_workers_s {
             down.push_str(&format!(", all workers after {all:.2} s"));
+        }
+        if let Some(back) = rs.users_back_s {
+            down.push_str(&format!(
+                ", its users served logged in again within {back:.2} s"
+            ));
         }
         down.push_str(&during_restart_line(r));
         rows.push((
@@ -887,6 +904,7 @@ pub(crate) mod testing {
                 method: "signal".into(),
                 downtime_s: Some(0.5),
                 all_workers_s: None,
+                users_back_s: None,
             }],
             phases: vec![PhaseStats {
                 name: "before_restart".into(),
