@@ -281,14 +281,14 @@ fn refused_pages(ev: &Evidence) -> (BTreeSet<usize>, Option<Finding>) {
     for (path, answers) in by_path {
         let served_elsewhere = |worker: Option<WorkerId>| {
             served
-                .keys()
+                .iter()
                 .any(|(p, w)| &**p != path && (worker.is_none() || *w == worker))
         };
         let forbidden = answers.iter().all(|&i| {
             let o = &ev.obs[i];
             o.status == Some(403) && served_elsewhere(o.worker)
         });
-        if forbidden && !served.keys().any(|(p, _)| &**p == path) {
+        if forbidden && !served.iter().any(|(p, _)| &**p == path) {
             paths.push((path, answers.len()));
             refused.extend(answers);
         }
@@ -342,7 +342,7 @@ pub fn logouts(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Vec<Finding> {
         }
     }
     let mut out = Vec::new();
-    if let Some(f) = logout_finding(ev, &plain) {
+    if let Some(f) = logout_finding(ev, &plain, &logins) {
         out.push(f);
     }
     if let Some(first) = after_restart.iter().min_by_key(|o| o.start_us) {
@@ -369,7 +369,11 @@ pub fn logouts(ev: &Evidence, interrupted: &BTreeSet<usize>) -> Vec<Finding> {
     out
 }
 
-fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
+fn logout_finding(
+    ev: &Evidence,
+    plain: &[&Observation],
+    login_ends: &LoginEnds,
+) -> Option<Finding> {
     let first = plain.iter().min_by_key(|o| o.start_us)?;
     let users: BTreeSet<u32> = plain.iter().map(|o| o.vu).collect();
     let seen = ev.digest.seen_logged_in;
@@ -379,22 +383,15 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
         .map(|w| w.to_string())
         .collect();
     let replacements = Replacements::index(ev.obs);
-    let replaced = plain
-        .iter()
-        .filter(|v| replacements.before(v).is_some())
-        .count();
-    let login_ends = LoginEnds::of(ev.obs);
-    // Replaced by a request in flight across the user's own logout and re-login: the race,
-    // on any store, so the workers are not what to look at (Label Studio, tabs on a shared
-    // database store, was asked whether its workers share the store).
-    let raced = plain
-        .iter()
-        .filter(|v| {
-            replacements
-                .before(v)
-                .is_some_and(|c| crossed_login(c, &login_ends).is_some())
-        })
-        .count();
+    // Anonymous answers after a response replaced the login cookie; of those, the ones whose
+    // replacing request crossed the user's own logout and re-login: the race, on any store, so
+    // the workers are not what to look at (Label Studio, tabs on a shared database store, was
+    // asked whether its workers share the store).
+    let (mut replaced, mut raced) = (0, 0);
+    for culprit in plain.iter().filter_map(|v| replacements.before(v)) {
+        replaced += 1;
+        raced += crossed_login(culprit, login_ends).is_some() as usize;
+    }
     let mostly_raced = raced * 2 > plain.len();
     let mut message = format!(
         "{} of {seen} requests by logged-in users came back anonymous ({} affected)",
@@ -451,7 +448,7 @@ fn logout_finding(ev: &Evidence, plain: &[&Observation]) -> Option<Finding> {
         // sent before that login ended was sent without its cookie (Label Studio trial: tab 1's
         // request crossed tab 0's logout and re-login, and its anonymous answer's new session
         // cookie replaced the re-login's, as it would in a browser).
-        if let Some(overwritten) = crossed_login(culprit, &login_ends) {
+        if let Some(overwritten) = crossed_login(culprit, login_ends) {
             message.push_str(&format!(
                 "; that request was sent at {:.3}s, before the login it overwrote had finished ({:.3}s), so it carried no such session: its answer's cookie replaced the new login's, as a browser tab's in flight across a logout and login would",
                 secs(culprit.start_us),

@@ -932,10 +932,8 @@ async fn csrf_token(
     let answer = match &r {
         Ok(reply) => match csrf.read(&String::from_utf8_lossy(&reply.body)) {
             Some(token) => CsrfAnswer::Token(token),
-            None => match sent_on_logged_in(reply) {
-                Some(_) if had_logged_in => CsrfAnswer::StillLoggedIn,
-                _ => CsrfAnswer::Unreadable(unreadable_csrf(csrf, reply)),
-            },
+            None if had_logged_in && sent_on_logged_in(reply) => CsrfAnswer::StillLoggedIn,
+            None => CsrfAnswer::Unreadable(unreadable_csrf(csrf, reply)),
         },
         // No answer at all: its own failure (a connection refused while a target restarts
         // is forgiven like any other).
@@ -948,15 +946,11 @@ async fn csrf_token(
     Some(answer)
 }
 
-/// Where the login page sent the user on to, if it redirected to a page that answered 2xx and
-/// is not the login page: what an app does with a user it counts as logged in.
-fn sent_on_logged_in(reply: &client::Reply) -> Option<&str> {
-    let redirected = (300..400).contains(&reply.first_status);
-    let landed = (200..300).contains(&reply.status) && !reply.to_login;
-    reply
-        .first_location
-        .as_deref()
-        .filter(|_| redirected && landed)
+/// The login page redirected to a page that answered 2xx and is not the login page: what an
+/// app does with a user it counts as logged in.
+fn sent_on_logged_in(reply: &client::Reply) -> bool {
+    let redirected = (300..400).contains(&reply.first_status) && reply.first_location.is_some();
+    redirected && (200..300).contains(&reply.status) && !reply.to_login
 }
 
 /// Why a CSRF page that answered gave no token, with what to check: the answer decides it

@@ -15,7 +15,7 @@ use crate::observe::worker::WorkerId;
 use crate::observe::{Failure, LoginCookies, Observation, PathStr, Phase, RestartWindow, Step};
 use crate::util::stats;
 use hdrhistogram::Histogram;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -105,7 +105,7 @@ pub struct Digest {
     /// Pages that answered a logged-in user as logged in, per path and answering worker (None:
     /// not known): a page that never did, while the same workers served the users' other
     /// pages, refuses these accounts rather than losing their sessions (see `refused_pages`).
-    pub authenticated_pages: FxHashMap<(PathStr, Option<WorkerId>), u64>,
+    pub authenticated_pages: FxHashSet<(PathStr, Option<WorkerId>)>,
     /// Per user and login epoch, the latest start of an authenticated answer that the user's
     /// own login explains: "anonymous, then authenticated again" means the session lives on
     /// some workers only.
@@ -171,7 +171,7 @@ impl Digest {
             persistence_judged: 0,
             persistence_ok: 0,
             first_ok: FxHashMap::default(),
-            authenticated_pages: FxHashMap::default(),
+            authenticated_pages: FxHashSet::default(),
             last_authenticated: FxHashMap::default(),
             recovery: Vec::new(),
             renewed: false,
@@ -282,8 +282,7 @@ impl Digest {
             self.seen_logged_in += 1;
         }
         if o.step == Step::Request && o.own_login_held() && o.authenticated == Some(true) {
-            let key = (o.path.clone(), o.worker);
-            *self.authenticated_pages.entry(key).or_default() += 1;
+            self.authenticated_pages.insert((o.path.clone(), o.worker));
         }
         self.add_worker_pair(o, restarts);
         if o.own_login_held() && o.authenticated == Some(true) {
