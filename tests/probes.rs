@@ -10,7 +10,7 @@
 //! multi-process app on a 2-core machine.
 
 mod common;
-use common::{free_port, sesscheck, TempDir};
+use common::{free_port, run_quiet, TempDir};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -117,18 +117,9 @@ fn run_enabled(app: App, env: &str, headers: &str) {
     require_python(app.modules);
     let dir = TempDir::new(&format!("probe-{}", app.name));
     let port = free_port();
-    let path = dir.scenario(&scenario(&app, port, env, headers));
-    let rd = dir.reports();
-    let out = sesscheck(
-        &[
-            "run",
-            path.to_str().unwrap(),
-            "--report-dir",
-            rd.to_str().unwrap(),
-            "--quiet",
-        ],
-        &[],
-        &rd,
+    let out = run_quiet(
+        &dir,
+        &scenario(&app, port, env, headers),
         Duration::from_secs(90),
     );
     assert_eq!(
@@ -322,20 +313,7 @@ min_distinct_pids = 2
 "#,
             cwd = targets().join(app_dir).display(),
         );
-        let path = dir.scenario(&text);
-        let rd = dir.reports();
-        sesscheck(
-            &[
-                "run",
-                path.to_str().unwrap(),
-                "--report-dir",
-                rd.to_str().unwrap(),
-                "--quiet",
-            ],
-            &[],
-            &rd,
-            Duration::from_secs(90),
-        )
+        run_quiet(&dir, &text, Duration::from_secs(90))
     };
     let out = run("flask_signed");
     assert_eq!(out.code, 0, "{}", out.explain());

@@ -12,7 +12,7 @@
 //! (`tests/targets/install.sh`). A missing dependency FAILS the test.
 
 mod common;
-use common::{free_port, sesscheck, TempDir};
+use common::{free_port, run_quiet, sesscheck, TempDir};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -159,18 +159,9 @@ requests = ["/dashboard"]
 
 fn run(topology: &Topology, probe: &str) -> common::Outcome {
     let dir = TempDir::new("topology-run");
-    let path = dir.scenario(&scenario(topology.port, probe));
-    let rd = dir.reports();
-    sesscheck(
-        &[
-            "run",
-            path.to_str().unwrap(),
-            "--report-dir",
-            rd.to_str().unwrap(),
-            "--quiet",
-        ],
-        &[],
-        &rd,
+    run_quiet(
+        &dir,
+        &scenario(topology.port, probe),
         Duration::from_secs(60),
     )
 }
@@ -372,7 +363,7 @@ fn a_failover_list_in_upstream_addr_is_the_server_that_answered() {
         "X-Upstream $upstream_addr",
     );
 
-    let scenario = dir.scenario(&format!(
+    let scenario = format!(
         r#"name = "failover"
 [target]
 url = "http://127.0.0.1:{port}"
@@ -390,20 +381,8 @@ think_time = "20ms"
 [expect]
 min_distinct_pids = 2
 "#
-    ));
-    let rd = dir.reports();
-    let out = sesscheck(
-        &[
-            "run",
-            scenario.to_str().unwrap(),
-            "--report-dir",
-            rd.to_str().unwrap(),
-            "--quiet",
-        ],
-        &[],
-        &rd,
-        Duration::from_secs(60),
     );
+    let out = run_quiet(&dir, &scenario, Duration::from_secs(60));
     assert_eq!(out.code, 1, "{}", out.explain());
     assert_eq!(
         workers(&out),

@@ -1,7 +1,7 @@
 //! Write requests in the load (`[load] requests` tables) against the demo target's
 //! `POST /notes`, which with `--notes-csrf` needs Django's AJAX CSRF header.
 mod common;
-use common::{free_port, sesscheck, Outcome, TempDir};
+use common::{free_port, run_quiet, Outcome, TempDir};
 use std::time::Duration;
 
 fn run(write: &str) -> Outcome {
@@ -27,20 +27,7 @@ think_time = "10ms"
 "#,
         free_port()
     );
-    let path = dir.scenario(&text);
-    let reports = dir.reports();
-    sesscheck(
-        &[
-            "run",
-            path.to_str().unwrap(),
-            "--report-dir",
-            reports.to_str().unwrap(),
-            "--quiet",
-        ],
-        &[],
-        &reports,
-        Duration::from_secs(60),
-    )
+    run_quiet(&dir, &text, Duration::from_secs(60))
 }
 
 #[test]

@@ -159,6 +159,25 @@ pub fn sesscheck(
     sesscheck_watched(args, envs, report_dir, limit, |_| {})
 }
 
+/// `sesscheck run` of `text`, written as `dir`'s scenario, with `--quiet` and the reports in
+/// `dir`'s report directory: the run most tests make.
+pub fn run_quiet(dir: &TempDir, text: &str, limit: Duration) -> Outcome {
+    let path = dir.scenario(text);
+    let reports = dir.reports();
+    sesscheck(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--report-dir",
+            reports.to_str().unwrap(),
+            "--quiet",
+        ],
+        &[],
+        &reports,
+        limit,
+    )
+}
+
 /// `sesscheck`, calling `watch` with the process's PID every 50 ms while it runs (to look at
 /// it in /proc: its threads, its connections).
 pub fn sesscheck_watched(
